@@ -1,0 +1,51 @@
+"""The HTTP API: one flask-smorest blueprint per area, documented in /openapi.json."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from app.api.schemas import ErrorSchema
+from app.errors import handle_http_exception
+
+# Routes that serve the documentation itself; everything else must be in the spec.
+UNDOCUMENTED_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
+                          "swagger_assets.asset"}
+
+
+class AqtaApi(Api):
+    """flask-smorest's Api, answering and documenting errors in Aqta's shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        return handle_http_exception(error)
+
+
+def register_api(app: Flask) -> None:
+    from app import docs
+    from app.api import auth, keys, ops
+
+    app.config.update(
+        API_TITLE="Aqta",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=docs.ASSETS_URL,
+        OPENAPI_SWAGGER_UI_CONFIG={"persistAuthorization": True},
+        API_SPEC_OPTIONS={
+            "info": {"description": "An OpenAI-compatible LLM gateway. Authenticate with "
+                                    "'Authorization: Bearer sk-aqta-…' or a session cookie."},
+            "components": {"securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "An Aqta API key, sk-aqta-…"},
+                "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "aqta_session"},
+            }},
+        },
+    )
+    api = AqtaApi(app)
+    for module in (ops, auth, keys):
+        api.register_blueprint(module.blp)
+    docs.init_app(app)
+    app.extensions["aqta.api"] = api

@@ -1,0 +1,191 @@
+"""Settings, read once from the environment by the app factory (never at import).
+
+Every variable is documented in the README with its default. A bad value stops
+start-up with a ``ConfigError`` whose one-line message names the variable.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from providers.base import ProviderSettings
+
+PROVIDER_NAMES = ("openai", "anthropic", "google", "perplexity", "mock")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
+SECRET_KEY_FILE = ".aqta_secret_key"
+
+
+class ConfigError(Exception):
+    """A configuration value is unusable; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """One OpenID Connect identity provider (Google or Microsoft)."""
+
+    name: str
+    client_id: str | None
+    client_secret: str | None
+    issuer: str
+    jwks_url: str
+    metadata_url: str
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.client_id)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///aqta.db"
+    redis_url: str | None = None
+    secret_key: str = ""
+    session_cookie_secure: bool = False
+    max_request_bytes: int = 8 * 1024 * 1024  # bytes
+    key_cache_seconds: float = 1.0  # how long an API key lookup is trusted in process
+    db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
+    log_level: str = "INFO"
+    oauth: dict[str, OAuthClient] = field(default_factory=dict)
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    models_file: str | None = None
+    prices_file: str | None = None
+
+    def override(self, **changes) -> "Settings":
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _text(env, name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value!r} is not a boolean; use true or false")
+
+
+def _number(env: Mapping[str, str], name: str, default, kind=float, minimum=0):
+    value = _text(env, name)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+    if number < minimum:
+        raise ConfigError(f"{name}={value!r} must be at least {minimum}")
+    return number
+
+
+def check_database_url(url: str) -> str:
+    scheme = urlsplit(url).scheme.split("+")[0]
+    if scheme not in DATABASE_SCHEMES:
+        raise ConfigError(
+            f"DATABASE_URL has unknown scheme {scheme or url!r}; use sqlite:///path, "
+            "postgresql://user@host/db or mysql://user@host/db")
+    return url
+
+
+def check_redis_url(url: str | None) -> str | None:
+    if url is not None and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"REDIS_URL {url!r} must start with redis://, rediss:// or unix://")
+    return url
+
+
+def _secret_key(env: Mapping[str, str]) -> str:
+    """SECRET_KEY, or one generated once and kept beside the embedded database.
+
+    Every gunicorn worker must sign sessions with the same key, and sessions should
+    survive a restart, so a random per-process key would not do.
+    """
+    configured = _text(env, "SECRET_KEY")
+    if configured:
+        if len(configured) < 16:
+            raise ConfigError("SECRET_KEY is too short; use at least 16 random characters")
+        return configured
+    path = Path(SECRET_KEY_FILE)
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _oauth_clients(env: Mapping[str, str]) -> dict[str, OAuthClient]:
+    google_issuer = _text(env, "GOOGLE_ISSUER", "https://accounts.google.com")
+    tenant = _text(env, "MICROSOFT_TENANT", "common")
+    microsoft_base = f"https://login.microsoftonline.com/{tenant}/v2.0"
+    # Microsoft's multi-tenant tokens carry their own tenant in `iss`; {tenantid} is
+    # filled from the token's `tid` claim when the issuer is checked.
+    microsoft_issuer = _text(env, "MICROSOFT_ISSUER",
+                             "https://login.microsoftonline.com/{tenantid}/v2.0"
+                             if tenant in ("common", "organizations", "consumers")
+                             else microsoft_base)
+    return {
+        "google": OAuthClient(
+            "google", _text(env, "GOOGLE_CLIENT_ID"), _text(env, "GOOGLE_CLIENT_SECRET"),
+            google_issuer,
+            _text(env, "GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
+            _text(env, "GOOGLE_METADATA_URL",
+                  f"{google_issuer}/.well-known/openid-configuration")),
+        "microsoft": OAuthClient(
+            "microsoft", _text(env, "MICROSOFT_CLIENT_ID"), _text(env, "MICROSOFT_CLIENT_SECRET"),
+            microsoft_issuer,
+            _text(env, "MICROSOFT_JWKS_URL", f"https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"),
+            _text(env, "MICROSOFT_METADATA_URL", f"{microsoft_base}/.well-known/openid-configuration")),
+    }
+
+
+def _provider_settings(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
+    connect = _number(env, "PROVIDER_CONNECT_TIMEOUT", 5.0)
+    read = _number(env, "PROVIDER_READ_TIMEOUT", 120.0)
+    pool = _number(env, "PROVIDER_POOL_SIZE", 100, int, 1)
+    mock_extra = {
+        "response_words": _number(env, "MOCK_RESPONSE_WORDS", 20, int, 1),
+        "chunk_count": _number(env, "MOCK_CHUNK_COUNT", 5, int, 1),
+        "latency_ms": _number(env, "MOCK_LATENCY_MS", 0, int),
+        "chunk_delay_ms": _number(env, "MOCK_CHUNK_DELAY_MS", 0, int),
+    }
+    return {
+        name: ProviderSettings(
+            api_key=_text(env, f"{name.upper()}_API_KEY"),
+            base_url=_text(env, f"{name.upper()}_BASE_URL"),
+            connect_timeout=connect, read_timeout=read, pool_size=pool,
+            extra=mock_extra if name == "mock" else {})
+        for name in PROVIDER_NAMES
+    }
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    return Settings(
+        database_url=check_database_url(_text(env, "DATABASE_URL", Settings.database_url)),
+        redis_url=check_redis_url(_text(env, "REDIS_URL")),
+        secret_key=_secret_key(env),
+        session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
+        max_request_bytes=_number(env, "MAX_REQUEST_BYTES", Settings.max_request_bytes, int, 1024),
+        key_cache_seconds=_number(env, "KEY_CACHE_SECONDS", Settings.key_cache_seconds),
+        db_pool_size=_number(env, "DB_POOL_SIZE", Settings.db_pool_size, int, 1),
+        log_level=_text(env, "LOG_LEVEL", "INFO").upper(),
+        oauth=_oauth_clients(env),
+        providers=_provider_settings(env),
+        models_file=_text(env, "AQTA_MODELS_FILE"),
+        prices_file=_text(env, "AQTA_PRICES_FILE"),
+    )

@@ -1,0 +1,28 @@
+"""The app's connections to the outside: the database, and Redis when configured."""
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from storage.database import bind_database, close_connection
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["AQTA_SETTINGS"]
+    app.extensions["aqta.database"] = bind_database(settings.database_url, settings.db_pool_size)
+    app.extensions["aqta.redis"] = _redis_client(settings.redis_url)
+    app.teardown_appcontext(lambda _exc: close_connection())
+
+
+def _redis_client(url: str | None):
+    if url is None:
+        return None
+    import redis
+
+    # Connections are made on first use, not here.
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
+                                health_check_interval=30)
+
+
+def redis_client():
+    """The shared Redis client, or None in embedded mode."""
+    return current_app.extensions["aqta.redis"]

@@ -1,0 +1,13 @@
+"""Opaque, prefixed, random identifiers (``usr_…``, ``key_…``, ``req_…``)."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(16)}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

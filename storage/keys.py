@@ -1,0 +1,61 @@
+"""The API keys repository. Keys are stored only as SHA-256 hashes of the whole key."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.errors import KeyNotFound
+from storage.ids import new_id, utcnow
+from storage.models import ApiKey, User
+from storage.records import ApiKeyRecord
+
+
+def _record(key: ApiKey, tier: str) -> ApiKeyRecord:
+    return ApiKeyRecord(id=key.id, user_id=key.user_id, name=key.name, prefix=key.prefix,
+                        last_four=key.last_four, tier=tier, created_at=key.created_at,
+                        last_used_at=key.last_used_at, revoked_at=key.revoked_at)
+
+
+def _with_owner():
+    return ApiKey.select(ApiKey, User.id, User.tier).join(User)
+
+
+def create(user_id: str, name: str, key_hash: str, prefix: str, last_four: str) -> ApiKeyRecord:
+    key = ApiKey.create(id=new_id("key"), user=user_id, name=name, key_hash=key_hash,
+                        prefix=prefix, last_four=last_four, created_at=utcnow())
+    return get_for_user(user_id, key.id)
+
+
+def list_for_user(user_id: str) -> list[ApiKeyRecord]:
+    query = (_with_owner()
+             .where((ApiKey.user == user_id) & ApiKey.revoked_at.is_null())
+             .order_by(ApiKey.created_at.desc(), ApiKey.id))
+    return [_record(key, key.user.tier) for key in query]
+
+
+def get_for_user(user_id: str, key_id: str) -> ApiKeyRecord:
+    """A live key of this user's; another user's key is simply not found."""
+    key = (_with_owner()
+           .where((ApiKey.id == key_id) & (ApiKey.user == user_id) & ApiKey.revoked_at.is_null())
+           .get_or_none())
+    if key is None:
+        raise KeyNotFound(key_id)
+    return _record(key, key.user.tier)
+
+
+def find_active_by_hash(key_hash: str) -> ApiKeyRecord | None:
+    key = (_with_owner()
+           .where((ApiKey.key_hash == key_hash) & ApiKey.revoked_at.is_null())
+           .get_or_none())
+    return _record(key, key.user.tier) if key else None
+
+
+def revoke(user_id: str, key_id: str) -> None:
+    updated = (ApiKey.update(revoked_at=utcnow())
+               .where((ApiKey.id == key_id) & (ApiKey.user == user_id) & ApiKey.revoked_at.is_null())
+               .execute())
+    if not updated:
+        raise KeyNotFound(key_id)
+
+
+def touch(key_id: str, when: datetime) -> None:
+    ApiKey.update(last_used_at=when).where(ApiKey.id == key_id).execute()

@@ -1,0 +1,31 @@
+"""Plain dataclasses that repositories hand to the rest of the app instead of models."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: str
+    email: str
+    tier: str
+    created_at: datetime
+    has_password: bool
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    last_four: str
+    tier: str  # the owning account's tier, which the key works under
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

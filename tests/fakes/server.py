@@ -1,0 +1,178 @@
+"""A loopback HTTP server that fakes are built on, with injectable failures.
+
+A fake subclasses ``FakeUpstream`` and implements ``handle(request)`` returning a
+``Reply`` (JSON) or a ``StreamReply`` (server-sent events, written as they are
+yielded). Tests inject failures for the next calls: an HTTP error status, a
+hang longer than the client's timeout, or a stream that breaks after N events.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterable
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Reply:
+    body: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StreamReply:
+    """Server-sent events; each item is (event name or None, data string)."""
+
+    events: Iterable[tuple[str | None, str]]
+    delay: float = 0.0  # seconds between events
+
+
+@dataclass
+class Failure:
+    status: int | None = None  # answer with this HTTP status and an error body
+    body: Any = None
+    hang: float | None = None  # sleep this long (seconds) before answering
+    break_after: int | None = None  # drop the connection after this many stream events
+
+
+class FakeUpstream:
+    """Base class: runs the fake on 127.0.0.1 on a free port in a daemon thread."""
+
+    def __init__(self):
+        self.received: list[Received] = []
+        self._failures: deque[Failure] = deque()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- what tests call ------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeUpstream":
+        fake = self
+
+        class Handler(_Handler):
+            upstream = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def fail_next(self, *, status: int | None = None, body: Any = None, hang: float | None = None,
+                  break_after: int | None = None, times: int = 1) -> None:
+        for _ in range(times):
+            self._failures.append(Failure(status, body, hang, break_after))
+
+    def reset(self) -> None:
+        self.received.clear()
+        self._failures.clear()
+
+    # -- what a fake implements -------------------------------------------------
+    def handle(self, request: Received) -> Reply | StreamReply:
+        raise NotImplementedError
+
+    def error_body(self, status: int) -> Any:
+        """The upstream's error body for an injected failure status."""
+        return {"error": {"message": f"injected failure {status}", "type": "api_error"}}
+
+    def next_failure(self) -> Failure | None:
+        try:
+            return self._failures.popleft()
+        except IndexError:
+            return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstream: FakeUpstream
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        request = Received(self.command, parts.path, parse_qs(parts.query),
+                           {k.lower(): v for k, v in self.headers.items()}, body)
+        fake = self.upstream
+        fake.received.append(request)
+        failure = fake.next_failure()
+        if failure and failure.hang:
+            time.sleep(failure.hang)
+        if failure and failure.status:
+            self._send_json(Reply(failure.body or fake.error_body(failure.status), failure.status))
+            return
+        reply = fake.handle(request)
+        if isinstance(reply, StreamReply):
+            self._send_stream(reply, failure.break_after if failure else None)
+        else:
+            self._send_json(reply)
+
+    def _send_json(self, reply: Reply) -> None:
+        data = json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_stream(self, reply: StreamReply, break_after: int | None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for index, (event, data) in enumerate(reply.events):
+                if break_after is not None and index >= break_after:
+                    # Close mid-stream without the terminating chunk: a broken upstream.
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if reply.delay and index:
+                    time.sleep(reply.delay)
+                text = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
+                payload = text.encode()
+                self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
