@@ -1,0 +1,104 @@
+"""API keys through HTTP: create, list, revoke, and isolation between users."""
+import hashlib
+
+from storage.models import ApiKey
+
+from tests.conftest import PASSWORD
+
+
+def signed_in(client, email="owner@example.com"):
+    assert client.post("/api/auth/signup", json={"email": email, "password": PASSWORD}).status_code == 201
+    return client
+
+
+def test_create_shows_the_key_once_and_stores_only_its_hash(app, client):
+    signed_in(client)
+    response = client.post("/api/keys", json={"name": "ci"})
+    assert response.status_code == 201
+    created = response.json
+    key = created["key"]
+    assert key.startswith("sk-aqta-") and len(key) >= len("sk-aqta-") + 32
+    assert created["prefix"] == key[:12] and created["last_four"] == key[-4:]
+    assert created["name"] == "ci" and created["tier"] == "free"
+    listed = client.get("/api/keys").json["data"]
+    assert [k["id"] for k in listed] == [created["id"]]
+    assert "key" not in listed[0]
+    with app.app_context():
+        stored = ApiKey.get_by_id(created["id"])
+    assert stored.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert key not in {str(v) for v in stored.__data__.values()}
+
+
+def test_a_key_authenticates_and_records_last_use(client, app):
+    signed_in(client)
+    key = client.post("/api/keys", json={}).json["key"]
+    other = app.test_client()
+    listed = other.get("/api/keys", headers={"Authorisation": f"Bearer {key}"})
+    assert listed.status_code == 200
+    assert listed.json["data"][0]["name"] == "default"
+    assert listed.json["data"][0]["last_used_at"] is not None
+
+
+def test_list_is_newest_first(client):
+    signed_in(client)
+    ids = [client.post("/api/keys", json={"name": f"k{i}"}).json["id"] for i in range(3)]
+    assert [k["id"] for k in client.get("/api/keys").json["data"]] == ids[::-1]
+
+
+def test_delete_revokes_at_once(client, app):
+    signed_in(client)
+    created = client.post("/api/keys", json={"name": "doomed"}).json
+    bearer = {"Authorization": f"Bearer {created['key']}"}
+    assert app.test_client().get("/api/keys", headers=bearer).status_code == 200
+    assert client.delete(f"/api/keys/{created['id']}").status_code == 204
+    refused = app.test_client().get("/api/keys", headers=bearer)
+    assert refused.status_code == 401
+    assert refused.json["error"]["code"] == "invalid_api_key"
+    assert client.get("/api/keys").json["data"] == []
+    assert client.delete(f"/api/keys/{created['id']}").status_code == 404
+
+
+def test_a_key_can_manage_keys(client, make_account):
+    account = make_account()
+    created = client.post("/api/keys", json={"name": "by-key"}, headers=account.headers)
+    assert created.status_code == 201
+    names = {k["name"] for k in client.get("/api/keys", headers=account.headers).json["data"]}
+    assert names == {"test", "by-key"}
+
+
+def test_another_users_keys_are_unreachable(app, make_account):
+    alice, bob = make_account(), make_account()
+    client = app.test_client()
+    listed = client.get("/api/keys", headers=bob.headers).json["data"]
+    assert alice.key_id not in {k["id"] for k in listed}
+    response = client.delete(f"/api/keys/{alice.key_id}", headers=bob.headers)
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "key_not_found"
+    assert client.get("/api/keys", headers=alice.headers).status_code == 200
+
+
+def test_bad_keys_are_refused(client):
+    for header in ("Bearer sk-aqta-nope", "Bearer ", "Basic abc", "sk-aqta-x"):
+        response = client.get("/api/keys", headers={"Authorization": header})
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "invalid_api_key"
+
+
+def test_keys_need_authentication(client):
+    assert client.get("/api/keys").status_code == 401
+    assert client.post("/api/keys", json={}).status_code == 401
+    assert client.delete("/api/keys/key_x").status_code == 401
+
+
+def test_cookie_authenticated_change_must_be_json(client):
+    signed_in(client)
+    response = client.post("/api/keys", data="name=forged", content_type="text/plain")
+    assert response.status_code == 415
+    assert client.get("/api/keys").json["data"] == []
+
+
+def test_key_name_is_validated(client):
+    signed_in(client)
+    response = client.post("/api/keys", json={"name": "x" * 101})
+    assert response.status_code == 400
+    assert response.json["error"]["param"] == "name"

@@ -1,0 +1,100 @@
+"""The aqta command: migrate, create-key, and serve on a fresh folder."""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from app.cli import main
+
+
+@pytest.fixture
+def run(database_url, app):
+    def invoke(*args):
+        env = {"DATABASE_URL": database_url, "SECRET_KEY": "cli-test-secret-key-0123456789"}
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_migrate_is_idempotent(run):
+    result = run("migrate")
+    assert result.exit_code == 0
+    assert "up to date" in result.output
+
+
+def test_create_key_prints_a_working_key_last(run, app):
+    result = run("create-key", "--email", "Ops@Example.com", "--tier", "pro", "--name", "deploy")
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("sk-aqta-")
+    me = app.test_client().get("/api/auth/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.json["email"] == "ops@example.com"
+    assert me.json["tier"] == "pro"
+
+
+def test_create_key_reuses_the_account_and_changes_its_tier(run, app):
+    first = run("create-key", "--email", "team@example.com").output.strip().splitlines()[-1]
+    second = run("create-key", "--email", "team@example.com", "--tier", "starter").output
+    second_key = second.strip().splitlines()[-1]
+    client = app.test_client()
+    mine = client.get("/api/keys", headers={"Authorization": f"Bearer {first}"}).json["data"]
+    assert len(mine) == 2
+    assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {second_key}"}).json["tier"] == "starter"
+
+
+def test_create_key_refuses_bad_input(run):
+    assert run("create-key", "--email", "nope").exit_code == 2
+    assert run("create-key", "--email", "a@example.com", "--tier", "gold").exit_code == 2
+
+
+def test_bad_configuration_stops_with_one_line():
+    result = CliRunner().invoke(main, ["migrate"], env={"DATABASE_URL": "oracle://x"})
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+    aqta = os.path.join(os.path.dirname(sys.executable), "aqta")
+    server = subprocess.Popen([aqta, "serve", "--port", str(port), "--workers", "2"], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert server.poll() is None, server.stdout.read().decode()
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        session = requests.Session()
+        signup = session.post(f"{base}/api/auth/signup",
+                              json={"email": "first@example.com", "password": "Fresh start 2026"})
+        assert signup.status_code == 201
+        created = session.post(f"{base}/api/keys", json={"name": "laptop"})
+        assert created.status_code == 201
+        # Another worker process must accept the same session and the new key.
+        for _ in range(4):
+            assert session.get(f"{base}/api/keys").status_code == 200
+            assert requests.get(f"{base}/api/auth/me", timeout=5,
+                                headers={"Authorization": f"Bearer {created.json()['key']}"}).status_code == 200
+        assert (tmp_path / "aqta.db").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)

@@ -1,0 +1,48 @@
+"""Settings from the environment: defaults, and one-line errors naming the variable."""
+import pytest
+
+from app.config import ConfigError, settings_from_env
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_are_embedded():
+    settings = settings_from_env({})
+    assert settings.database_url == "sqlite:///aqta.db"
+    assert settings.redis_url is None
+    assert settings.session_cookie_secure is False
+    assert settings.providers["openai"].api_key is None
+
+
+def test_generated_secret_key_is_kept_for_the_next_start(tmp_path):
+    first = settings_from_env({}).secret_key
+    assert len(first) >= 32
+    assert settings_from_env({}).secret_key == first
+    assert (tmp_path / ".aqta_secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_provider_variables_are_read():
+    settings = settings_from_env({"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"})
+    assert settings.providers["anthropic"].api_key == "k"
+    assert settings.providers["anthropic"].base_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"DATABASE_URL": "oracle://db"}, "DATABASE_URL"),
+    ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+    ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
+    ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+    ({"SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE"),
+    ({"MAX_REQUEST_BYTES": "lots"}, "MAX_REQUEST_BYTES"),
+    ({"KEY_CACHE_SECONDS": "-1"}, "KEY_CACHE_SECONDS"),
+    ({"PROVIDER_READ_TIMEOUT": "soon"}, "PROVIDER_READ_TIMEOUT"),
+])
+def test_bad_values_name_the_variable(env, variable):
+    with pytest.raises(ConfigError) as raised:
+        settings_from_env(env)
+    message = str(raised.value)
+    assert variable in message
+    assert "\n" not in message
