@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, request
 
-from app.config import Settings, settings_from_env
-from app.errors import UnsupportedMediaType, register_error_handlers
-from storage.ids import new_id
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from ``settings`` (default: read from the environment)."""
+    from app.config import settings_from_env
+    from app.errors import UnsupportedMediaType, register_error_handlers
+    from storage.ids import new_id
+
     settings = settings or settings_from_env()
     app = Flask(__name__, static_folder=None)
     app.config.update(
@@ -32,8 +36,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from app import authn, keys, oauth, services
     from app.api import register_api
+    from app.gateway import service as gateway_service
 
     services.init_app(app)
+    gateway_service.init_app(app)
     keys.init_app(app)
     authn.init_app(app)
     oauth.init_app(app)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from providers.base import ProviderSettings
@@ -50,11 +50,14 @@ class Settings:
     db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
     log_level: str = "INFO"
     oauth: dict[str, OAuthClient] = field(default_factory=dict)
+    oauth_after_login_url: str = "/api/auth/me"  # where the browser lands after OAuth sign-in
+    oauth_jwks_cache_seconds: float = 3600.0  # how long a provider's signing keys are trusted
+    oauth_jwks_refetch_seconds: float = 60.0  # least time between refetches for an unknown kid
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models_file: str | None = None
     prices_file: str | None = None
 
-    def override(self, **changes) -> "Settings":
+    def override(self, **changes) -> Settings:
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
@@ -128,6 +131,16 @@ def _secret_key(env: Mapping[str, str]) -> str:
     return key
 
 
+def check_after_login_url(url: str) -> str:
+    """A path on this site, or an absolute http(s) URL (a separate front end)."""
+    parts = urlsplit(url)
+    local = url.startswith("/") and not url.startswith("//") and not parts.netloc
+    if not local and not (parts.scheme in ("http", "https") and parts.netloc):
+        raise ConfigError(f"OAUTH_AFTER_LOGIN_URL={url!r} must be a path such as /dashboard "
+                          "or an absolute http(s):// URL")
+    return url
+
+
 def _oauth_clients(env: Mapping[str, str]) -> dict[str, OAuthClient]:
     google_issuer = _text(env, "GOOGLE_ISSUER", "https://accounts.google.com")
     tenant = _text(env, "MICROSOFT_TENANT", "common")
@@ -185,6 +198,12 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_number(env, "DB_POOL_SIZE", Settings.db_pool_size, int, 1),
         log_level=_text(env, "LOG_LEVEL", "INFO").upper(),
         oauth=_oauth_clients(env),
+        oauth_after_login_url=check_after_login_url(
+            _text(env, "OAUTH_AFTER_LOGIN_URL", Settings.oauth_after_login_url)),
+        oauth_jwks_cache_seconds=_number(env, "OAUTH_JWKS_CACHE_SECONDS",
+                                         Settings.oauth_jwks_cache_seconds),
+        oauth_jwks_refetch_seconds=_number(env, "OAUTH_JWKS_REFETCH_SECONDS",
+                                           Settings.oauth_jwks_refetch_seconds),
         providers=_provider_settings(env),
         models_file=_text(env, "AQTA_MODELS_FILE"),
         prices_file=_text(env, "AQTA_PRICES_FILE"),

@@ -10,11 +10,13 @@ server-sent-event parsing.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
 from app.errors import AqtaError
 
@@ -158,6 +160,11 @@ class HttpProvider(Provider):
             return response.json()
         except requests.Timeout as exc:
             raise ProviderTimeout(self.name) from exc
+        except requests.ConnectionError as exc:
+            if exc.args and isinstance(exc.args[0], ReadTimeoutError):
+                raise ProviderTimeout(self.name) from exc
+            raise ProviderError(self.name, upstream_status=response.status_code,
+                                upstream_message=f"unreadable body: {exc}") from exc
         except (requests.RequestException, ValueError) as exc:
             raise ProviderError(self.name, upstream_status=response.status_code,
                                 upstream_message=f"unreadable body: {exc}") from exc
@@ -168,6 +175,12 @@ class HttpProvider(Provider):
             yield from iter_sse(response.iter_lines(chunk_size=None))
         except requests.Timeout as exc:
             raise ProviderTimeout(self.name) from exc
+        except requests.ConnectionError as exc:
+            # requests reports a read timeout inside a streamed body as a ConnectionError
+            # wrapping urllib3's ReadTimeoutError; a stalled stream is a timeout.
+            if exc.args and isinstance(exc.args[0], ReadTimeoutError):
+                raise ProviderTimeout(self.name) from exc
+            raise ProviderError(self.name, upstream_message=f"stream broke: {exc}") from exc
         except requests.RequestException as exc:
             raise ProviderError(self.name, upstream_message=f"stream broke: {exc}") from exc
         finally:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import migrations
 from peewee_migrate import Router
 
+import migrations
 from storage.models import database_proxy
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pytest
 
+import storage.keys as keys_repo
+import storage.users as users_repo
 from app import create_app
 from app.config import Settings
 from app.keys import generate_key
 from app.passwords import hash_password
-import storage.keys as keys_repo
-import storage.users as users_repo
 from storage.database import bind_database, close_connection, truncate_all
 from storage.migrate import apply_migrations
 from storage.records import UserRecord
@@ -51,8 +51,9 @@ def _server_database(backend: str, name: str, create: bool) -> None:
                 cursor.execute(f'CREATE DATABASE "{name}"')
         conn.close()
     else:
-        import pymysql
         from urllib.parse import urlsplit
+
+        import pymysql
 
         parts = urlsplit(SERVER_URLS[backend])
         conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306,

@@ -44,7 +44,8 @@ def test_create_key_reuses_the_account_and_changes_its_tier(run, app):
     client = app.test_client()
     mine = client.get("/api/keys", headers={"Authorization": f"Bearer {first}"}).json["data"]
     assert len(mine) == 2
-    assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {second_key}"}).json["tier"] == "starter"
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {second_key}"})
+    assert me.json["tier"] == "starter"
 
 
 def test_create_key_refuses_bad_input(run):
@@ -90,10 +91,10 @@ def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
         created = session.post(f"{base}/api/keys", json={"name": "laptop"})
         assert created.status_code == 201
         # Another worker process must accept the same session and the new key.
+        bearer = {"Authorization": f"Bearer {created.json()['key']}"}
         for _ in range(4):
             assert session.get(f"{base}/api/keys").status_code == 200
-            assert requests.get(f"{base}/api/auth/me", timeout=5,
-                                headers={"Authorization": f"Bearer {created.json()['key']}"}).status_code == 200
+            assert requests.get(f"{base}/api/auth/me", timeout=5, headers=bearer).status_code == 200
         assert (tmp_path / "aqta.db").exists()
     finally:
         server.terminate()

@@ -23,7 +23,7 @@ class AqtaApi(Api):
 
 def register_api(app: Flask) -> None:
     from app import docs
-    from app.api import auth, keys, ops
+    from app.api import auth, chat, keys, models, oauth, openai_schemas, ops
 
     app.config.update(
         API_TITLE="Aqta",
@@ -45,7 +45,8 @@ def register_api(app: Flask) -> None:
         },
     )
     api = AqtaApi(app)
-    for module in (ops, auth, keys):
+    openai_schemas.register(api.spec)
+    for module in (ops, auth, oauth, keys, chat, models):
         api.register_blueprint(module.blp)
     docs.init_app(app)
     app.extensions["aqta.api"] = api

@@ -2,7 +2,6 @@
 import hashlib
 
 from storage.models import ApiKey
-
 from tests.conftest import PASSWORD
 
 

@@ -1,0 +1,191 @@
+"""OpenAI's chat completions API, and the base for every OpenAI-compatible upstream.
+
+The wire format is already ours, so translation is mostly a copy: the request gets
+the upstream's model name (and, when streaming, asks for the usage chunk), the
+answer is checked and its usage read. Streams are normalised so that they always
+end with a ``choices: []`` chunk carrying usage, whatever the compatible upstream
+does (Perplexity, for one, puts usage on its content chunks).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from providers.base import ChatRequest, ChatResponse, HttpProvider, ProviderError, Usage
+
+DONE = "[DONE]"
+
+
+# -- pure translation -----------------------------------------------------------------
+def to_upstream_request(request: ChatRequest, *, stream: bool,
+                        include_usage: bool = True) -> dict[str, Any]:
+    """The body to POST upstream: the client's body with the upstream model name.
+
+    When streaming, ``stream_options.include_usage`` is forced on (if the upstream
+    understands it) so the gateway always learns the usage; when not streaming,
+    ``stream_options`` is dropped because OpenAI rejects it without ``stream``.
+    """
+    body = copy.deepcopy(request.body)
+    body["model"] = request.model
+    if stream:
+        body["stream"] = True
+        if include_usage:
+            options = dict(body.get("stream_options") or {})
+            options["include_usage"] = True
+            body["stream_options"] = options
+    else:
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+    return body
+
+
+def usage_from(usage: dict[str, Any] | None) -> Usage:
+    """Our ``Usage`` from an OpenAI ``usage`` object (missing or null counts as zero)."""
+    usage = usage or {}
+    return Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                 completion_tokens=int(usage.get("completion_tokens") or 0))
+
+
+def from_upstream_response(body: Any, provider: str) -> ChatResponse:
+    """A ``ChatResponse`` from an upstream ``chat.completion`` body, kept whole.
+
+    Extra top-level fields (Perplexity's ``citations``, say) stay in the body.
+    """
+    if not isinstance(body, dict):
+        raise ProviderError(provider, upstream_status=200,
+                            upstream_message=f"expected a JSON object, got {type(body).__name__}")
+    if isinstance(body.get("error"), dict):
+        raise ProviderError(provider, upstream_status=200,
+                            upstream_message=str(body["error"].get("message") or body["error"]))
+    if not isinstance(body.get("choices"), list):
+        raise ProviderError(provider, upstream_status=200,
+                            upstream_message="answer has no 'choices' list")
+    return ChatResponse(body=body, usage=usage_from(body.get("usage")))
+
+
+def parse_stream_data(data: str, provider: str) -> dict[str, Any] | None:
+    """One SSE ``data`` payload as a chunk dict; None for the ``[DONE]`` sentinel.
+
+    An ``{"error": ...}`` payload (OpenAI sends one when it fails mid-stream) and
+    anything that is not a JSON object raise ProviderError.
+    """
+    if data.strip() == DONE:
+        return None
+    try:
+        chunk = json.loads(data)
+    except ValueError as exc:
+        raise ProviderError(provider, upstream_message=f"unreadable stream event: {data[:200]!r}") from exc
+    if not isinstance(chunk, dict):
+        raise ProviderError(provider, upstream_message=f"unexpected stream event: {data[:200]!r}")
+    error = chunk.get("error")
+    if error:
+        message = error.get("message") if isinstance(error, dict) else error
+        raise ProviderError(provider, upstream_message=str(message or error))
+    return chunk
+
+
+@dataclass
+class StreamState:
+    """What a stream has shown so far, to close it correctly."""
+
+    id: str | None = None
+    created: int | None = None
+    model: str | None = None
+    usage: dict[str, Any] | None = None  # usage seen on a content chunk, not yet sent
+    usage_sent: bool = False  # a ``choices: []`` usage chunk went out
+    finished: bool = False  # a finish_reason or [DONE] was seen
+    extras: dict[str, Any] = field(default_factory=dict)  # kept top-level fields, latest value
+
+
+def normalize_chunk(chunk: dict[str, Any], state: StreamState,
+                    keep_fields: Iterable[str] = ()) -> dict[str, Any]:
+    """An upstream chunk made into an OpenAI ``chat.completion.chunk``; updates ``state``.
+
+    Usage found on a chunk that has choices is held back for the closing usage
+    chunk; a server-aggregated ``message`` inside a streamed choice is dropped
+    (only ``delta`` is OpenAI's); ``keep_fields`` are remembered for the close.
+    """
+    chunk["object"] = "chat.completion.chunk"
+    state.id = state.id or chunk.get("id")
+    state.created = state.created or chunk.get("created")
+    state.model = state.model or chunk.get("model")
+    choices = chunk.get("choices") or []
+    for choice in choices:
+        choice.pop("message", None)
+        choice.setdefault("delta", {})
+        if choice.get("finish_reason"):
+            state.finished = True
+    if chunk.get("usage"):
+        if choices:
+            state.usage = chunk.pop("usage")
+        else:
+            state.usage_sent = True
+            state.usage = None
+    for name in keep_fields:
+        if chunk.get(name) is not None:
+            state.extras[name] = chunk[name]
+    return chunk
+
+
+def closing_usage_chunk(state: StreamState) -> dict[str, Any] | None:
+    """The ``choices: []`` usage chunk to end the stream with, if the upstream sent none."""
+    if state.usage_sent or not state.usage:
+        return None
+    return {"id": state.id, "object": "chat.completion.chunk", "created": state.created,
+            "model": state.model, "choices": [], "usage": state.usage, **state.extras}
+
+
+# -- the provider ---------------------------------------------------------------------
+class OpenAIProvider(HttpProvider):
+    """OpenAI, or any upstream that speaks its chat completions API."""
+
+    name = "openai"
+    default_base_url = "https://api.openai.com/v1"
+    chat_path = "/chat/completions"
+    send_stream_options = True  # does the upstream understand ``stream_options``?
+    keep_fields: tuple[str, ...] = ()  # extra top-level fields repeated on the usage chunk
+
+    def headers(self) -> dict[str, str]:
+        key = self.settings.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        payload = to_upstream_request(request, stream=False)
+        response = self.post(self.chat_path, payload)
+        try:
+            body = self.read_json(response)
+        finally:
+            response.close()
+        return from_upstream_response(body, self.name)
+
+    def stream(self, request: ChatRequest) -> Iterator[dict]:
+        """OpenAI chunks as dicts; the upstream call starts on the first ``next()``."""
+        payload = to_upstream_request(request, stream=True, include_usage=self.send_stream_options)
+        response = self.post(self.chat_path, payload, stream=True)
+        events = self.events(response)
+        try:
+            yield from self.relay(events)
+        finally:
+            events.close()  # closes the upstream response even if events never started
+            response.close()
+
+    def relay(self, events: Iterator[tuple[str | None, str]]) -> Iterator[dict]:
+        """Normalised chunks from upstream SSE events, ending with the usage chunk."""
+        state = StreamState()
+        done = False
+        for _event, data in events:
+            if done:
+                continue  # read to the end so the connection can go back to the pool
+            chunk = parse_stream_data(data, self.name)
+            if chunk is None:
+                done = state.finished = True
+                continue
+            yield normalize_chunk(chunk, state, self.keep_fields)
+        if not state.finished:
+            raise ProviderError(self.name, upstream_message="stream ended before it finished")
+        closing = closing_usage_chunk(state)
+        if closing:
+            yield closing
