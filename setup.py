@@ -49,6 +49,7 @@ setup(
             "migrate=app.cli:migrate_command",
             "create-key=app.cli:create_key_command",
             "serve=app.cli:serve_command",
+            "set-limits=app.cli:set_limits_command",
         ],
     },
 )

@@ -37,8 +37,13 @@ def migrate_command():
 @click.option("--tier", type=click.Choice(TIER_NAMES), default=None,
               help="Set the account's tier (new accounts default to free).")
 @click.option("--name", default="default", show_default=True, help="A label for the key.")
+@click.option("--rpm", type=click.IntRange(min=1), default=None,
+              help="Requests per minute for this key (default: the tier's).")
+@click.option("--monthly-quota", type=click.IntRange(min=1), default=None,
+              help="Requests per calendar month for this key (default: the tier's).")
 @with_appcontext
-def create_key_command(email: str, tier: str | None, name: str):
+def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
+                       monthly_quota: int | None):
     """Create an API key (and the account if needed); prints the key on the last line."""
     import storage.keys as keys_repo
     import storage.users as users_repo
@@ -59,8 +64,35 @@ def create_key_command(email: str, tier: str | None, name: str):
         click.echo(f"set tier of {user.id} <{email}> to {tier}")
     new = generate_key()
     record = keys_repo.create(user.id, name, new.key_hash, new.prefix, new.last_four)
+    if rpm is not None or monthly_quota is not None:
+        keys_repo.set_limits(user.id, record.id, rpm_limit=rpm, monthly_quota=monthly_quota)
     click.echo(f"created key {record.id} ({name}) for {email}")
     click.echo(new.plaintext)
+
+
+@click.command("set-limits")
+@click.argument("key_id")
+@click.option("--rpm", type=click.IntRange(min=0), default=None,
+              help="Requests per minute; 0 returns to the tier's.")
+@click.option("--monthly-quota", type=click.IntRange(min=0), default=None,
+              help="Requests per calendar month; 0 returns to the tier's.")
+@with_appcontext
+def set_limits_command(key_id: str, rpm: int | None, monthly_quota: int | None):
+    """Set a key's limits, above its tier's if need be (operators only)."""
+    import storage.keys as keys_repo
+    from app.errors import AqtaError
+
+    try:
+        key = keys_repo.get_by_id(key_id)
+    except AqtaError as exc:
+        raise click.ClickException(exc.message) from None
+    changes = {}
+    if rpm is not None:
+        changes["rpm_limit"] = rpm or None
+    if monthly_quota is not None:
+        changes["monthly_quota"] = monthly_quota or None
+    key = keys_repo.set_limits(key.user_id, key_id, **changes)
+    click.echo(f"{key_id}: rpm_limit={key.rpm_limit or 'tier'} monthly_quota={key.monthly_quota or 'tier'}")
 
 
 @click.command("serve")
@@ -73,9 +105,14 @@ def create_key_command(email: str, tier: str | None, name: str):
 @with_appcontext
 def serve_command(host: str, port: int, workers: int, worker_connections: int):
     """Migrate, then run the gateway under gunicorn with gevent workers."""
+    from flask import current_app
+
     from storage.database import close_connection
     from storage.migrate import apply_migrations
 
+    if workers > 1 and not current_app.config["AQTA_SETTINGS"].redis_url:
+        raise click.UsageError("--workers above 1 needs REDIS_URL: rate limits, loop windows and "
+                               "the cache must be shared between processes")
     apply_migrations()
     close_connection()
     # A fresh process: gevent must patch the standard library before the app's
@@ -95,3 +132,4 @@ main = FlaskGroup(name="aqta", create_app=_create_app, add_version_option=False,
 main.add_command(migrate_command)
 main.add_command(create_key_command)
 main.add_command(serve_command)
+main.add_command(set_limits_command)

@@ -47,6 +47,7 @@ class Settings:
     session_cookie_secure: bool = False
     max_request_bytes: int = 8 * 1024 * 1024  # bytes
     key_cache_seconds: float = 1.0  # how long an API key lookup is trusted in process
+    rate_limit_window_seconds: int = 60  # the window a key's requests-per-minute are counted in
     db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
     log_level: str = "INFO"
     oauth: dict[str, OAuthClient] = field(default_factory=dict)

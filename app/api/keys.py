@@ -1,13 +1,18 @@
 """API keys: create (shown once), list, revoke. Callers see only their own keys."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
 from app.authn import current_principal, login_required
+from app.errors import AqtaError
+from app.gateway.limits import monthly_quota, requests_per_minute
 from app.keys import generate_key, key_cache
+from app.tiers import TIERS
 
 blp = Blueprint("keys", __name__, url_prefix="/api/keys", description="API keys")
 
@@ -20,6 +25,8 @@ class KeySchema(Schema):
     tier = fields.String(required=True)
     created_at = fields.AwareDateTime(required=True)
     last_used_at = fields.AwareDateTime(allow_none=True)
+    rpm_limit = fields.Function(requests_per_minute, metadata={"description": "Requests per minute"})
+    monthly_quota = fields.Function(monthly_quota, metadata={"description": "Requests per month"})
 
 
 class CreatedKeySchema(KeySchema):
@@ -32,6 +39,25 @@ class KeyListSchema(Schema):
 
 class NewKeySchema(Schema):
     name = fields.String(load_default="default", validate=validate.Length(min=1, max=100))
+
+
+class KeyLimitsSchema(Schema):
+    rpm_limit = fields.Integer(allow_none=True, validate=validate.Range(min=1),
+                               metadata={"description": "null: the tier's"})
+    monthly_quota = fields.Integer(allow_none=True, validate=validate.Range(min=1),
+                                   metadata={"description": "null: the tier's"})
+
+
+class LimitAboveTier(AqtaError):
+    status = 403
+    code = "insufficient_tier"
+
+
+def check_lowering(name: str, requested: int | None, tier_value: int, current: int) -> None:
+    """Owners may only lower a limit; going above the tier takes the operator CLI."""
+    if requested is not None and requested > max(tier_value, current):
+        raise LimitAboveTier(f"{name} {requested:,} is above your tier's {tier_value:,}; "
+                             "an operator can raise it with 'aqta set-limits'.")
 
 
 @blp.route("")
@@ -55,7 +81,28 @@ def create_key(body):
     new = generate_key()
     record = keys_repo.create(current_principal().user_id, body.get("name", "default"),
                               new.key_hash, new.prefix, new.last_four)
-    return {**record.__dict__, "key": new.plaintext}
+    return SimpleNamespace(**record.__dict__, key=new.plaintext)
+
+
+@blp.route("/<string:key_id>", methods=["PATCH"])
+@blp.arguments(KeyLimitsSchema)
+@blp.response(200, KeySchema)
+@blp.alt_response(403, description="insufficient_tier: above the tier's limit")
+@blp.alt_response(404, description="No such key of yours")
+@blp.doc(security=AUTHENTICATED)
+@login_required
+def update_key_limits(changes, key_id):
+    """Lower a key's rate limit or monthly quota (null returns it to the tier's)."""
+    user_id = current_principal().user_id
+    key = keys_repo.get_for_user(user_id, key_id)
+    tier = TIERS[key.tier]
+    check_lowering("rpm_limit", changes.get("rpm_limit"), tier.requests_per_minute,
+                   requests_per_minute(key))
+    check_lowering("monthly_quota", changes.get("monthly_quota"), tier.monthly_requests,
+                   monthly_quota(key))
+    updated = keys_repo.set_limits(user_id, key_id, **changes)
+    key_cache().forget(key_id)
+    return updated
 
 
 @blp.route("/<string:key_id>", methods=["DELETE"])

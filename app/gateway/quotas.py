@@ -1,0 +1,127 @@
+"""Monthly request quotas, exact across every gateway process.
+
+A request is counted against its key's quota and its account's quota at once,
+and admitted only while both are below their limits: with Redis, one Lua script
+(atomic on the server, one round trip); without Redis, conditional UPDATEs in
+one database transaction. Counting happens before the provider is called, and a
+request that is then refused (loop) or fails upstream before any token is
+released again, so it does not use quota.
+
+When Redis is configured but unreachable, quotas fail closed (503): admitting
+unknown amounts of traffic would break the promise that a quota of N admits N.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+
+import storage.quotas as quota_counters
+from app.errors import AqtaError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+COUNTER_TTL = 40 * 86400  # seconds a month's Redis counter outlives its first use
+
+# KEYS: the counters; ARGV[1]: their TTL, ARGV[2..]: their limits, in order.
+# Returns 0 when admitted, else the 1-based index of the first counter at its limit.
+_RESERVE = """
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then return i end
+end
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return 0
+"""
+
+
+class QuotaExceeded(AqtaError):
+    status = 402
+    code = "quota_exceeded"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One request counted; hand it back with ``QuotaCounter.release`` if it must not count."""
+
+    scopes: tuple[str, ...]
+    period: str
+
+
+def current_period(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m")
+
+
+def next_period_start(period: str) -> datetime:
+    year, month = map(int, period.split("-"))
+    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+
+
+class QuotaCounter:
+    """Reserve and release monthly quota; backends fill ``_reserve`` and ``_release``."""
+
+    def reserve(self, key_id: str, user_id: str, key_quota: int, account_quota: int,
+                now: datetime | None = None) -> Reservation:
+        period = current_period(now)
+        limits = {f"key:{key_id}": key_quota, f"account:{user_id}": account_quota}
+        full = self._reserve(limits, period)
+        if full is not None:
+            whose = "this key" if full.startswith("key:") else "this account"
+            raise QuotaExceeded(
+                f"The monthly quota of {limits[full]:,} requests for {whose} is used up; "
+                f"it resets at {next_period_start(period).isoformat().replace('+00:00', 'Z')}.")
+        return Reservation(tuple(limits), period)
+
+    def release(self, reservation: Reservation) -> None:
+        try:
+            self._release(reservation)
+        except Exception:  # giving back is best effort; never fail the response for it
+            log.exception("could not release quota for %s", reservation.scopes)
+
+    def _reserve(self, limits: dict[str, int], period: str) -> str | None:
+        raise NotImplementedError
+
+    def _release(self, reservation: Reservation) -> None:
+        raise NotImplementedError
+
+
+class RedisQuotaCounter(QuotaCounter):
+    def __init__(self, client: redis.Redis, prefix: str = "aqta:quota:"):
+        self.client = client
+        self.prefix = prefix
+        self._script = client.register_script(_RESERVE)
+
+    def _keys(self, scopes, period: str) -> list[str]:
+        return [f"{self.prefix}{period}:{scope}" for scope in scopes]
+
+    def _reserve(self, limits: dict[str, int], period: str) -> str | None:
+        try:
+            full = self._script(keys=self._keys(limits, period),
+                                args=[COUNTER_TTL, *limits.values()])
+        except redis.RedisError as exc:
+            log.warning("quota check failed, refusing the request: %s", exc)
+            raise ServiceUnavailable("Quota accounting is unavailable; retry shortly.",
+                                     code="quota_unavailable", headers={"Retry-After": "5"}) from exc
+        return list(limits)[int(full) - 1] if full else None
+
+    def _release(self, reservation: Reservation) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key in self._keys(reservation.scopes, reservation.period):
+            pipe.decr(key)
+        pipe.execute()
+
+    def used(self, scope: str, period: str) -> int:
+        return int(self.client.get(f"{self.prefix}{period}:{scope}") or 0)
+
+
+class DatabaseQuotaCounter(QuotaCounter):
+    def _reserve(self, limits: dict[str, int], period: str) -> str | None:
+        return quota_counters.reserve(limits, period)
+
+    def _release(self, reservation: Reservation) -> None:
+        quota_counters.release(list(reservation.scopes), reservation.period)
+
+    def used(self, scope: str, period: str) -> int:
+        return quota_counters.used(scope, period)

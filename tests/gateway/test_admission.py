@@ -1,0 +1,155 @@
+"""Admission through HTTP: rate limits, monthly quotas and their order, embedded and on Redis."""
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+import requests
+
+import storage.keys as keys_repo
+
+MESSAGES = [{"role": "user", "content": "Hello"}]
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def mode(request):
+    return request.param
+
+
+@pytest.fixture
+def live(make_gateway, mode, request):
+    """The gateway in this mode; extra settings may be passed through ``make``."""
+    def make(**overrides):
+        if mode == "redis":
+            overrides.setdefault("redis_url", request.getfixturevalue("redis_url"))
+        return make_gateway(**overrides)
+
+    return make
+
+
+def chat(gateway, account, model="mock-1", **extra):
+    return requests.post(f"{gateway.url}/v1/chat/completions", headers=account.headers,
+                         json={"model": model, "messages": MESSAGES, **extra}, timeout=10)
+
+
+def set_limits(app, account, **limits):
+    with app.app_context():
+        keys_repo.set_limits(account.user.id, account.key_id, **limits)
+
+
+def test_rate_limit_headers_and_refusal(live, make_account):
+    gateway = live()
+    free = make_account(tier="free")
+    remaining = []
+    for _ in range(5):
+        response = chat(gateway, free)
+        assert response.status_code == 200
+        assert response.headers["X-RateLimit-Limit"] == "5"
+        assert int(response.headers["X-RateLimit-Reset"]) > time.time() - 1
+        remaining.append(int(response.headers["X-RateLimit-Remaining"]))
+    assert remaining == [4, 3, 2, 1, 0]
+    refused = chat(gateway, free)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_rate_limit_is_per_key(live, make_account):
+    gateway = live()
+    first, second = make_account(tier="free"), make_account(tier="free")
+    for _ in range(5):
+        assert chat(gateway, first).status_code == 200
+    assert chat(gateway, first).status_code == 429
+    assert chat(gateway, second).status_code == 200
+
+
+def test_the_sdk_sees_a_rate_limit_error(live, make_account, app):
+    gateway = live()
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, rpm_limit=1)
+    client = gateway.client(account.key)
+    client.chat.completions.create(model="mock-1", messages=MESSAGES)
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(model="mock-1", messages=MESSAGES)
+    assert raised.value.code == "rate_limit_exceeded"
+
+
+def test_moving_window_has_no_burst_at_the_window_edge(live, make_account):
+    # A 2-second window with a limit of 3. A fixed window would allow 3 more right
+    # after its boundary; a moving window frees only the slots whose requests left it.
+    gateway = live(rate_limit_window_seconds=2)
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, rpm_limit=3)
+    started = time.monotonic()
+    assert chat(gateway, account).status_code == 200
+    time.sleep(1.0)
+    assert chat(gateway, account).status_code == 200
+    assert chat(gateway, account).status_code == 200
+    assert chat(gateway, account).status_code == 429
+    time.sleep(max(0.0, started + 2.2 - time.monotonic()))
+    assert chat(gateway, account).status_code == 200  # the first request left the window
+    assert chat(gateway, account).status_code == 429  # the other two are still in it
+
+
+def test_monthly_quota_admits_exactly_n(live, make_account):
+    gateway = live()
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, monthly_quota=3)
+    assert [chat(gateway, account).status_code for _ in range(5)] == [200, 200, 200, 402, 402]
+    refused = chat(gateway, account).json()["error"]
+    assert refused["code"] == "quota_exceeded"
+    assert "3 requests" in refused["message"] and "resets at" in refused["message"]
+
+
+def test_refused_and_failed_requests_do_not_use_quota(live, make_account, fakes):
+    gateway = live()
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, monthly_quota=2)
+    assert chat(gateway, account, model="gpt-17").status_code == 404  # unknown model
+    assert chat(gateway, account, messages=[]).status_code == 400  # invalid
+    fakes["openai"].fail_next(status=500)
+    assert chat(gateway, account, model="gpt-4o").status_code == 502  # failed upstream
+    fakes["openai"].fail_next(status=503)
+    assert chat(gateway, account, model="gpt-4o", stream=True).status_code == 502
+    assert [chat(gateway, account).status_code for _ in range(3)] == [200, 200, 402]
+
+
+def test_free_tier_refusal_does_not_use_quota_or_rate(live, make_account):
+    gateway = live()
+    free = make_account(tier="free")
+    for _ in range(6):
+        assert chat(gateway, free, model="gpt-4o").status_code == 403
+    assert chat(gateway, free).status_code == 200
+
+
+def test_streams_count_against_the_quota(live, make_account):
+    gateway = live()
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, monthly_quota=1)
+    assert chat(gateway, account, stream=True).status_code == 200
+    assert chat(gateway, account, stream=True).status_code == 402
+
+
+def test_owner_can_lower_but_not_raise_limits(client, make_account):
+    account = make_account(tier="starter")
+    url = f"/api/keys/{account.key_id}"
+    lowered = client.patch(url, json={"rpm_limit": 10, "monthly_quota": 50}, headers=account.headers)
+    assert lowered.status_code == 200
+    assert (lowered.json["rpm_limit"], lowered.json["monthly_quota"]) == (10, 50)
+    raised = client.patch(url, json={"rpm_limit": 101}, headers=account.headers)
+    assert raised.status_code == 403
+    assert raised.json["error"]["code"] == "insufficient_tier"
+    reset = client.patch(url, json={"rpm_limit": None}, headers=account.headers)
+    assert reset.json["rpm_limit"] == 100
+    assert client.patch(url, json={"rpm_limit": 0}, headers=account.headers).status_code == 400
+    other = make_account(tier="starter")
+    assert client.patch(url, json={"rpm_limit": 1}, headers=other.headers).status_code == 404
+
+
+def test_listing_shows_the_effective_limits(client, make_account):
+    account = make_account(tier="pro")
+    listed = client.get("/api/keys", headers=account.headers).json["data"][0]
+    assert (listed["rpm_limit"], listed["monthly_quota"]) == (1000, 1_000_000)
