@@ -50,7 +50,9 @@ def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
     from app.emails import normalise_email
     from app.errors import AqtaError
     from app.keys import generate_key
+    from storage.migrate import apply_migrations
 
+    apply_migrations()  # so a first command on a fresh database works
     try:
         email = normalise_email(email)
     except AqtaError as exc:

@@ -1,0 +1,114 @@
+"""Quota exactness under a race: many concurrent clients, several gateway processes, one Redis.
+
+Starts ``aqta serve`` (gunicorn, gevent workers) on loopback, creates a pro key with
+a monthly quota of N, fires more than N chat requests at it from many concurrent
+clients, and counts the answers: exactly N must be admitted (200) and the rest
+refused with 402 quota_exceeded.
+
+    python benchmarks/quota_race.py --quota 500 --clients 64 --requests 1500 --workers 2
+    python benchmarks/quota_race.py --embedded   # one process, SQLite counters, no Redis
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+AQTA = str(Path(sys.executable).with_name("aqta"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(base: str, server: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the gateway exited: {server.stdout.read().decode()}")
+        try:
+            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the gateway did not become ready")
+
+
+def race(quota: int, clients: int, total: int, workers: int, redis_url: str | None,
+         database_url: str | None = None) -> Counter:
+    """Run the race; return the count of each HTTP status the clients got."""
+    with tempfile.TemporaryDirectory() as folder:
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+        env["DATABASE_URL"] = database_url or f"sqlite:///{folder}/race.db"
+        if redis_url:
+            env["REDIS_URL"] = redis_url
+        created = subprocess.run(
+            [AQTA, "create-key", "--email", f"race-{uuid.uuid4().hex[:8]}@example.com",
+             "--tier", "pro", "--monthly-quota", str(quota)],
+            env=env, cwd=folder, check=True, capture_output=True, text=True)
+        key = created.stdout.strip().splitlines()[-1]
+        port = free_port()
+        server = subprocess.Popen([AQTA, "serve", "--port", str(port), "--workers", str(workers)],
+                                  env=env, cwd=folder, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(base, server)
+            session_for_thread: dict[int, requests.Session] = {}
+
+            def call(_: int) -> int:
+                import threading
+
+                session = session_for_thread.setdefault(threading.get_ident(), requests.Session())
+                return session.post(f"{base}/v1/chat/completions", timeout=30,
+                                    headers={"Authorization": f"Bearer {key}"},
+                                    json={"model": "mock-1", "messages": [
+                                        {"role": "user", "content": f"request {_}"}]}).status_code
+
+            with ThreadPoolExecutor(max_workers=clients) as pool:
+                return Counter(pool.map(call, range(total)))
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quota", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--embedded", action="store_true", help="no Redis: one process, SQLite")
+    args = parser.parse_args()
+    redis_url = None if args.embedded else args.redis_url
+    workers = 1 if args.embedded else args.workers
+    started = time.monotonic()
+    statuses = race(args.quota, args.clients, args.requests, workers, redis_url, args.database_url)
+    elapsed = time.monotonic() - started
+    admitted, refused = statuses.get(200, 0), statuses.get(402, 0)
+    print(f"mode={'embedded' if args.embedded else 'redis'} workers={workers} clients={args.clients} "
+          f"quota={args.quota} requests={args.requests} elapsed={elapsed:.1f}s")
+    print(f"admitted (200): {admitted}   refused quota_exceeded (402): {refused}   "
+          f"other: {dict((s, n) for s, n in statuses.items() if s not in (200, 402))}")
+    exact = admitted == args.quota and refused == args.requests - args.quota
+    print("EXACT" if exact else "NOT EXACT")
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
