@@ -36,13 +36,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from app import authn, keys, oauth, services
     from app.api import register_api
-    from app.gateway import admission, limits
+    from app.gateway import admission, cache, limits
     from app.gateway import service as gateway_service
 
     services.init_app(app)
     gateway_service.init_app(app)
     limits.init_app(app)
     admission.init_app(app)
+    cache.init_app(app)
     keys.init_app(app)
     authn.init_app(app)
     oauth.init_app(app)

@@ -48,6 +48,8 @@ class Settings:
     max_request_bytes: int = 8 * 1024 * 1024  # bytes
     key_cache_seconds: float = 1.0  # how long an API key lookup is trusted in process
     rate_limit_window_seconds: int = 60  # the window a key's requests-per-minute are counted in
+    cache_ttl_seconds: int = 3600  # how long a cached answer is served; 0 turns the cache off
+    cache_max_bytes: int = 64 * 1024 * 1024  # bytes the in-process cache may hold (no Redis)
     db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
     log_level: str = "INFO"
     oauth: dict[str, OAuthClient] = field(default_factory=dict)
@@ -196,6 +198,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
         max_request_bytes=_number(env, "MAX_REQUEST_BYTES", Settings.max_request_bytes, int, 1024),
         key_cache_seconds=_number(env, "KEY_CACHE_SECONDS", Settings.key_cache_seconds),
+        cache_ttl_seconds=_number(env, "CACHE_TTL_SECONDS", Settings.cache_ttl_seconds, int),
+        cache_max_bytes=_number(env, "CACHE_MAX_BYTES", Settings.cache_max_bytes, int),
         db_pool_size=_number(env, "DB_POOL_SIZE", Settings.db_pool_size, int, 1),
         log_level=_text(env, "LOG_LEVEL", "INFO").upper(),
         oauth=_oauth_clients(env),

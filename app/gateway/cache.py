@@ -179,25 +179,26 @@ class CacheHit:
 
 
 class ResponseCache:
-    """What the hot path calls: decide, key, and look up or store in the backend."""
+    """What the hot path calls: decide and key once, then look up or store in the backend."""
 
     def __init__(self, backend: CacheBackend):
         self.backend = backend
 
-    def lookup(self, account_id: str, body: dict, headers: Mapping[str, str]) -> CacheHit | None:
-        if not cache_decision(body, headers):
-            return None
-        entry = self.backend.get(cache_key(account_id, body))
+    def key_for(self, account_id: str, body: dict, headers: Mapping[str, str]) -> str | None:
+        """The entry's key when this request may use the cache, else None."""
+        return cache_key(account_id, body) if cache_decision(body, headers) else None
+
+    def lookup(self, key: str | None) -> CacheHit | None:
+        entry = self.backend.get(key) if key else None
         if entry is None:
             return None
         return CacheHit(entry.completion, entry.provider, entry.cost_eur)
 
-    def store(self, account_id: str, body: dict, headers: Mapping[str, str], completion: dict,
-              provider: str, cost: Decimal) -> None:
-        if not cache_decision(body, headers):
+    def store(self, key: str | None, completion: dict, provider: str, cost: Decimal) -> None:
+        if not key:
             return
         answer = {name: value for name, value in completion.items() if name != "aqta"}
-        self.backend.put(cache_key(account_id, body), CacheEntry(answer, provider, cost))
+        self.backend.put(key, CacheEntry(answer, provider, cost))
 
 
 def init_app(app: Flask) -> None:
@@ -208,13 +209,13 @@ def init_app(app: Flask) -> None:
     """
     settings = app.config["AQTA_SETTINGS"]
     redis_client = app.extensions.get("aqta.redis")
-    ttl = getattr(settings, "cache_ttl_seconds", DEFAULT_TTL_SECONDS)
+    ttl = settings.cache_ttl_seconds
     if not ttl:
         backend: CacheBackend = NullCache()
     elif redis_client is not None:
         backend = RedisCache(redis_client, DEFAULT_PREFIX, ttl)
     else:
-        backend = MemoryCache(getattr(settings, "cache_max_bytes", DEFAULT_MAX_BYTES), ttl)
+        backend = MemoryCache(settings.cache_max_bytes, ttl)
     app.extensions["aqta.cache"] = ResponseCache(backend)
 
 

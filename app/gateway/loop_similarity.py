@@ -33,7 +33,7 @@ OUTPUT_PARAMETERS = ("temperature", "top_p", "n", "max_tokens", "max_completion_
                      "function_call", "reasoning_effort", "verbosity", "modalities", "audio",
                      "prediction", "web_search_options")
 FLOAT_PARAMETERS = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
-SIMHASH_BITS = 64
+SIMHASH_BITS = 128  # 64 is too noisy on a paragraph
 MIN_PROSE_WORDS = 8  # shorter answers are compared exactly: SimHash is noise on a few words
 MAX_PROSE_CHARS = 4_000  # of an answer fed to SimHash: enough evidence, bounded cost
 
@@ -42,10 +42,12 @@ _VOLATILE = re.compile(r"""
     \d{4}-\d{2}-\d{2}(?:[t\s]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?  # ISO
   | \b\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\b                                             # clock
   | \b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b                     # UUID
-  | \b(?=\w*\d)(?=\w*[a-z])\w{10,}\b                                                     # ids
-  | \d{6,}                                                                               # epochs
+  | \b(?=\w*\d)(?=\w*[a-z])\w{16,}\b                                                     # ids
+  | \d{10,}                                                                              # epochs
 """, re.VERBOSE)
-_DIGITS = re.compile(r"\d+")
+# Counters, steps, attempts: short numbers. Five to nine digits are usually what a
+# request is about (an order, an invoice, a postcode), so they stay.
+_COUNTER = re.compile(r"(?<!\d)\d{1,4}(?!\d)")
 _WORD = re.compile(r"\w+")
 _BIT_OF = [bytes(value >> bit & 1 for value in range(256)) for bit in range(8)]  # byte -> bit
 
@@ -77,12 +79,12 @@ def normalise_text(text: str) -> str:
 
 
 def mask_volatile(text: str, caller: bool) -> str:
-    """Mask tokens that change per call; in ``caller`` text every number is such a token.
+    """Mask tokens that change per call; in ``caller`` text, short numbers (counters) too.
 
     Numbers the model wrote stay: two answers differing in a number say different things.
     """
     text = _VOLATILE.sub("~", text)
-    return _DIGITS.sub("#", text) if caller else text
+    return _COUNTER.sub("#", text) if caller else text
 
 
 def _digest(data: bytes) -> str:
@@ -180,15 +182,16 @@ def _masked(message: dict) -> dict:
 
 
 def simhash(text: str) -> int:
-    """A 64-bit SimHash over words and word pairs: close hashes, close texts."""
+    """A 128-bit SimHash over words and word pairs: close hashes, close texts."""
     words = _WORD.findall(text[:MAX_PROSE_CHARS])
     features = set(words) | {f"{a} {b}" for a, b in zip(words, words[1:])}
-    digests = b"".join(blake2b(feature.encode(), digest_size=8).digest() for feature in features)
+    size = SIMHASH_BITS // 8
+    digests = b"".join(blake2b(feature.encode(), digest_size=size).digest() for feature in features)
     # Count each bit position across all features in C: one column of bytes per
     # digest byte, one translate-and-count per bit.
     value, half = 0, len(features) / 2
-    for byte in range(8):
-        column = digests[byte::8]
+    for byte in range(size):
+        column = digests[byte::size]
         for bit in range(8):
             if column.translate(_BIT_OF[bit]).count(1) > half:
                 value |= 1 << (byte * 8 + bit)

@@ -6,7 +6,6 @@ import logging
 import threading
 import uuid
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 import redis
@@ -14,6 +13,7 @@ from flask import Flask
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from app.config import Settings
 from app.gateway.cache import (
     CacheEntry,
     MemoryCache,
@@ -356,23 +356,23 @@ def test_backend_keeps_an_entry_exactly(backend):
 def test_response_cache_hits_only_cacheable_requests_of_the_same_account(backend):
     cache = ResponseCache(backend)
     answer = {**ANSWERS["text"], "aqta": {"cost_eur": "0.00012345", "cached": False}}
-    cache.store("usr_1", BODY, {}, answer, "openai", Decimal("0.00012345"))
-    hit = cache.lookup("usr_1", {**BODY, "stream": True}, {})
+    cache.store(cache.key_for("usr_1", BODY, {}), answer, "openai", Decimal("0.00012345"))
+    hit = cache.lookup(cache.key_for("usr_1", {**BODY, "stream": True}, {}))
     assert hit.completion == ANSWERS["text"]  # stored without the aqta block
     assert hit.provider == "openai" and hit.saved_eur == Decimal("0.00012345")
     assert chunks_to_completion(hit.chunks()) == ANSWERS["text"]
-    assert cache.lookup("usr_2", BODY, {}) is None
-    assert cache.lookup("usr_1", BODY, {"Cache-Control": "no-cache"}) is None
+    assert cache.lookup(cache.key_for("usr_2", BODY, {})) is None
+    assert cache.lookup(cache.key_for("usr_1", BODY, {"Cache-Control": "no-cache"})) is None
 
 
 def test_response_cache_does_not_store_what_it_must_not(backend):
     cache = ResponseCache(backend)
     sampled = {**BODY, "temperature": 0.8}
-    cache.store("usr_1", sampled, {}, ANSWERS["text"], "openai", Decimal("0.1"))
-    cache.store("usr_1", BODY, {"Cache-Control": "no-store"}, ANSWERS["text"], "openai",
+    cache.store(cache.key_for("usr_1", sampled, {}), ANSWERS["text"], "openai", Decimal("0.1"))
+    cache.store(cache.key_for("usr_1", BODY, {"Cache-Control": "no-store"}), ANSWERS["text"], "openai",
                 Decimal("0.1"))
-    assert cache.lookup("usr_1", sampled, {"X-Aqta-Cache": "on"}) is None
-    assert cache.lookup("usr_1", BODY, {}) is None
+    assert cache.lookup(cache.key_for("usr_1", sampled, {"X-Aqta-Cache": "on"})) is None
+    assert cache.lookup(cache.key_for("usr_1", BODY, {})) is None
 
 
 def test_redis_cache_sets_the_ttl(redis_client, redis_prefix):
@@ -392,22 +392,22 @@ def test_redis_cache_fails_open_when_redis_is_unreachable(caplog):
     client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     cache = ResponseCache(RedisCache(client, "aqta:test:"))
     with caplog.at_level(logging.WARNING, logger="app.gateway.cache"):
-        cache.store("usr_1", BODY, {}, ANSWERS["text"], "openai", Decimal("0.1"))
-        assert cache.lookup("usr_1", BODY, {}) is None
+        cache.store(cache.key_for("usr_1", BODY, {}), ANSWERS["text"], "openai", Decimal("0.1"))
+        assert cache.lookup(cache.key_for("usr_1", BODY, {})) is None
     assert "store failed" in caplog.text and "lookup failed" in caplog.text
 
 
 # --- wiring ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("settings, with_redis, kind", [
-    (SimpleNamespace(), False, MemoryCache),
-    (SimpleNamespace(cache_ttl_seconds=30, cache_max_bytes=1024), False, MemoryCache),
-    (SimpleNamespace(), True, RedisCache),
-    (SimpleNamespace(cache_ttl_seconds=0), True, NullCache),
+@pytest.mark.parametrize("changes, with_redis, kind", [
+    ({}, False, MemoryCache),
+    ({"cache_ttl_seconds": 30, "cache_max_bytes": 1024}, False, MemoryCache),
+    ({}, True, RedisCache),
+    ({"cache_ttl_seconds": 0}, True, NullCache),
 ])
-def test_init_app_picks_the_backend(settings, with_redis, kind):
+def test_init_app_picks_the_backend(changes, with_redis, kind):
     app = Flask(__name__)
-    app.config["AQTA_SETTINGS"] = settings
+    app.config["AQTA_SETTINGS"] = Settings(**changes)
     # A client connects on first use, so no Redis server is needed here.
     app.extensions["aqta.redis"] = redis.Redis() if with_redis else None
     init_app(app)
