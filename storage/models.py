@@ -86,7 +86,3 @@ class QuotaCounter(BaseModel):
     class Meta:
         table_name = "quota_counters"
         primary_key = peewee.CompositeKey("scope", "period")
-
-
-# In dependency order: a table comes after those it references.
-ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,25 @@ class ApiKeyRecord:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """What one chat completion consumed and how it ended; the request log's unit."""
+
+    request_id: str
+    user_id: str
+    key_id: str
+    model: str
+    provider: str
+    status: str  # ok, error, cached, client_disconnected
+    error_code: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_eur: Decimal
+    saved_eur: Decimal
+    cached: bool
+    loop_detected: bool
+    latency_ms: int
+    ttft_ms: int | None
+    created_at: datetime

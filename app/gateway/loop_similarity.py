@@ -6,16 +6,15 @@ whitespace collapsed (``user``, ``stream``, ``stream_options`` and tool-call ids
 are left out: they never change the answer). From that come
 
 * ``fingerprint``: the whole request, exactly (a stateless caller resending it);
-* ``tail``: only the conversation's newest turn (from the model's last answer on,
-  or the caller's messages after the system prompt on a first turn), with
-  volatile tokens masked (timestamps, UUIDs, long ids; any number in what the
-  caller wrote). Sessions sharing a system prompt or a long history differ here,
-  and an agent re-sending "the same" turn with a fresh timestamp or counter does
-  not;
+* ``tail``: the conversation's newest turn (from the model's last answer on),
+  with volatile tokens masked: timestamps, UUIDs, long ids, and the short numbers
+  (counters) in what the caller wrote. A long shared history is left out, and an
+  agent re-sending "the same" turn with a fresh timestamp or counter matches;
 * ``context`` and ``simhash``: the tail without the model's answer, and a SimHash
   of that answer's prose, so a model saying nearly the same thing again
-  (sampling rewords it) is recognised while the caller's own input must still
-  match. A batch job whose items differ only in their document never matches.
+  (sampling rewords it slightly) is recognised. Only the model's words are
+  compared loosely; the caller's input must match exactly (up to volatile
+  tokens), so a batch job whose items differ only in their document never does.
 """
 from __future__ import annotations
 
@@ -160,15 +159,15 @@ def fingerprint(body: dict) -> str:
 
 
 def newest_turn(messages: Sequence[dict]) -> list[dict]:
-    """From the model's last answer on; on a first turn, the caller's messages after the system prompt."""
+    """From the model's last answer on; before the model has answered, the whole conversation.
+
+    Sessions sharing a system prompt still differ in their user message, and the
+    long shared history of a growing conversation is left out.
+    """
     for index in range(len(messages) - 1, -1, -1):
         if messages[index]["role"] == "assistant":
             return list(messages[index:])
-    start = 0
-    for index, message in enumerate(messages):
-        if message["role"] in ("system", "developer"):
-            start = index + 1
-    return list(messages[start:]) or list(messages[-1:])
+    return list(messages)
 
 
 def _masked(message: dict) -> dict:

@@ -1,0 +1,29 @@
+"""The request log's table: one row per chat completion, keyed by its request id."""
+from __future__ import annotations
+
+import peewee
+
+from storage.models import BaseModel, UtcDateTimeField
+
+
+class RequestLogEntry(BaseModel):
+    request_id = peewee.CharField(max_length=40, primary_key=True)  # unique: inserts are idempotent
+    user_id = peewee.CharField(max_length=40)
+    key_id = peewee.CharField(max_length=40)
+    model = peewee.CharField(max_length=120)
+    provider = peewee.CharField(max_length=40)
+    status = peewee.CharField(max_length=20)  # ok, error, cached, client_disconnected
+    error_code = peewee.CharField(max_length=60, null=True)
+    prompt_tokens = peewee.IntegerField(default=0)
+    completion_tokens = peewee.IntegerField(default=0)
+    cost_eur = peewee.DecimalField(max_digits=20, decimal_places=8, auto_round=False)
+    saved_eur = peewee.DecimalField(max_digits=20, decimal_places=8, auto_round=False)
+    cached = peewee.BooleanField(default=False)
+    loop_detected = peewee.BooleanField(default=False)
+    latency_ms = peewee.IntegerField()
+    ttft_ms = peewee.IntegerField(null=True)  # time to first token, streams only
+    created_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "request_log"
+        indexes = ((("user_id", "created_at"), False), (("created_at",), False))

@@ -1,0 +1,6 @@
+"""Every table, in dependency order (a table after those it references)."""
+from storage.loop_models import LoopEvent
+from storage.models import ApiKey, OAuthIdentity, QuotaCounter, User
+from storage.request_models import RequestLogEntry
+
+ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry]

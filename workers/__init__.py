@@ -1,0 +1,1 @@
+"""Background jobs on Dramatiq. Import ``workers.broker`` before any actor module."""
