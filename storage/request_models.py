@@ -1,4 +1,9 @@
-"""The request log's table: one row per chat completion, keyed by its request id."""
+"""The request log's table: one row per chat completion, keyed by its request id.
+
+Money is stored as integer micro-cents (EUR × 10^8, the precision costs are
+rounded to), because SQLite has no exact decimal type: integers sum exactly in
+SQL on SQLite, PostgreSQL and MySQL alike. ``storage.money`` converts.
+"""
 from __future__ import annotations
 
 import peewee
@@ -16,8 +21,8 @@ class RequestLogEntry(BaseModel):
     error_code = peewee.CharField(max_length=60, null=True)
     prompt_tokens = peewee.IntegerField(default=0)
     completion_tokens = peewee.IntegerField(default=0)
-    cost_eur = peewee.DecimalField(max_digits=20, decimal_places=8, auto_round=False)
-    saved_eur = peewee.DecimalField(max_digits=20, decimal_places=8, auto_round=False)
+    cost_microcents = peewee.BigIntegerField(default=0)  # EUR × 10^8: exact sums on every backend
+    saved_microcents = peewee.BigIntegerField(default=0)  # what a cache hit saved, EUR × 10^8
     cached = peewee.BooleanField(default=False)
     loop_detected = peewee.BooleanField(default=False)
     latency_ms = peewee.IntegerField()
