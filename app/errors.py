@@ -101,6 +101,12 @@ class Forbidden(AqtaError):
     code = "forbidden"
 
 
+class InsufficientTier(Forbidden):
+    """The account's tier does not include this feature, or allow this limit."""
+
+    code = "insufficient_tier"
+
+
 class NotFound(AqtaError):
     status = 404
     code = "not_found"

@@ -17,10 +17,13 @@ def _redis_client(url: str | None):
     if url is None:
         return None
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    # Connections are made on first use, not here.
+    # Connections are made on first use, not here. One quick retry, no backoff: when
+    # Redis is down a request should learn it in milliseconds, not after seconds of retries.
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
-                                health_check_interval=30)
+                                health_check_interval=30, retry=Retry(NoBackoff(), 1))
 
 
 def redis_client():

@@ -12,10 +12,11 @@ class Tier:
     monthly_requests: int
     requests_per_minute: int
     all_models: bool  # False: only models marked cheap in the registry
+    analytics: bool = True  # request history and cost analytics (/api/analytics)
 
 
 TIERS = {
-    "free": Tier("free", 500, 5, all_models=False),
+    "free": Tier("free", 500, 5, all_models=False, analytics=False),
     "starter": Tier("starter", 100_000, 100, all_models=True),
     "pro": Tier("pro", 1_000_000, 1_000, all_models=True),
     "healthcare": Tier("healthcare", 1_000_000, 1_000, all_models=True),

@@ -108,7 +108,7 @@ def chat_completions():
     service = gateway()
     route = service.route(body["model"], key.tier)
     provider = service.provider(route.provider)
-    reservation = admission.admit(key)
+    admitted = admission.admit(key, body)
     try:
         cache = response_cache()
         call = Call(key, route, body, cache.key_for(key.user_id, body, request.headers))
@@ -119,8 +119,8 @@ def chat_completions():
             return stream_answer(call, provider)
         answer = provider.chat(ChatRequest(route.model, body))
     except Exception:
-        # Refused or failed before any token: the request does not use quota.
-        admission.release(reservation)
+        # Failed before any token: the request does not use quota.
+        admission.refund(admitted)
         raise
     cost = service.cost(route, answer.usage)
     record(call, answer.usage, cost, "ok")

@@ -4,13 +4,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates
 
 import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
 from app.authn import current_principal, login_required
-from app.errors import AqtaError
+from app.errors import InsufficientTier
 from app.gateway.limits import monthly_quota, requests_per_minute
+from app.gateway.loops import LoopThresholds
 from app.keys import generate_key, key_cache
 from app.tiers import TIERS
 
@@ -27,6 +28,9 @@ class KeySchema(Schema):
     last_used_at = fields.AwareDateTime(allow_none=True)
     rpm_limit = fields.Function(requests_per_minute, metadata={"description": "Requests per minute"})
     monthly_quota = fields.Function(monthly_quota, metadata={"description": "Requests per month"})
+    loop_detection = fields.Dict(attribute="loop_settings", allow_none=True,
+                                 metadata={"description": "This key's loop-detection thresholds "
+                                                          "(null: the defaults)"})
 
 
 class CreatedKeySchema(KeySchema):
@@ -46,18 +50,29 @@ class KeyLimitsSchema(Schema):
                                metadata={"description": "null: the tier's"})
     monthly_quota = fields.Integer(allow_none=True, validate=validate.Range(min=1),
                                    metadata={"description": "null: the tier's"})
+    loop_detection = fields.Dict(
+        allow_none=True, data_key="loop_detection", attribute="loop_settings",
+        metadata={"description": "Loop-detection thresholds to change, e.g. {\"repeat_count\": 8, "
+                                 "\"window_seconds\": 120} or {\"enabled\": false}; null: defaults",
+                  "example": {"repeat_count": 8}})
 
-
-class LimitAboveTier(AqtaError):
-    status = 403
-    code = "insufficient_tier"
+    @validates("loop_detection")
+    def check_thresholds(self, value, **_):
+        if value is None:
+            return
+        try:
+            LoopThresholds(**value)
+        except TypeError as exc:
+            raise ValidationError(f"unknown threshold: {exc}") from None
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 def check_lowering(name: str, requested: int | None, tier_value: int, current: int) -> None:
     """Owners may only lower a limit; going above the tier takes the operator CLI."""
     if requested is not None and requested > max(tier_value, current):
-        raise LimitAboveTier(f"{name} {requested:,} is above your tier's {tier_value:,}; "
-                             "an operator can raise it with 'aqta set-limits'.")
+        raise InsufficientTier(f"{name} {requested:,} is above your tier's {tier_value:,}; "
+                               "an operator can raise it with 'aqta set-limits'.")
 
 
 @blp.route("")
@@ -92,7 +107,8 @@ def create_key(body):
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def update_key_limits(changes, key_id):
-    """Lower a key's rate limit or monthly quota (null returns it to the tier's)."""
+    """Lower a key's rate limit or monthly quota (null returns it to the tier's), or tune its
+    loop detection."""
     user_id = current_principal().user_id
     key = keys_repo.get_for_user(user_id, key_id)
     tier = TIERS[key.tier]

@@ -5,25 +5,49 @@ rate limit, monthly quota, loop check. Cheap refusals come first, and the rate
 limit comes before the quota so a burst that is refused anyway never touches
 the month's count; the loop check comes last among them because it is the only
 one that reads the request's content, and a request it refuses gives its quota
-back.
+back (a refused request is not billed and does not use quota).
 """
 from __future__ import annotations
 
-from flask import Flask, current_app
+import logging
+import time
+from dataclasses import dataclass, replace
 
+from flask import Flask, current_app, g
+
+import storage.loop_events as loop_events
 from app.gateway.limits import enforce_rate_limit, monthly_quota
+from app.gateway.loop_similarity import fingerprint
+from app.gateway.loops import LoopDetected, LoopDetector, LoopThresholds, MemoryLoopStore, RedisLoopStore
 from app.gateway.quotas import DatabaseQuotaCounter, QuotaCounter, RedisQuotaCounter, Reservation
 from app.tiers import TIERS
 from storage.records import ApiKeyRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """An admitted request: its quota reservation and where its loop history is kept."""
+
+    reservation: Reservation
+    loop_subject: str
+    body: dict
 
 
 def init_app(app: Flask) -> None:
     client = app.extensions["aqta.redis"]
     app.extensions["aqta.quotas"] = RedisQuotaCounter(client) if client else DatabaseQuotaCounter()
+    app.extensions["aqta.loops"] = LoopDetector(RedisLoopStore(client) if client
+                                                else MemoryLoopStore())
 
 
 def quota_counter() -> QuotaCounter:
     return current_app.extensions["aqta.quotas"]
+
+
+def loop_detector() -> LoopDetector:
+    return current_app.extensions["aqta.loops"]
 
 
 def account_quota(key: ApiKeyRecord) -> int:
@@ -31,11 +55,40 @@ def account_quota(key: ApiKeyRecord) -> int:
     return max(TIERS[key.tier].monthly_requests, monthly_quota(key))
 
 
-def admit(key: ApiKeyRecord) -> Reservation:
-    """Rate-limit and count the request; the caller releases the reservation if it fails early."""
+def loop_thresholds(key: ApiKeyRecord) -> LoopThresholds | None:
+    """The key's own thresholds (``api_keys.loop_settings``) over the defaults, if it has any."""
+    if not key.loop_settings:
+        return None
+    return replace(loop_detector().default_thresholds, **key.loop_settings)
+
+
+def loop_subject(key: ApiKeyRecord, body: dict) -> str:
+    # End users of one application share its key; their `user` keeps them apart, so
+    # a hundred people saying "hello" to the same app are not one looping caller.
+    user = body.get("user")
+    return f"{key.id}:{user}" if user else key.id
+
+
+def admit(key: ApiKeyRecord, body: dict) -> Admission:
+    """Rate-limit, count and loop-check the request; refuse it with a typed error."""
     enforce_rate_limit(key)
-    return quota_counter().reserve(key.id, key.user_id, monthly_quota(key), account_quota(key))
+    reservation = quota_counter().reserve(key.id, key.user_id, monthly_quota(key),
+                                          account_quota(key))
+    subject = loop_subject(key, body)
+    verdict = loop_detector().check(subject, body, time.time(), loop_thresholds(key))
+    if verdict is not None:
+        quota_counter().release(reservation)
+        if verdict.episode_started:
+            loop_events.record(key.id, key.user_id, verdict.pattern, verdict.count,
+                               verdict.window_seconds, verdict.fingerprints)
+        raise LoopDetected(verdict, request_id=g.get("request_id"))
+    return Admission(reservation, subject, body)
 
 
-def release(reservation: Reservation) -> None:
-    quota_counter().release(reservation)
+def refund(admission: Admission) -> None:
+    """The request failed before any token: it uses no quota and is no sign of a loop."""
+    quota_counter().release(admission.reservation)
+    try:
+        loop_detector().discard(admission.loop_subject, fingerprint(admission.body))
+    except Exception:  # the loop history is advisory; never fail the response for it
+        log.exception("could not discard a failed request from the loop history")

@@ -35,6 +35,7 @@ FLOAT_PARAMETERS = frozenset({"temperature", "top_p", "presence_penalty", "frequ
 SIMHASH_BITS = 128  # 64 is too noisy on a paragraph
 MIN_PROSE_WORDS = 8  # shorter answers are compared exactly: SimHash is noise on a few words
 MAX_PROSE_CHARS = 4_000  # of an answer fed to SimHash: enough evidence, bounded cost
+MAX_MASKED_CHARS = 32_000  # of a message searched for volatile tokens; stamps sit near the top
 
 # Tokens that change on every call without changing what is asked, in lower-cased text.
 _VOLATILE = re.compile(r"""
@@ -81,9 +82,13 @@ def mask_volatile(text: str, caller: bool) -> str:
     """Mask tokens that change per call; in ``caller`` text, short numbers (counters) too.
 
     Numbers the model wrote stay: two answers differing in a number say different things.
+    Only the first ``MAX_MASKED_CHARS`` are searched (cut at a space, so a counter
+    growing a digit moves no word across the cut); a huge document stays as it is.
     """
-    text = _VOLATILE.sub("~", text)
-    return _COUNTER.sub("#", text) if caller else text
+    cut = text.find(" ", MAX_MASKED_CHARS) if len(text) > MAX_MASKED_CHARS else -1
+    head, rest = (text, "") if cut < 0 else (text[:cut], text[cut:])
+    head = _VOLATILE.sub("~", head)
+    return (_COUNTER.sub("#", head) if caller else head) + rest
 
 
 def _digest(data: bytes) -> str:

@@ -40,6 +40,7 @@ MAX_VERDICT_FINGERPRINTS = 16
 class LoopThresholds:
     """When a key's recent requests count as a loop; the defaults are tuned on the test corpus."""
 
+    enabled: bool = True  # False: the key's requests are neither checked nor recorded
     window_seconds: float = 60.0  # how far back a key's requests are compared
     repeat_count: int = 5  # identical requests, the current one included
     near_duplicate_count: int = 6  # requests with the same newest turn
@@ -48,7 +49,7 @@ class LoopThresholds:
     cycle_max_period: int = 4
     cycle_repeats: int = 3  # full turns of the cycle
     burst_seconds: float = 1.0  # identical requests this close to a round's first count once
-    history_limit: int = 100  # requests kept per key, newest first
+    history_limit: int = 100  # the most recent requests kept per key
 
     def __post_init__(self):
         if self.window_seconds <= 0 or self.burst_seconds < 0:
@@ -294,6 +295,8 @@ class LoopDetector:
               thresholds: LoopThresholds | None = None) -> LoopVerdict | None:
         """Record the request; return a verdict when it completes a loop (the caller refuses it)."""
         thresholds = thresholds or self.default_thresholds
+        if not thresholds.enabled:
+            return None
         summary = summarise(body, now)
         try:
             history = self.store.record(key_id, summary, thresholds.window_seconds,

@@ -64,7 +64,7 @@ class LiveGateway:
         return f"http://127.0.0.1:{self._server.server_port}"
 
     def client(self, key: str, **options) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **options)
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, **{"max_retries": 0, **options})
 
     def stop(self) -> None:
         self._server.shutdown()

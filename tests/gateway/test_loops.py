@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 import storage.loop_events as loop_events
 from app.gateway.loop_similarity import (
@@ -176,6 +178,12 @@ def test_near_duplicate(a, b, expected):
     assert near(a, b) is expected
 
 
+def test_only_the_top_of_a_huge_message_is_searched_for_volatile_tokens():
+    document = "the warehouse report continues with another ordinary sentence. " * 2000
+    assert near(chat("Step 9. " + document), chat("Step 10. " + document))
+    assert not near(chat(document + "generated 10:01"), chat(document + "generated 10:02"))
+
+
 def test_simhash_similarity_orders_texts():
     base = simhash(ANSWER.lower())
     assert similarity(base, base) == 1.0
@@ -330,8 +338,8 @@ def test_retries_after_upstream_errors_are_discarded(detector):
     for at in (0, 1, 3, 7, 15, 31):
         assert detector.check("key_a", BASE, T0 + at) is None
         detector.discard("key_a", fingerprint(BASE))  # the provider failed it
-    assert send(detector, BASE, [40, 41, 42, 43]) == [None] * 4
-    assert send(detector, BASE, [44])[0].pattern == "repeat"
+    assert send(detector, BASE, [40, 42, 44, 46]) == [None] * 4
+    assert send(detector, BASE, [48])[0].pattern == "repeat"
 
 
 def test_discard_takes_back_only_the_newest_matching_request(store):
@@ -353,6 +361,9 @@ def test_thresholds_per_key(detector):
     assert send(detector, BASE, [0, 2, 4], key="default") == [None] * 3
     lenient = LoopDetector(detector.store, LoopThresholds(repeat_count=8, near_duplicate_count=8))
     assert send(lenient, BASE, [0, 2, 4, 6, 8, 10, 12], key="lenient") == [None] * 7
+    off = LoopThresholds(enabled=False)
+    assert send(detector, BASE, [0, 2, 4, 6, 8, 10], key="off", thresholds=off) == [None] * 6
+    assert send(detector, BASE, [12], key="off")[0] is None  # nothing was recorded while off
 
 
 def test_keys_do_not_share_history(detector):
@@ -438,7 +449,8 @@ def test_redis_store_shares_history_between_detectors(redis_url):
 
 
 def test_an_unreachable_redis_never_fails_a_request():
-    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+                              retry=Retry(NoBackoff(), 0))
     detector = LoopDetector(RedisLoopStore(unreachable))
     assert send(detector, BASE, [0, 1, 2, 3, 4, 5]) == [None] * 6
     detector.discard("key_a", fingerprint(BASE))

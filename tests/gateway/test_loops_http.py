@@ -1,0 +1,110 @@
+"""Loop detection through HTTP and the openai SDK, embedded and on Redis."""
+from __future__ import annotations
+
+import openai
+import pytest
+import requests
+
+import storage.loop_events as loop_events
+
+QUESTION = [{"role": "user", "content": "Check the build status and report."}]
+# Tighter than the defaults so a test needs a handful of requests, not a minute of them.
+THRESHOLDS = {"repeat_count": 3, "burst_seconds": 0}
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def gateway(make_gateway, request):
+    if request.param == "redis":
+        return make_gateway(redis_url=request.getfixturevalue("redis_url"))
+    return make_gateway()
+
+
+@pytest.fixture
+def agent(gateway, make_account):
+    account = make_account(tier="pro")
+    response = requests.patch(f"{gateway.url}/api/keys/{account.key_id}", headers=account.headers,
+                              json={"loop_detection": THRESHOLDS}, timeout=5)
+    assert response.status_code == 200
+    assert response.json()["loop_detection"] == THRESHOLDS
+    return account
+
+
+def ask(gateway, account, messages=QUESTION, **extra):
+    return requests.post(f"{gateway.url}/v1/chat/completions", headers=account.headers, timeout=10,
+                         json={"model": "mock-1", "messages": messages, **extra})
+
+
+def test_a_repeating_agent_is_refused_before_the_provider(gateway, agent):
+    assert [ask(gateway, agent).status_code for _ in range(2)] == [200, 200]
+    refused = ask(gateway, agent)
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["error"]["code"] == "loop_detected"
+    assert body["aqta"]["loop_detected"] is True
+    assert body["aqta"]["pattern"] == "repeat"
+    assert refused.headers["x-should-retry"] == "false"
+
+
+def test_one_loop_event_per_episode_and_it_clears_on_a_change_of_course(gateway, agent):
+    for _ in range(2):
+        ask(gateway, agent)
+    assert [ask(gateway, agent).status_code for _ in range(3)] == [429, 429, 429]
+    with gateway.app.app_context():
+        events = loop_events.list_for_user(agent.user.id)
+    assert len(events) == 1
+    assert events[0].pattern == "repeat" and events[0].key_id == agent.key_id
+    assert events[0].count == 3 and events[0].fingerprints
+    changed = [{"role": "user", "content": "The build is red: fix the failing test in parser.py."}]
+    assert ask(gateway, agent, messages=changed).status_code == 200
+
+
+def test_refused_loops_use_no_quota(gateway, agent):
+    with gateway.app.app_context():
+        import storage.keys as keys_repo
+
+        keys_repo.set_limits(agent.user.id, agent.key_id, monthly_quota=3)
+    statuses = [ask(gateway, agent).status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    other = [{"role": "user", "content": "Something else entirely."}]
+    assert ask(gateway, agent, messages=other).status_code == 200  # the third admitted request
+    assert ask(gateway, agent, messages=[{"role": "user", "content": "And more."}]).status_code == 402
+
+
+def test_retries_after_upstream_errors_are_not_a_loop(gateway, make_account, fakes):
+    account = make_account(tier="pro")
+    requests.patch(f"{gateway.url}/api/keys/{account.key_id}", headers=account.headers,
+                   json={"loop_detection": THRESHOLDS}, timeout=5)
+    fakes["openai"].fail_next(status=500, times=4)
+    statuses = [ask(gateway, account, model="gpt-4o").status_code for _ in range(5)]
+    assert statuses == [502, 502, 502, 502, 200]
+
+
+def test_end_users_of_one_key_are_kept_apart(gateway, agent):
+    for user in ("alice", "bob", "carol", "dave"):
+        assert ask(gateway, agent, user=user).status_code == 200
+
+
+def test_the_sdk_does_not_retry_a_loop(gateway, agent):
+    client = gateway.client(agent.key, max_retries=2)
+    for _ in range(2):
+        client.chat.completions.create(model="mock-1", messages=QUESTION)
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(model="mock-1", messages=QUESTION)
+    assert raised.value.code == "loop_detected"
+    assert raised.value.body["code"] == "loop_detected"
+
+
+def test_loop_detection_can_be_switched_off_per_key(gateway, make_account):
+    account = make_account(tier="pro")
+    requests.patch(f"{gateway.url}/api/keys/{account.key_id}", headers=account.headers,
+                   json={"loop_detection": {"enabled": False}}, timeout=5)
+    assert {ask(gateway, account).status_code for _ in range(6)} == {200}
+
+
+@pytest.mark.parametrize("thresholds", [{"repeat_count": 1}, {"nonsense": 3}, {"similarity": 2}])
+def test_bad_thresholds_are_refused(gateway, make_account, thresholds):
+    account = make_account(tier="pro")
+    response = requests.patch(f"{gateway.url}/api/keys/{account.key_id}", headers=account.headers,
+                              json={"loop_detection": thresholds}, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "loop_detection"
