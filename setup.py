@@ -50,6 +50,7 @@ setup(
             "create-key=app.cli:create_key_command",
             "serve=app.cli:serve_command",
             "set-limits=app.cli:set_limits_command",
+            "worker=app.cli:worker_command",
         ],
     },
 )

@@ -36,19 +36,22 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from app import authn, keys, oauth, services
     from app.api import register_api
-    from app.gateway import admission, cache, limits
+    from app.gateway import admission, cache, limits, request_log
     from app.gateway import service as gateway_service
+    from workers import runtime as workers_runtime
 
     services.init_app(app)
     gateway_service.init_app(app)
     limits.init_app(app)
     admission.init_app(app)
     cache.init_app(app)
+    request_log.init_app(app)
     keys.init_app(app)
     authn.init_app(app)
     oauth.init_app(app)
     register_api(app)
     register_error_handlers(app)
+    workers_runtime.init_app(app)  # last: an embedded worker starts on a finished app
 
     @app.before_request
     def assign_request_id():

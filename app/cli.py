@@ -14,9 +14,12 @@ from app.tiers import TIER_NAMES
 
 def _create_app():
     from app import create_app
+    from app.config import settings_from_env
 
     try:
-        return create_app()
+        # A command never runs jobs in its own process: 'serve' execs gunicorn, whose
+        # workers build their own app, and 'worker' execs Dramatiq's workers.
+        return create_app(settings_from_env().override(run_embedded_worker=False))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -129,9 +132,40 @@ def serve_command(host: str, port: int, workers: int, worker_connections: int):
     os.execvp(argv[0], argv)
 
 
+@click.command("worker")
+@click.argument("modules", nargs=-1)
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Actors run at once per process (greenlets: gevent).")
+@click.option("--shutdown-timeout", default=30, show_default=True, type=click.IntRange(min=1),
+              help="Seconds running actors get to finish after SIGTERM.")
+@with_appcontext
+def worker_command(modules: tuple[str, ...], processes: int, threads: int, shutdown_timeout: int):
+    """Run the background jobs from Redis: Dramatiq workers under gevent, and the scheduler.
+
+    MODULES are extra actor modules to import besides workers.actors.
+    """
+    from flask import current_app
+
+    from storage.database import close_connection
+
+    if not current_app.config["AQTA_SETTINGS"].redis_url:
+        raise click.ClickException("aqta worker needs REDIS_URL, the broker the web processes send "
+                                   "jobs to (without it, 'aqta serve' runs every job in process)")
+    close_connection()
+    # A fresh interpreter: gevent must patch the standard library before anything else.
+    argv = [sys.executable, "-m", "workers", *modules, "--processes", str(processes),
+            "--threads", str(threads), "--worker-shutdown-timeout", str(shutdown_timeout * 1000)]
+    click.echo(f"Aqta worker: {processes} process(es) x {threads} thread(s)")
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+
+
 main = FlaskGroup(name="aqta", create_app=_create_app, add_version_option=False,
                   help="Aqta, the OpenAI-compatible LLM gateway.")
 main.add_command(migrate_command)
 main.add_command(create_key_command)
 main.add_command(serve_command)
 main.add_command(set_limits_command)
+main.add_command(worker_command)

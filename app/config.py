@@ -59,6 +59,22 @@ class Settings:
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models_file: str | None = None
     prices_file: str | None = None
+    # Run the actors and the scheduler inside this process (settings_from_env: on when
+    # REDIS_URL is unset); built directly, as tests do, it is off unless asked for.
+    run_embedded_worker: bool = False
+    jobs_namespace: str = "aqta-jobs"  # prefix of the job queues' Redis keys
+    request_retention_days: int = 90  # days raw request-log rows are kept; aggregates stay
+    request_log_stream: str = "aqta:request-log"  # the Redis Stream the request log passes through
+    request_journal_dir: str = "aqta-journal"  # the request log's local journal (embedded, fallback)
+    request_journal_fsync_seconds: float = 1.0  # longest a journaled record waits for fsync; 0: each
+    request_journal_segment_bytes: int = 16 * 1024 * 1024  # bytes per journal file before rotating
+    webhook_allow_private: bool = False  # deliver to loopback/private addresses (never cloud metadata)
+    webhook_timeout_seconds: float = 10.0  # a delivery must get its 2xx within this long
+    # Seconds between a webhook delivery's attempts (each with up to 20 % jitter): 5 s, 5 min,
+    # 30 min, 2 h, 5 h, 10 h, 10 h; after the last, the delivery has failed (~27.6 h in all).
+    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_disable_after: int = 5  # deliveries failed for good in a row that disable an endpoint; 0: never
+    webhook_lease_seconds: float = 60.0  # how long a claimed delivery is left to its worker before a retake
 
     def override(self, **changes) -> Settings:
         known = {f.name for f in fields(self)}
@@ -189,6 +205,35 @@ def _provider_settings(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
     }
 
 
+def _retry_schedule(env: Mapping[str, str]) -> tuple[float, ...]:
+    value = _text(env, "WEBHOOK_RETRY_SCHEDULE")
+    if value is None:
+        return Settings.webhook_retry_schedule
+    try:
+        schedule = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        schedule = ()
+    if not schedule or min(schedule) <= 0:
+        raise ConfigError(f"WEBHOOK_RETRY_SCHEDULE={value!r} must be positive seconds separated by "
+                          "commas, e.g. 5,300,1800")
+    return schedule
+
+
+def _webhook_settings(env: Mapping[str, str]) -> dict:
+    timeout = _number(env, "WEBHOOK_TIMEOUT_SECONDS", Settings.webhook_timeout_seconds, float, 0.1)
+    lease = _number(env, "WEBHOOK_LEASE_SECONDS", Settings.webhook_lease_seconds, float, 1)
+    if lease <= timeout:
+        raise ConfigError(f"WEBHOOK_LEASE_SECONDS={lease:g} must be longer than "
+                          f"WEBHOOK_TIMEOUT_SECONDS={timeout:g}")
+    return {
+        "webhook_allow_private": _bool(env, "WEBHOOK_ALLOW_PRIVATE", False),
+        "webhook_timeout_seconds": timeout,
+        "webhook_retry_schedule": _retry_schedule(env),
+        "webhook_disable_after": _number(env, "WEBHOOK_DISABLE_AFTER", Settings.webhook_disable_after, int),
+        "webhook_lease_seconds": lease,
+    }
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     return Settings(
@@ -212,4 +257,15 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         providers=_provider_settings(env),
         models_file=_text(env, "AQTA_MODELS_FILE"),
         prices_file=_text(env, "AQTA_PRICES_FILE"),
+        run_embedded_worker=_bool(env, "EMBEDDED_WORKER", _text(env, "REDIS_URL") is None),
+        jobs_namespace=_text(env, "JOBS_NAMESPACE", Settings.jobs_namespace),
+        request_retention_days=_number(env, "REQUEST_RETENTION_DAYS",
+                                       Settings.request_retention_days, int, 1),
+        request_log_stream=_text(env, "REQUEST_LOG_STREAM", Settings.request_log_stream),
+        request_journal_dir=_text(env, "REQUEST_JOURNAL_DIR", Settings.request_journal_dir),
+        request_journal_fsync_seconds=_number(env, "REQUEST_JOURNAL_FSYNC_SECONDS",
+                                              Settings.request_journal_fsync_seconds),
+        request_journal_segment_bytes=_number(env, "REQUEST_JOURNAL_SEGMENT_BYTES",
+                                              Settings.request_journal_segment_bytes, int, 4096),
+        **_webhook_settings(env),
     )

@@ -39,9 +39,9 @@ def wait_ready(base: str, server: subprocess.Popen, seconds: float = 30) -> None
         if server.poll() is not None:
             raise RuntimeError(f"the gateway exited: {server.stdout.read().decode()}")
         try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or slow to answer under load
             pass
         time.sleep(0.2)
     raise RuntimeError("the gateway did not become ready")

@@ -1,6 +1,9 @@
 """Every table, in dependency order (a table after those it references)."""
+from storage.cost_models import CostDaily, CostDirty, CostState
+from storage.job_models import Job
 from storage.loop_models import LoopEvent
 from storage.models import ApiKey, OAuthIdentity, QuotaCounter, User
 from storage.request_models import RequestLogEntry
 
-ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry]
+ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry,
+              CostDaily, CostDirty, CostState, Job]

@@ -19,6 +19,7 @@ from app.passwords import hash_password
 from storage.database import bind_database, close_connection, truncate_all
 from storage.migrate import apply_migrations
 from storage.records import UserRecord
+from workers import runtime as workers_runtime
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = [name.strip() for name in
@@ -93,9 +94,9 @@ def database_url(request, tmp_path_factory):
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
+def settings(database_url, tmp_path) -> Settings:
     return Settings(database_url=database_url, secret_key="test-secret-key-0123456789abcdef",
-                    key_cache_seconds=0.0)
+                    key_cache_seconds=0.0, request_journal_dir=str(tmp_path / "journal"))
 
 
 @pytest.fixture
@@ -113,6 +114,7 @@ def make_app(settings):
         return app
 
     yield make
+    workers_runtime.stop(drain_seconds=0)  # an embedded worker (run_embedded_worker=True) ends here
     close_connection()
 
 
@@ -138,6 +140,22 @@ def redis_url():
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture
+def jobs_namespace(redis_url):
+    """A Redis key prefix of this test's own for Dramatiq and the scheduler; removed afterwards."""
+    import uuid
+
+    import redis
+
+    namespace = f"aqta-test-{uuid.uuid4().hex[:12]}"
+    yield namespace
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{namespace}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @dataclass

@@ -46,3 +46,23 @@ def test_bad_values_name_the_variable(env, variable):
     message = str(raised.value)
     assert variable in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("env, embedded", [
+    ({}, True),
+    ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, False),
+    ({"REDIS_URL": "redis://127.0.0.1:6379/0", "EMBEDDED_WORKER": "true"}, True),
+    ({"EMBEDDED_WORKER": "off"}, False),
+])
+def test_the_embedded_worker_runs_without_redis_unless_told(env, embedded):
+    assert settings_from_env(env).run_embedded_worker is embedded
+
+
+def test_jobs_namespace():
+    assert settings_from_env({}).jobs_namespace == "aqta-jobs"
+    assert settings_from_env({"JOBS_NAMESPACE": "staging"}).jobs_namespace == "staging"
+
+
+def test_a_bad_embedded_worker_value_names_the_variable():
+    with pytest.raises(ConfigError, match="EMBEDDED_WORKER"):
+        settings_from_env({"EMBEDDED_WORKER": "sometimes"})

@@ -1,1 +1,5 @@
-"""Background jobs on Dramatiq. Import ``workers.broker`` before any actor module."""
+"""Background jobs on Dramatiq: the broker, the actors, the scheduler, and where they run.
+
+Declare actors with ``workers.options.actor_options`` (which installs our broker
+first) and list their module in ``workers.actors``; see ``workers.runtime``.
+"""

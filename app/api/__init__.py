@@ -23,7 +23,17 @@ class AqtaApi(Api):
 
 def register_api(app: Flask) -> None:
     from app import docs
-    from app.api import auth, chat, keys, models, oauth, openai_schemas, ops
+    from app.api import (
+        analytics,
+        auth,
+        chat,
+        jobs,
+        keys,
+        models,
+        oauth,
+        openai_schemas,
+        ops,
+    )
 
     app.config.update(
         API_TITLE="Aqta",
@@ -46,7 +56,7 @@ def register_api(app: Flask) -> None:
     )
     api = AqtaApi(app)
     openai_schemas.register(api.spec)
-    for module in (ops, auth, oauth, keys, chat, models):
+    for module in (ops, auth, oauth, keys, chat, models, analytics, jobs):
         api.register_blueprint(module.blp)
     docs.init_app(app)
     app.extensions["aqta.api"] = api

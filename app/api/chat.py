@@ -1,7 +1,6 @@
 """``POST /v1/chat/completions``: OpenAI's chat API in front of every provider."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -11,23 +10,26 @@ from flask_smorest import Blueprint
 
 from app.api.openai_schemas import ref
 from app.authn import authenticate_key
-from app.errors import InvalidRequest
+from app.errors import AqtaError, InvalidRequest
 from app.gateway import admission
 from app.gateway.cache import CacheHit, chunks_to_completion, recording, response_cache
+from app.gateway.loops import LoopDetected
+from app.gateway.recording import ZERO_EUR, Attempt
 from app.gateway.routing import Route
 from app.gateway.service import gateway
 from app.gateway.streaming import StreamOutcome, relay
 from app.gateway.validation import validate_chat_request
-from providers.base import ChatRequest, Usage
-from storage.records import ApiKeyRecord
+from providers.base import ChatRequest
 
-log = logging.getLogger("aqta.requests")
 blp = Blueprint("chat", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions")
 
 ERRORS = {status: {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
           for status, text in (("400", "invalid_request"), ("401", "invalid_api_key"),
+                               ("402", "quota_exceeded"),
                                ("403", "model_not_allowed"), ("404", "model_not_found"),
-                               ("502", "provider_error"), ("503", "provider_not_configured"),
+                               ("429", "rate_limit_exceeded or loop_detected"),
+                               ("502", "provider_error"),
+                               ("503", "provider_not_configured or quota_unavailable"),
                                ("504", "provider_timeout"))}
 
 
@@ -40,9 +42,9 @@ def read_json_body() -> object:
 
 @dataclass(frozen=True)
 class Call:
-    """One chat request on its way through the gateway."""
+    """One admitted chat request on its way through the gateway."""
 
-    key: ApiKeyRecord
+    attempt: Attempt
     route: Route
     body: dict
     cache_key: str | None  # set when the answer may be served from, and stored in, the cache
@@ -58,14 +60,6 @@ def aqta_block(provider: str, cost: Decimal, saved: Decimal | None = None) -> di
     if saved is not None:
         block["saved_eur"] = str(saved)
     return block
-
-
-def record(call: Call, usage: Usage, cost: Decimal, status: str, estimated: bool = False) -> None:
-    """Note what a request consumed (the request log takes this over from the log line)."""
-    log.info("request=%s key=%s model=%s provider=%s status=%s prompt_tokens=%d "
-             "completion_tokens=%d cost_eur=%s%s", g.request_id, call.key.id, call.route.model,
-             call.route.provider, status, usage.prompt_tokens, usage.completion_tokens, cost,
-             " (estimated)" if estimated else "")
 
 
 def prompt_chars(body: dict) -> int:
@@ -104,35 +98,48 @@ def sse_response(events) -> Response:
 )
 def chat_completions():
     key = authenticate_key()
+    attempt = Attempt(key, g.request_id)
+    try:
+        return answer(attempt)
+    except AqtaError as exc:
+        attempt.close("error", error_code=exc.code, loop_detected=isinstance(exc, LoopDetected))
+        raise
+    except Exception:
+        attempt.close("error", error_code="internal_error")
+        raise
+
+
+def answer(attempt: Attempt) -> Response:
     body = validate_chat_request(read_json_body())
+    attempt.routed(body["model"], "")
     service = gateway()
-    route = service.route(body["model"], key.tier)
+    route = service.route(body["model"], attempt.key.tier)
+    attempt.routed(route.model, route.provider)
     provider = service.provider(route.provider)
-    admitted = admission.admit(key, body)
+    admitted = admission.admit(attempt.key, body)
     try:
         cache = response_cache()
-        call = Call(key, route, body, cache.key_for(key.user_id, body, request.headers))
+        call = Call(attempt, route, body, cache.key_for(attempt.key.user_id, body, request.headers))
         hit = cache.lookup(call.cache_key)
         if hit is not None:
             return cached_answer(call, hit)
         if body.get("stream"):
             return stream_answer(call, provider)
-        answer = provider.chat(ChatRequest(route.model, body))
+        completion = provider.chat(ChatRequest(route.model, body))
     except Exception:
         # Failed before any token: the request does not use quota.
         admission.refund(admitted)
         raise
-    cost = service.cost(route, answer.usage)
-    record(call, answer.usage, cost, "ok")
-    cache.store(call.cache_key, answer.body, route.provider, cost)
-    return json_response({**answer.body, "aqta": aqta_block(route.provider, cost)})
+    cost = service.cost(route, completion.usage)
+    cache.store(call.cache_key, completion.body, route.provider, cost)
+    attempt.close("ok", usage=completion.usage, cost=cost)
+    return json_response({**completion.body, "aqta": aqta_block(route.provider, cost)})
 
 
 def cached_answer(call: Call, hit: CacheHit) -> Response:
     """The stored answer, free, as JSON or replayed as a stream."""
-    zero = Decimal("0.00000000")
-    record(call, Usage(), zero, "cached")
-    block = aqta_block(hit.provider, zero, saved=hit.saved_eur)
+    block = aqta_block(hit.provider, ZERO_EUR, saved=hit.saved_eur)
+    call.attempt.close("cached", saved=hit.saved_eur, cached=True)
     if not call.body.get("stream"):
         return json_response({**hit.completion, "aqta": block})
     chunks = hit.chunks()
@@ -149,13 +156,15 @@ def stream_answer(call: Call, provider) -> Response:
     # Wait for the first chunk before answering, so an upstream that fails before
     # any token gets a real HTTP error status the SDKs understand.
     first = next(chunks)
+    call.attempt.first_token()
     service, cache = gateway(), response_cache()
 
     def finish(outcome: StreamOutcome) -> dict:
         cost = service.cost(call.route, outcome.usage)
-        record(call, outcome.usage, cost, outcome.status, outcome.usage_estimated)
         if outcome.status == "ok" and not outcome.usage_estimated and call.cache_key:
             cache.store(call.cache_key, chunks_to_completion(seen), call.route.provider, cost)
+        call.attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage,
+                           cost=cost, error_code=outcome.error.code if outcome.error else None)
         return aqta_block(call.route.provider, cost)
 
     return sse_response(relay(first, chunks, include_usage=call.include_usage, finish=finish,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -11,8 +10,10 @@ import openai
 import pytest
 import requests
 
+import storage.requests as requests_repo
 from tests.fakes.gemini_upstream import Answer
 from tests.gateway.conftest import MODELS
+from workers.request_log import drain_all
 
 PRICES = json.loads((Path(__file__).parents[2] / "app/gateway/data/prices.json").read_text())["models"]
 PROVIDERS = sorted(MODELS)
@@ -284,25 +285,29 @@ def test_stream_broken_mid_way_ends_with_an_error_event(gateway, pro, fakes, pro
     assert "provider" in str(raised.value.message)
 
 
-def test_client_disconnect_closes_upstream_and_still_prices(gateway, pro, fakes, caplog):
+def test_client_disconnect_closes_upstream_and_still_prices(gateway, pro, fakes):
     fake = fakes["openai"]
     fake.chunk_delay = 0.1
     fake.answer(text=" ".join(f"word{i}" for i in range(40)))
-    with caplog.at_level(logging.INFO, logger="aqta.requests"):
-        response = requests.post(f"{gateway.url}/v1/chat/completions", stream=True, headers=pro.headers,
-                                 json={"model": "gpt-4o", "messages": MESSAGES, "stream": True})
-        lines = response.iter_lines()
-        assert next(lines).startswith(b"data: ")
-        response.close()
-        deadline = time.monotonic() + 5
-        while fake.aborted_streams == 0 and time.monotonic() < deadline:
+    response = requests.post(f"{gateway.url}/v1/chat/completions", stream=True, headers=pro.headers,
+                             json={"model": "gpt-4o", "messages": MESSAGES, "stream": True})
+    request_id = response.headers["X-Request-Id"]
+    lines = response.iter_lines()
+    assert next(lines).startswith(b"data: ")
+    response.close()
+    deadline = time.monotonic() + 5
+    while fake.aborted_streams == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.aborted_streams == 1, "the upstream stream was not closed"
+    with gateway.app.app_context():
+        record = None
+        while record is None and time.monotonic() < deadline:
+            drain_all()
+            record = requests_repo.get(request_id)
             time.sleep(0.05)
-        assert fake.aborted_streams == 1, "the upstream stream was not closed"
-        while not any("client_disconnected" in r.getMessage() for r in caplog.records) \
-                and time.monotonic() < deadline:
-            time.sleep(0.05)
-    records = [r.getMessage() for r in caplog.records if "client_disconnected" in r.getMessage()]
-    assert records and "(estimated)" in records[0] and "cost_eur=0.0000" in records[0]
+    assert record is not None, "the disconnected request was not logged"
+    assert record.status == "client_disconnected"
+    assert record.cost_eur > 0 and record.completion_tokens > 0  # what was consumed, estimated
 
 
 def test_stream_headers(gateway, pro):

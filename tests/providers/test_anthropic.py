@@ -19,7 +19,7 @@ from providers.anthropic import (
     translate_messages,
 )
 from providers.base import ChatRequest, ProviderError, ProviderSettings, ProviderTimeout
-from tests.fakes.anthropic_upstream import DEFAULT_TEXT, FakeAnthropic
+from tests.fakes.anthropic_upstream import DEFAULT_TEXT
 from tests.providers.recorded import load_events, load_json
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -28,19 +28,6 @@ WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                    "required": ["city"]}}}
-
-
-@pytest.fixture(scope="session")
-def anthropic_upstream():
-    fake = FakeAnthropic().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def anthropic_fake(anthropic_upstream):
-    anthropic_upstream.reset()
-    return anthropic_upstream
 
 
 @pytest.fixture

@@ -5,25 +5,12 @@ import anthropic
 import pytest
 import requests
 
-from tests.fakes.anthropic_upstream import DEFAULT_TEXT, FakeAnthropic, api_key
+from tests.fakes.anthropic_upstream import DEFAULT_TEXT, api_key
 
 MODEL = "claude-sonnet-4-6"
 WEATHER = {"name": "get_weather", "description": "Current weather in a city.",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                             "required": ["city"]}}
-
-
-@pytest.fixture(scope="session")
-def anthropic_upstream():
-    fake = FakeAnthropic().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def anthropic_fake(anthropic_upstream):
-    anthropic_upstream.reset()
-    return anthropic_upstream
 
 
 @pytest.fixture

@@ -6,22 +6,9 @@ import requests
 from google import genai
 from google.genai import errors, types
 
-from tests.fakes.gemini_upstream import Answer, FakeGemini
+from tests.fakes.gemini_upstream import Answer
 
 MODEL = "gemini-2.5-flash"
-
-
-@pytest.fixture(scope="session")
-def gemini_server():
-    fake = FakeGemini(chunk_chars=5).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def gemini_fake(gemini_server):
-    gemini_server.reset()
-    return gemini_server
 
 
 @pytest.fixture
