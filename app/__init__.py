@@ -34,9 +34,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from app import authn, keys, oauth, services
+    from app import authn, keys, oauth, services, webhooks
     from app.api import register_api
-    from app.gateway import admission, cache, limits, request_log
+    from app.gateway import admission, alerts, budgets, cache, limits, request_log
     from app.gateway import service as gateway_service
     from workers import runtime as workers_runtime
 
@@ -44,11 +44,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     gateway_service.init_app(app)
     limits.init_app(app)
     admission.init_app(app)
+    budgets.init_app(app)
+    alerts.init_app(app)
     cache.init_app(app)
     request_log.init_app(app)
     keys.init_app(app)
     authn.init_app(app)
     oauth.init_app(app)
+    webhooks.init_app(app)
     register_api(app)
     register_error_handlers(app)
     workers_runtime.init_app(app)  # last: an embedded worker starts on a finished app

@@ -75,6 +75,7 @@ class Settings:
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     webhook_disable_after: int = 5  # deliveries failed for good in a row that disable an endpoint; 0: never
     webhook_lease_seconds: float = 60.0  # how long a claimed delivery is left to its worker before a retake
+    webhook_retention_days: int = 30  # days finished webhook events and their attempts are kept
 
     def override(self, **changes) -> Settings:
         known = {f.name for f in fields(self)}
@@ -231,6 +232,8 @@ def _webhook_settings(env: Mapping[str, str]) -> dict:
         "webhook_retry_schedule": _retry_schedule(env),
         "webhook_disable_after": _number(env, "WEBHOOK_DISABLE_AFTER", Settings.webhook_disable_after, int),
         "webhook_lease_seconds": lease,
+        "webhook_retention_days": _number(env, "WEBHOOK_RETENTION_DAYS", Settings.webhook_retention_days,
+                                          int, 1),
     }
 
 

@@ -11,11 +11,12 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from flask import Flask, current_app
 
+import storage.budgets as budgets_repo
 import storage.keys as keys_repo
 from storage.ids import utcnow
 from storage.records import ApiKeyRecord
@@ -56,9 +57,12 @@ class KeyCache:
         if entry is not None and entry[1] > now:
             return entry[0]
         record = keys_repo.find_active_by_hash(key_hash)
-        if record is not None and (record.last_used_at is None
-                                   or utcnow() - record.last_used_at > LAST_USED_RESOLUTION):
-            keys_repo.touch(record.id, utcnow())
+        if record is not None:
+            # Budgets ride along with the key, so the hot path never reads them on their own.
+            record = replace(record, budgets=tuple(budgets_repo.applying_to(record.user_id,
+                                                                            record.id)))
+            if record.last_used_at is None or utcnow() - record.last_used_at > LAST_USED_RESOLUTION:
+                keys_repo.touch(record.id, utcnow())
         with self._lock:
             if len(self._entries) > 100_000:
                 self._entries.clear()

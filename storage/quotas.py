@@ -20,8 +20,12 @@ def _ensure_rows(scopes: list[str], period: str) -> None:
             pass
 
 
-def reserve(limits: dict[str, int], period: str) -> str | None:
-    """Count one request against every scope; return the first scope at its limit, or None."""
+def reserve(limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
+    """Count one request against every scope.
+
+    Returns the first scope at its limit (nothing counted), or None and each scope's
+    count including this request, read in the same transaction.
+    """
     _ensure_rows(list(limits), period)
     with database_proxy.atomic() as transaction:
         for scope, limit in limits.items():
@@ -31,8 +35,8 @@ def reserve(limits: dict[str, int], period: str) -> str | None:
                        .execute())
             if not updated:
                 transaction.rollback()
-                return scope
-    return None
+                return scope, []
+        return None, [used(scope, period) for scope in limits]
 
 
 def release(scopes: list[str], period: str) -> None:

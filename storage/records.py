@@ -29,6 +29,7 @@ class ApiKeyRecord:
     rpm_limit: int | None = None  # None: the tier's
     monthly_quota: int | None = None  # None: the tier's
     loop_settings: dict | None = None  # None: the gateway's defaults
+    budgets: tuple = ()  # the account's and this key's budgets (storage.budgets.BudgetRecord)
 
     @property
     def active(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, fields
+from datetime import datetime
 from decimal import Decimal
 
 import peewee
@@ -78,3 +79,12 @@ def cost_for_user(user_id: str) -> Decimal:
     total = (RequestLogEntry.select(peewee.fn.SUM(RequestLogEntry.cost_microcents))
              .where(RequestLogEntry.user_id == user_id).scalar())
     return to_eur(int(total or 0))
+
+
+def spent_since(user_id: str, since: datetime, key_id: str | None = None) -> int:
+    """Micro-cents the account (or one of its keys) spent since ``since``, from the log."""
+    condition = (RequestLogEntry.user_id == user_id) & (RequestLogEntry.created_at >= since)
+    if key_id:
+        condition &= RequestLogEntry.key_id == key_id
+    total = RequestLogEntry.select(peewee.fn.SUM(RequestLogEntry.cost_microcents)).where(condition)
+    return int(total.scalar() or 0)

@@ -1,9 +1,13 @@
 """Every table, in dependency order (a table after those it references)."""
+from storage.budget_models import Budget, SpendCounter
 from storage.cost_models import CostDaily, CostDirty, CostState
 from storage.job_models import Job
 from storage.loop_models import LoopEvent
 from storage.models import ApiKey, OAuthIdentity, QuotaCounter, User
 from storage.request_models import RequestLogEntry
+from storage.webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry,
-              CostDaily, CostDirty, CostState, Job]
+              Budget, SpendCounter,
+              CostDaily, CostDirty, CostState, Job,
+              WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt]

@@ -26,6 +26,7 @@ def register_api(app: Flask) -> None:
     from app.api import (
         analytics,
         auth,
+        budgets,
         chat,
         jobs,
         keys,
@@ -33,6 +34,8 @@ def register_api(app: Flask) -> None:
         oauth,
         openai_schemas,
         ops,
+        webhook_schemas,
+        webhooks,
     )
 
     app.config.update(
@@ -56,7 +59,9 @@ def register_api(app: Flask) -> None:
     )
     api = AqtaApi(app)
     openai_schemas.register(api.spec)
-    for module in (ops, auth, oauth, keys, chat, models, analytics, jobs):
+    webhook_schemas.register(api.spec)
+    for module in (ops, auth, oauth, keys, chat, models, analytics, jobs, webhooks,
+                   budgets):
         api.register_blueprint(module.blp)
     docs.init_app(app)
     app.extensions["aqta.api"] = api

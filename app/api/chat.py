@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from app.api.openai_schemas import ref
 from app.authn import authenticate_key
 from app.errors import AqtaError, InvalidRequest
-from app.gateway import admission
+from app.gateway import admission, budgets
 from app.gateway.cache import CacheHit, chunks_to_completion, recording, response_cache
 from app.gateway.loops import LoopDetected
 from app.gateway.recording import ZERO_EUR, Attempt
@@ -25,7 +25,7 @@ blp = Blueprint("chat", __name__, url_prefix="/v1", description="OpenAI-compatib
 
 ERRORS = {status: {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
           for status, text in (("400", "invalid_request"), ("401", "invalid_api_key"),
-                               ("402", "quota_exceeded"),
+                               ("402", "quota_exceeded or budget_exceeded"),
                                ("403", "model_not_allowed"), ("404", "model_not_found"),
                                ("429", "rate_limit_exceeded or loop_detected"),
                                ("502", "provider_error"),
@@ -131,6 +131,7 @@ def answer(attempt: Attempt) -> Response:
         admission.refund(admitted)
         raise
     cost = service.cost(route, completion.usage)
+    budgets.spend(attempt.key, cost)
     cache.store(call.cache_key, completion.body, route.provider, cost)
     attempt.close("ok", usage=completion.usage, cost=cost)
     return json_response({**completion.body, "aqta": aqta_block(route.provider, cost)})
@@ -161,6 +162,7 @@ def stream_answer(call: Call, provider) -> Response:
 
     def finish(outcome: StreamOutcome) -> dict:
         cost = service.cost(call.route, outcome.usage)
+        budgets.spend(call.attempt.key, cost)
         if outcome.status == "ok" and not outcome.usage_estimated and call.cache_key:
             cache.store(call.cache_key, chunks_to_completion(seen), call.route.provider, cost)
         call.attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage,

@@ -16,6 +16,9 @@ from dataclasses import dataclass, replace
 from flask import Flask, current_app, g
 
 import storage.loop_events as loop_events
+from app.gateway import budgets
+from app.gateway.alerts import alert_once
+from app.gateway.budgets import BudgetExceeded
 from app.gateway.limits import enforce_rate_limit, monthly_quota
 from app.gateway.loop_similarity import fingerprint
 from app.gateway.loops import LoopDetected, LoopDetector, LoopThresholds, MemoryLoopStore, RedisLoopStore
@@ -70,7 +73,7 @@ def loop_subject(key: ApiKeyRecord, body: dict) -> str:
 
 
 def admit(key: ApiKeyRecord, body: dict) -> Admission:
-    """Rate-limit, count and loop-check the request; refuse it with a typed error."""
+    """Rate-limit, count, loop-check and budget-check the request; refuse with a typed error."""
     enforce_rate_limit(key)
     reservation = quota_counter().reserve(key.id, key.user_id, monthly_quota(key),
                                           account_quota(key))
@@ -79,10 +82,30 @@ def admit(key: ApiKeyRecord, body: dict) -> Admission:
     if verdict is not None:
         quota_counter().release(reservation)
         if verdict.episode_started:
-            loop_events.record(key.id, key.user_id, verdict.pattern, verdict.count,
-                               verdict.window_seconds, verdict.fingerprints)
+            event = loop_events.record(key.id, key.user_id, verdict.pattern, verdict.count,
+                                       verdict.window_seconds, verdict.fingerprints)
+            alert_once(f"loop:{event.id}", "loop.detected", key.user_id, {
+                "key_id": key.id, "pattern": verdict.pattern, "count": verdict.count,
+                "window_seconds": verdict.window_seconds, "fingerprints": verdict.fingerprints})
         raise LoopDetected(verdict, request_id=g.get("request_id"))
-    return Admission(reservation, subject, body)
+    admission = Admission(reservation, subject, body)
+    try:
+        budgets.enforce(key)
+    except BudgetExceeded:
+        refund(admission)
+        raise
+    alert_quota_thresholds(key, reservation)
+    return admission
+
+
+def alert_quota_thresholds(key: ApiKeyRecord, reservation: Reservation) -> None:
+    for scope, percent, quota, used in reservation.thresholds_reached():
+        data = {"scope": scope.split(":")[0], "quota": quota, "used": used,
+                "threshold_percent": percent, "month": reservation.period}
+        if scope.startswith("key:"):
+            data["key_id"] = key.id
+        alert_once(f"quota:{reservation.period}:{scope}:{percent}", "quota.threshold_reached",
+                   key.user_id, data)
 
 
 def refund(admission: Admission) -> None:

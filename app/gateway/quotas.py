@@ -25,16 +25,21 @@ log = logging.getLogger(__name__)
 COUNTER_TTL = 40 * 86400  # seconds a month's Redis counter outlives its first use
 
 # KEYS: the counters; ARGV[1]: their TTL, ARGV[2..]: their limits, in order.
-# Returns 0 when admitted, else the 1-based index of the first counter at its limit.
+# Returns {0, count1, count2, ...} when admitted (the counts after this request),
+# else {i}: the 1-based index of the first counter at its limit.
 _RESERVE = """
 for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then return i end
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then return {i} end
 end
+local counts = {0}
 for _, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  table.insert(counts, count)
 end
-return 0
+return counts
 """
+ALERT_PERCENTS = (80, 100)  # quota.threshold_reached fires when a month's count reaches these
 
 
 class QuotaExceeded(AqtaError):
@@ -48,6 +53,14 @@ class Reservation:
 
     scopes: tuple[str, ...]
     period: str
+    limits: tuple[int, ...]  # each scope's quota
+    used: tuple[int, ...]  # each scope's count, this request included
+
+    def thresholds_reached(self) -> list[tuple[str, int, int, int]]:
+        """(scope, percent, quota, used) for each alert line this very request reached."""
+        return [(scope, percent, limit, used)
+                for scope, limit, used in zip(self.scopes, self.limits, self.used)
+                for percent in ALERT_PERCENTS if used == -(-limit * percent // 100)]
 
 
 def current_period(now: datetime | None = None) -> str:
@@ -66,13 +79,13 @@ class QuotaCounter:
                 now: datetime | None = None) -> Reservation:
         period = current_period(now)
         limits = {f"key:{key_id}": key_quota, f"account:{user_id}": account_quota}
-        full = self._reserve(limits, period)
+        full, used = self._reserve(limits, period)
         if full is not None:
             whose = "this key" if full.startswith("key:") else "this account"
             raise QuotaExceeded(
                 f"The monthly quota of {limits[full]:,} requests for {whose} is used up; "
                 f"it resets at {next_period_start(period).isoformat().replace('+00:00', 'Z')}.")
-        return Reservation(tuple(limits), period)
+        return Reservation(tuple(limits), period, tuple(limits.values()), tuple(used))
 
     def release(self, reservation: Reservation) -> None:
         try:
@@ -80,7 +93,8 @@ class QuotaCounter:
         except Exception:  # giving back is best effort; never fail the response for it
             log.exception("could not release quota for %s", reservation.scopes)
 
-    def _reserve(self, limits: dict[str, int], period: str) -> str | None:
+    def _reserve(self, limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
+        """(the first scope at its limit, or None; and the counts after counting)."""
         raise NotImplementedError
 
     def _release(self, reservation: Reservation) -> None:
@@ -96,15 +110,17 @@ class RedisQuotaCounter(QuotaCounter):
     def _keys(self, scopes, period: str) -> list[str]:
         return [f"{self.prefix}{period}:{scope}" for scope in scopes]
 
-    def _reserve(self, limits: dict[str, int], period: str) -> str | None:
+    def _reserve(self, limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
         try:
-            full = self._script(keys=self._keys(limits, period),
-                                args=[COUNTER_TTL, *limits.values()])
+            result = self._script(keys=self._keys(limits, period),
+                                  args=[COUNTER_TTL, *limits.values()])
         except redis.RedisError as exc:
             log.warning("quota check failed, refusing the request: %s", exc)
             raise ServiceUnavailable("Quota accounting is unavailable; retry shortly.",
                                      code="quota_unavailable", headers={"Retry-After": "5"}) from exc
-        return list(limits)[int(full) - 1] if full else None
+        if result[0]:
+            return list(limits)[int(result[0]) - 1], []
+        return None, [int(count) for count in result[1:]]
 
     def _release(self, reservation: Reservation) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -117,7 +133,7 @@ class RedisQuotaCounter(QuotaCounter):
 
 
 class DatabaseQuotaCounter(QuotaCounter):
-    def _reserve(self, limits: dict[str, int], period: str) -> str | None:
+    def _reserve(self, limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
         return quota_counters.reserve(limits, period)
 
     def _release(self, reservation: Reservation) -> None:

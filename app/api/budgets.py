@@ -1,0 +1,91 @@
+"""Monthly budgets in EUR, for the account or one of its keys, with alert thresholds."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+import storage.budgets as budgets_repo
+import storage.keys as keys_repo
+from app.api.schemas import AUTHENTICATED
+from app.authn import current_principal, login_required
+from app.gateway.budgets import spend_counter
+from app.gateway.quotas import current_period
+from storage.money import EUR_QUANTUM, to_eur
+
+blp = Blueprint("budgets", __name__, url_prefix="/api/budgets",
+                description="Monthly budgets in EUR, with alerts and an optional hard stop")
+
+
+class BudgetSchema(Schema):
+    key_id = fields.String(allow_none=True, metadata={"description": "null: the whole account"})
+    monthly_eur = fields.Decimal(as_string=True, required=True, metadata={"example": "100.00"})
+    thresholds = fields.List(fields.Integer(), metadata={"example": [50, 80, 100]})
+    hard_stop = fields.Boolean()
+    spent_eur = fields.Decimal(as_string=True, metadata={"description": "Spent this month"})
+    month = fields.String(metadata={"example": "2026-11"})
+
+
+class BudgetListSchema(Schema):
+    month = fields.String(required=True)
+    data = fields.List(fields.Nested(BudgetSchema), required=True)
+
+
+class PutBudgetSchema(Schema):
+    key_id = fields.String(load_default=None, allow_none=True,
+                           metadata={"description": "Omit or null for the account's budget"})
+    monthly_eur = fields.Decimal(required=True, allow_none=True,
+                                 metadata={"description": "EUR, above 0; null removes the budget",
+                                           "example": "100"})
+    thresholds = fields.List(fields.Integer(validate=validate.Range(min=1, max=1000)),
+                             load_default=[50, 80, 100], validate=validate.Length(max=10))
+    hard_stop = fields.Boolean(load_default=False,
+                               metadata={"description": "Refuse requests (402 budget_exceeded) "
+                                                        "once the budget is spent"})
+
+    @validates("monthly_eur")
+    def check_amount(self, value, **_):
+        if value is None:
+            return
+        if value <= 0:
+            raise ValidationError("must be above 0")
+        if value != value.quantize(EUR_QUANTUM):
+            raise ValidationError("at most 8 decimal places")
+
+
+def describe(budget, period: str) -> dict:
+    spent = spend_counter().spent((budget,), period)[0]
+    return {"key_id": budget.key_id, "monthly_eur": budget.monthly_eur,
+            "thresholds": list(budget.thresholds), "hard_stop": budget.hard_stop,
+            "spent_eur": to_eur(spent), "month": period}
+
+
+@blp.route("")
+@blp.response(200, BudgetListSchema)
+@blp.doc(security=AUTHENTICATED)
+@login_required
+def list_budgets():
+    """The account's budget and its keys' budgets, with what each spent this month."""
+    period = current_period()
+    budgets = budgets_repo.for_account(current_principal().user_id)
+    return {"month": period, "data": [describe(budget, period) for budget in budgets]}
+
+
+@blp.route("", methods=["PUT"])
+@blp.arguments(PutBudgetSchema)
+@blp.response(200, BudgetSchema)
+@blp.alt_response(204, description="The budget was removed")
+@blp.alt_response(404, description="No such key of yours")
+@blp.doc(security=AUTHENTICATED)
+@login_required
+def put_budget(body):
+    """Set (or, with monthly_eur null, remove) the account's or a key's monthly budget."""
+    user_id = current_principal().user_id
+    key_id = body["key_id"]
+    if key_id:
+        keys_repo.get_for_user(user_id, key_id)  # 404 for another user's key
+    if body["monthly_eur"] is None:
+        budgets_repo.remove(user_id, key_id)
+        return "", 204
+    budget = budgets_repo.put(user_id, key_id, body["monthly_eur"],
+                              tuple(sorted(set(body["thresholds"]))), body["hard_stop"])
+    return describe(budget, current_period())

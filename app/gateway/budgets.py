@@ -1,0 +1,175 @@
+"""Monthly budgets in EUR: enforced before the provider, spent after it, alerts once a month.
+
+A budget (per account or per key) lives in the database and rides along with the
+API key's cached lookup, so the hot path reads no table for it. What a scope has
+spent this month lives in Redis (``INCRBY`` of integer micro-cents: one atomic
+step per answered request) or, in the embedded mode, in database counters with
+an in-process copy. Because each addition is atomic and returns the new total,
+exactly one request crosses each alert threshold, so each threshold fires once
+a month even under concurrent requests; ``alert_once`` keeps it once even if a
+counter is ever rebuilt.
+
+A hard-stop budget refuses requests once spent (402 ``budget_exceeded``). The
+check happens before the call and the spend is added after it, so concurrent
+requests already in flight when the budget runs out can finish: a budget stops
+new spending, it cannot claw back the last in-flight answers.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import redis
+from flask import Flask, current_app
+
+import storage.budgets as budgets_repo
+import storage.requests as requests_repo
+from app.errors import AqtaError
+from app.gateway.alerts import alert_once
+from app.gateway.quotas import current_period
+from storage.budgets import BudgetRecord
+from storage.money import to_eur, to_microcents
+from storage.records import ApiKeyRecord
+
+log = logging.getLogger(__name__)
+COUNTER_TTL = 40 * 86400  # seconds a month's Redis counter outlives its last use
+
+
+class BudgetExceeded(AqtaError):
+    status = 402
+    code = "budget_exceeded"
+
+
+def month_start(period: str) -> datetime:
+    year, month = map(int, period.split("-"))
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def seed(budget: BudgetRecord, period: str) -> int:
+    """What the budget's scope spent this month so far, from the request log."""
+    return requests_repo.spent_since(budget.user_id, month_start(period), budget.key_id)
+
+
+class SpendCounter:
+    """Micro-cents spent per scope and month; backends fill ``spent`` and ``add``."""
+
+    def spent(self, budgets: tuple[BudgetRecord, ...], period: str) -> list[int]:
+        raise NotImplementedError
+
+    def add(self, budgets: tuple[BudgetRecord, ...], period: str, microcents: int) -> list[int]:
+        """Add to every budget's scope; return the new totals, in order."""
+        raise NotImplementedError
+
+
+class RedisSpendCounter(SpendCounter):
+    def __init__(self, client: redis.Redis, prefix: str = "aqta:spend:"):
+        self.client = client
+        self.prefix = prefix
+
+    def _key(self, budget: BudgetRecord, period: str) -> str:
+        return f"{self.prefix}{period}:{budget.scope}"
+
+    def spent(self, budgets, period):
+        values = self.client.mget([self._key(b, period) for b in budgets])
+        totals = []
+        for budget, value in zip(budgets, values):
+            if value is None:  # first use this month, or Redis lost it: rebuild from the log
+                self.client.set(self._key(budget, period), seed(budget, period), nx=True,
+                                ex=COUNTER_TTL)
+                value = self.client.get(self._key(budget, period))
+            totals.append(int(value))
+        return totals
+
+    def add(self, budgets, period, microcents):
+        pipe = self.client.pipeline(transaction=False)
+        for budget in budgets:
+            pipe.incrby(self._key(budget, period), microcents)
+            pipe.expire(self._key(budget, period), COUNTER_TTL)
+        return pipe.execute()[::2]
+
+
+class DatabaseSpendCounter(SpendCounter):
+    """The embedded mode's counters: in the database, read once into process memory."""
+
+    def __init__(self):
+        self._known: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def spent(self, budgets, period):
+        totals = []
+        for budget in budgets:
+            known = self._known.get((budget.scope, period))
+            if known is None:
+                known = budgets_repo.spent(budget.scope, period)
+                if known == 0:
+                    known = budgets_repo.add_spend(budget.scope, period, seed(budget, period))
+                self._known[(budget.scope, period)] = known
+            totals.append(known)
+        return totals
+
+    def add(self, budgets, period, microcents):
+        totals = []
+        for budget in budgets:
+            self.spent((budget,), period)
+            total = budgets_repo.add_spend(budget.scope, period, microcents)
+            with self._lock:
+                self._known[(budget.scope, period)] = total
+            totals.append(total)
+        return totals
+
+
+def init_app(app: Flask) -> None:
+    client = app.extensions["aqta.redis"]
+    app.extensions["aqta.spend"] = RedisSpendCounter(client) if client else DatabaseSpendCounter()
+
+
+def spend_counter() -> SpendCounter:
+    return current_app.extensions["aqta.spend"]
+
+
+def enforce(key: ApiKeyRecord) -> None:
+    """Refuse the request when a hard-stop budget of its account or key is spent."""
+    stopping = tuple(b for b in key.budgets if b.hard_stop)
+    if not stopping:
+        return
+    period = current_period()
+    try:
+        totals = spend_counter().spent(stopping, period)
+    except redis.RedisError as exc:
+        log.warning("budget check skipped, Redis unavailable: %s", exc)
+        return
+    for budget, total in zip(stopping, totals):
+        if total >= to_microcents(budget.monthly_eur):
+            whose = "this key" if budget.key_id else "this account"
+            raise BudgetExceeded(f"The monthly budget of {budget.monthly_eur} EUR for {whose} "
+                                 f"is spent ({to_eur(total)} EUR); it resets on the 1st (UTC).")
+
+
+def spend(key: ApiKeyRecord, cost: Decimal) -> None:
+    """Add an answer's cost to its budgets; alert each threshold crossed, once a month."""
+    if not key.budgets or not cost:
+        return
+    period = current_period()
+    microcents = to_microcents(cost)
+    counter = spend_counter()
+    try:
+        totals = counter.add(key.budgets, period, microcents)
+    except redis.RedisError as exc:
+        log.warning("budget spend not counted, Redis unavailable: %s", exc)
+        return
+    for budget, total in zip(key.budgets, totals):
+        limit = to_microcents(budget.monthly_eur)
+        before = total - microcents
+        for percent in budget.thresholds:
+            line = limit * percent // 100
+            if before < line <= total:
+                data = {"scope": "key" if budget.key_id else "account",
+                        "budget_eur": str(budget.monthly_eur), "spent_eur": str(to_eur(total)),
+                        "threshold_percent": percent, "month": period}
+                if budget.key_id:
+                    data["key_id"] = budget.key_id
+                alert_once(f"budget:{period}:{budget.scope}:{percent}",
+                           "budget.exceeded" if percent >= 100 else "budget.threshold_reached",
+                           budget.user_id, data)
