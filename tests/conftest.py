@@ -158,6 +158,20 @@ def jobs_namespace(redis_url):
     client.close()
 
 
+@pytest.fixture
+def private_redis(tmp_path, redis_url):
+    """A Redis server of this test's own, not yet started (``.start()``, ``.stop()``)."""
+    import shutil
+
+    from tests.support import PrivateRedis
+
+    if not shutil.which("redis-server"):
+        unavailable("redis-server", FileNotFoundError("redis-server is not installed"))
+    server = PrivateRedis(tmp_path)
+    yield server
+    server.stop()
+
+
 @dataclass
 class Account:
     user: UserRecord

@@ -2,27 +2,14 @@
 from __future__ import annotations
 
 import ssl
-import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-DEADLINE_SECONDS = 30  # generous: only a stuck delivery gets near it
+from tests.support import wait_for
 
 # Quick settings for tests: retries a fraction of a second apart, loopback allowed.
 FAST = {"webhook_allow_private": True, "webhook_retry_schedule": (0.2, 0.2, 0.2),
         "webhook_timeout_seconds": 2.0, "webhook_lease_seconds": 3.0}
 
-
-def wait_for(condition, what: str, deadline_seconds: float = DEADLINE_SECONDS):
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def create_endpoint(client, account, url: str, **fields) -> dict:

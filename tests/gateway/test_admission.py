@@ -158,60 +158,8 @@ def test_listing_shows_the_effective_limits(client, make_account):
 # -- Redis going away ---------------------------------------------------------------------
 
 
-class PrivateRedis:
-    """A redis-server of this test's own, so it can be stopped without touching the shared one."""
-
-    def __init__(self, tmp_path):
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.tmp_path = tmp_path
-        self.process = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import subprocess
-
-        import redis
-
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.tmp_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "private redis-server did not start"
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-
-@pytest.fixture
-def private_redis(tmp_path, redis_url):
-    import shutil
-
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    if server.process.poll() is None:
-        server.stop()
-
-
 def test_redis_outage_fails_quota_closed_and_the_rest_open(make_gateway, private_redis, make_account):
+    private_redis.start()
     gateway = make_gateway(redis_url=private_redis.url)
     account = make_account(tier="pro")
     assert chat(gateway, account).status_code == 200

@@ -245,52 +245,17 @@ def test_concurrent_appends_from_threads_are_all_kept(make_app, tmp_path):
     assert len(logged(app, "usr_threads")) == 1000
 
 
-@pytest.fixture
-def spare_redis(tmp_path):
-    """A Redis server of this test's own, to stop and start; its port before it starts."""
-    import shutil
-    import socket
-
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    servers = []
-
-    def start() -> None:
-        servers.append(subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL))
-        client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    yield port, start
-    for server in servers:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def test_redis_down_falls_back_to_the_journal_then_drains(make_app, spare_redis, tmp_path):
-    port, start_redis = spare_redis
+def test_redis_down_falls_back_to_the_journal_then_drains(make_app, private_redis, tmp_path):
     journal = tmp_path / "journal"
     app = make_app(request_journal_dir=str(journal))
-    client = redis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=2)
+    client = redis.Redis.from_url(private_redis.url, socket_timeout=2)
     sink = RedisSink(client, Journal(journal), retry_seconds=0)
     with app.app_context():
         for number in range(40):  # Redis is down: nothing fails, everything is journaled
             sink.append(record("usr_outage", number))
         assert list(journal.glob("*.jsonl"))
 
-        start_redis()
+        private_redis.start()
         for number in range(40, 60):  # back in Redis; the sink drains its journal itself
             sink.append(record("usr_outage", number))
         deadline = time.monotonic() + 20
@@ -302,10 +267,9 @@ def test_redis_down_falls_back_to_the_journal_then_drains(make_app, spare_redis,
         assert drain_all(wait_seconds=10) == 0
 
 
-def test_a_drain_reads_the_journal_while_redis_is_down(make_app, spare_redis, tmp_path):
-    port, _ = spare_redis
+def test_a_drain_reads_the_journal_while_redis_is_down(make_app, private_redis, tmp_path):
     journal = tmp_path / "journal"
-    app = make_app(redis_url=f"redis://127.0.0.1:{port}/0", request_journal_dir=str(journal))
+    app = make_app(redis_url=private_redis.url, request_journal_dir=str(journal))
     with app.app_context():
         for number in range(10):
             request_log().append(record("usr_down", number))

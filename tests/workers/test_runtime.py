@@ -4,30 +4,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dramatiq
-import pytest
 
 import storage.jobs as jobs_repo
 from app.authn import current_principal, login_required
+from tests.support import wait_for
 from tests.workers import sample_actors
 from workers import runtime
 from workers.scheduler import Periodic, Scheduler
 
 DEADLINE_SECONDS = 30  # generous: only a hung worker gets near it
 
-
-def wait_for(condition, what: str):
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def finished_job(client, account, job_id):
