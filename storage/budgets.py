@@ -43,7 +43,8 @@ def for_account(user_id: str) -> list[BudgetRecord]:
 def applying_to(user_id: str, key_id: str) -> list[BudgetRecord]:
     """The budgets a request with this key counts against: the account's and the key's."""
     query = Budget.select().where((Budget.user_id == user_id) & Budget.key_id.in_(["", key_id]))
-    return [_record(budget) for budget in query]
+    # Account first, then key: every request updates its counters in this one order.
+    return [_record(budget) for budget in query.order_by(Budget.key_id)]
 
 
 def put(user_id: str, key_id: str | None, monthly_eur: Decimal, thresholds: tuple[int, ...],
@@ -67,14 +68,17 @@ def remove(user_id: str, key_id: str | None) -> bool:
 
 
 def add_spend(scope: str, period: str, microcents: int) -> int:
-    """Add to a scope's month and return the new total (embedded mode)."""
+    """Add to a scope's month and return the new total, this addition's own (embedded mode).
+
+    The row exists before the transaction (an insert inside it takes gap locks that
+    deadlock concurrent adders on MySQL); the UPDATE's row lock, held to the commit,
+    keeps the total read back free of anyone else's addition.
+    """
+    try:
+        SpendCounter.insert(scope=scope, period=period, microcents=0).on_conflict_ignore().execute()
+    except peewee.IntegrityError:
+        pass
     with database_proxy.atomic():
-        try:
-            with database_proxy.atomic():
-                SpendCounter.insert(scope=scope, period=period, microcents=0) \
-                    .on_conflict_ignore().execute()
-        except peewee.IntegrityError:
-            pass
         SpendCounter.update(microcents=SpendCounter.microcents + microcents).where(
             (SpendCounter.scope == scope) & (SpendCounter.period == period)).execute()
         return spent(scope, period)

@@ -21,6 +21,7 @@ import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import peewee
 import redis
 from flask import Flask, current_app
 
@@ -137,7 +138,7 @@ def enforce(key: ApiKeyRecord) -> None:
     period = current_period()
     try:
         totals = spend_counter().spent(stopping, period)
-    except redis.RedisError as exc:
+    except (redis.RedisError, peewee.PeeweeException) as exc:
         log.warning("budget check skipped, Redis unavailable: %s", exc)
         return
     for budget, total in zip(stopping, totals):
@@ -156,8 +157,10 @@ def spend(key: ApiKeyRecord, cost: Decimal) -> None:
     counter = spend_counter()
     try:
         totals = counter.add(key.budgets, period, microcents)
-    except redis.RedisError as exc:
-        log.warning("budget spend not counted, Redis unavailable: %s", exc)
+    except (redis.RedisError, peewee.PeeweeException) as exc:
+        # The answer is paid for and on its way: never fail it for the counter. The request
+        # log still has its cost, and a rebuilt counter starts from the log.
+        log.warning("budget spend not counted: %s", exc)
         return
     for budget, total in zip(key.budgets, totals):
         limit = to_microcents(budget.monthly_eur)
