@@ -43,6 +43,7 @@ class OAuthClient:
 class Settings:
     database_url: str = "sqlite:///aqta.db"
     redis_url: str | None = None
+    redis_max_connections: int = 1000  # per process; match gunicorn's --worker-connections
     secret_key: str = ""
     session_cookie_secure: bool = False
     max_request_bytes: int = 8 * 1024 * 1024  # bytes
@@ -189,7 +190,7 @@ def _oauth_clients(env: Mapping[str, str]) -> dict[str, OAuthClient]:
 def _provider_settings(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
     connect = _number(env, "PROVIDER_CONNECT_TIMEOUT", 5.0)
     read = _number(env, "PROVIDER_READ_TIMEOUT", 120.0)
-    pool = _number(env, "PROVIDER_POOL_SIZE", 100, int, 1)
+    pool = _number(env, "PROVIDER_POOL_SIZE", 1000, int, 1)
     mock_extra = {
         "response_words": _number(env, "MOCK_RESPONSE_WORDS", 20, int, 1),
         "chunk_count": _number(env, "MOCK_CHUNK_COUNT", 5, int, 1),
@@ -242,6 +243,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         database_url=check_database_url(_text(env, "DATABASE_URL", Settings.database_url)),
         redis_url=check_redis_url(_text(env, "REDIS_URL")),
+        redis_max_connections=_number(env, "REDIS_MAX_CONNECTIONS", Settings.redis_max_connections,
+                                      int, 1),
         secret_key=_secret_key(env),
         session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
         max_request_bytes=_number(env, "MAX_REQUEST_BYTES", Settings.max_request_bytes, int, 1024),

@@ -9,11 +9,11 @@ from storage.database import bind_database, close_connection
 def init_app(app: Flask) -> None:
     settings = app.config["AQTA_SETTINGS"]
     app.extensions["aqta.database"] = bind_database(settings.database_url, settings.db_pool_size)
-    app.extensions["aqta.redis"] = _redis_client(settings.redis_url)
+    app.extensions["aqta.redis"] = _redis_client(settings.redis_url, settings.redis_max_connections)
     app.teardown_appcontext(lambda _exc: close_connection())
 
 
-def _redis_client(url: str | None):
+def _redis_client(url: str | None, max_connections: int):
     if url is None:
         return None
     import redis
@@ -22,8 +22,12 @@ def _redis_client(url: str | None):
 
     # Connections are made on first use, not here. One quick retry, no backoff: when
     # Redis is down a request should learn it in milliseconds, not after seconds of retries.
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
-                                health_check_interval=30, retry=Retry(NoBackoff(), 1))
+    # The pool blocks (briefly) rather than failing when every connection is in use: a
+    # gevent worker runs up to --worker-connections requests at once.
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=5, socket_timeout=2,
+        socket_connect_timeout=2, health_check_interval=30, retry=Retry(NoBackoff(), 1))
+    return redis.Redis(connection_pool=pool)
 
 
 def redis_client():

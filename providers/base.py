@@ -62,7 +62,7 @@ class ProviderSettings:
     base_url: str | None = None
     connect_timeout: float = 5.0  # seconds
     read_timeout: float = 120.0  # seconds, between bytes, not for the whole answer
-    pool_size: int = 100  # connections kept open per upstream host
+    pool_size: int = 1000  # connections kept open per upstream host (a gevent worker's concurrency)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

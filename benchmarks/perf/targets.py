@@ -1,0 +1,259 @@
+"""What the benchmark drives: the fake upstream itself (direct), Aqta and LiteLLM's proxy.
+
+Each gateway is started as its users run it and pointed at the same fake upstream.
+A target knows its URL, the key to send, and the processes whose RSS and CPU count.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from procs import Managed, tree
+
+HERE = Path(__file__).resolve().parent
+LITELLM_VENV = HERE / ".venv-litellm"
+LITELLM_REQUIREMENTS = HERE / "requirements-litellm.txt"
+LITELLM_CONSTRAINTS = HERE / "constraints-litellm.txt"
+LITELLM_CONFIG = HERE / "litellm_config.yaml"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """A clean environment: nothing of the caller's gateway configuration leaks in."""
+    env = {"PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+           "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
+    env.update(extra)
+    return env
+
+
+def http_get(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def http_post_json(url: str, payload: dict, timeout: float = 10.0) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def wait_until(check, process: Managed | None, what: str, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and not process.alive():
+            raise RuntimeError(f"{what} exited during start-up:\n{process.log_tail()}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    tail = process.log_tail() if process else ""
+    raise RuntimeError(f"{what} did not become ready in {seconds:.0f} s\n{tail}")
+
+
+@dataclass
+class Context:
+    workdir: Path  # temporary: databases, logs
+    upstream: str  # http://127.0.0.1:PORT of the fake upstream
+    redis_url: str
+
+
+class Target:
+    name = "target"
+    key: str | None = None
+    url: str = ""
+    workers: int = 0
+
+    def prepare(self) -> None:
+        """One-off set-up before the first start (install, keys)."""
+
+    def start(self, workers: int) -> None:
+        self.workers = workers
+
+    def stop(self) -> None:
+        pass
+
+    def pids(self) -> list[int]:
+        """The gateway's processes (master and workers); empty for the direct target."""
+        return []
+
+    def worker_pids(self) -> list[int]:
+        return []
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+
+class Direct(Target):
+    """The fake upstream called directly: the baseline every gateway figure is measured against."""
+
+    name = "direct"
+
+    def __init__(self, ctx: Context):
+        self.url = ctx.upstream
+
+
+class Aqta(Target):
+    """``aqta serve`` (gunicorn, gevent workers) with Redis, SQLite and every feature on."""
+
+    name = "Aqta"
+
+    def __init__(self, ctx: Context, *, drain_worker: bool = True):
+        self.ctx = ctx
+        self.folder = ctx.workdir / "aqta"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.env = base_env(
+            REDIS_URL=ctx.redis_url, DATABASE_URL=f"sqlite:///{self.folder}/aqta.db",
+            OPENAI_API_KEY="x", OPENAI_BASE_URL=f"{ctx.upstream}/v1",
+            SECRET_KEY=secrets.token_urlsafe(32))
+        self.drain_worker = drain_worker
+        self.server: Managed | None = None
+        self.drain: Managed | None = None
+
+    def _aqta(self, *args: str) -> list[str]:
+        result = subprocess.run([str(BIN / "aqta"), *args], env=self.env, cwd=self.folder,
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"aqta {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout.strip().splitlines()
+
+    def prepare(self) -> None:
+        lines = self._aqta("create-key", "--email", "bench@example.com", "--tier", "pro",
+                           "--name", "benchmark")
+        self.key = lines[-1].strip()
+        key_id = lines[-2].split()[2]  # "created key KEY_ID (name) for email"
+        self._aqta("set-limits", key_id, "--rpm", "10000000", "--monthly-quota", "100000000")
+        self.key_id = key_id
+
+    def start(self, workers: int) -> None:
+        super().start(workers)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = Managed(f"aqta-serve-{workers}",
+                              [str(BIN / "aqta"), "serve", "--port", str(port),
+                               "--workers", str(workers)],
+                              env=self.env, cwd=str(self.folder),
+                              log_path=self.ctx.workdir / f"aqta-serve-{workers}.log")
+        wait_until(lambda: http_get(f"{self.url}/readyz") == 200, self.server, "aqta serve")
+        wait_until(lambda: len(self.worker_pids()) >= workers, self.server, "gunicorn workers")
+        if self.drain_worker and self.drain is None:
+            self.drain = Managed("aqta-worker", [str(BIN / "aqta"), "worker"], env=self.env,
+                                 cwd=str(self.folder), log_path=self.ctx.workdir / "aqta-worker.log")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.drain is not None:
+            self.drain.stop()
+            self.drain = None
+
+    def pids(self) -> list[int]:
+        return tree(self.server.pid) if self.server else []
+
+    def worker_pids(self) -> list[int]:
+        return self.pids()[1:]
+
+    def drain_cpu_pids(self) -> list[int]:
+        return tree(self.drain.pid) if self.drain and self.drain.alive() else []
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        found = {}
+        for name in ("aqta", "flask", "werkzeug", "gunicorn", "gevent", "greenlet", "requests",
+                     "urllib3", "redis", "orjson", "flask-limiter", "peewee", "dramatiq"):
+            try:
+                found[name] = version(name)
+            except PackageNotFoundError:
+                pass
+        return found
+
+
+class LiteLLM(Target):
+    """LiteLLM's proxy (uvicorn) from its own virtual environment, no database."""
+
+    name = "LiteLLM"
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.key = "sk-bench-" + secrets.token_hex(16)
+        self.server: Managed | None = None
+
+    def prepare(self) -> None:
+        ensure_litellm()
+
+    def start(self, workers: int) -> None:
+        super().start(workers)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = base_env(BENCH_UPSTREAM_BASE=f"{self.ctx.upstream}/v1", OPENAI_API_KEY="x",
+                       LITELLM_MASTER_KEY=self.key, LITELLM_LOG="ERROR", LITELLM_MODE="PRODUCTION",
+                       LITELLM_LOCAL_MODEL_COST_MAP="True")
+        env["PATH"] = f"{LITELLM_VENV / 'bin'}:{env['PATH']}"
+        self.server = Managed(f"litellm-{workers}",
+                              [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(LITELLM_CONFIG),
+                               "--host", "127.0.0.1", "--port", str(port),
+                               "--num_workers", str(workers), "--telemetry", "False"],
+                              env=env, cwd=str(self.ctx.workdir),
+                              log_path=self.ctx.workdir / f"litellm-{workers}.log")
+        wait_until(lambda: http_get(f"{self.url}/health/liveliness") == 200, self.server,
+                   "litellm", seconds=180)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def pids(self) -> list[int]:
+        return tree(self.server.pid) if self.server else []
+
+    def worker_pids(self) -> list[int]:
+        pids = self.pids()
+        return pids[1:] or pids  # one worker: uvicorn serves in the litellm process itself
+
+    def versions(self) -> dict[str, str]:
+        names = ["litellm", "uvicorn", "fastapi", "starlette", "httpx", "aiohttp", "openai",
+                 "pydantic", "uvloop"]
+        code = ("import json, importlib.metadata as m\n"
+                f"print(json.dumps({{n: m.version(n) for n in {names!r}}}))")
+        result = subprocess.run([str(LITELLM_VENV / "bin" / "python"), "-c", code],
+                                capture_output=True, text=True, timeout=60)
+        return json.loads(result.stdout) if result.returncode == 0 else {}
+
+
+def ensure_litellm() -> None:
+    """Create .venv-litellm and install the pinned proxy once; later runs reuse it."""
+    marker = LITELLM_VENV / ".installed"
+    wanted = LITELLM_REQUIREMENTS.read_text() + LITELLM_CONSTRAINTS.read_text()
+    if marker.exists() and marker.read_text() == wanted:
+        return
+    print(f"installing LiteLLM's proxy into {LITELLM_VENV} (once) ...", flush=True)
+    if not (LITELLM_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+    subprocess.run([str(LITELLM_VENV / "bin" / "pip"), "install", "--quiet",
+                    "-r", str(LITELLM_REQUIREMENTS), "-c", str(LITELLM_CONSTRAINTS)], check=True)
+    marker.write_text(wanted)
