@@ -7,8 +7,9 @@ import threading
 import redis
 from flask import Flask, current_app
 
+from app.gateway.quotas import MONTHLY_TTL
+
 log = logging.getLogger(__name__)
-GUARD_TTL = 40 * 86400  # seconds a "sent" mark is kept; alerts are per month
 
 
 class OnceGuard:
@@ -22,7 +23,7 @@ class OnceGuard:
 
     def first(self, name: str) -> bool:
         if self.client is not None:
-            return bool(self.client.set(self.prefix + name, 1, nx=True, ex=GUARD_TTL))
+            return bool(self.client.set(self.prefix + name, 1, nx=True, ex=MONTHLY_TTL))
         with self._lock:
             if name in self._seen:
                 return False

@@ -29,13 +29,12 @@ import storage.budgets as budgets_repo
 import storage.requests as requests_repo
 from app.errors import AqtaError
 from app.gateway.alerts import alert_once
-from app.gateway.quotas import current_period
+from app.gateway.quotas import MONTHLY_TTL, current_period
 from storage.budgets import BudgetRecord
 from storage.money import to_eur, to_microcents
 from storage.records import ApiKeyRecord
 
 log = logging.getLogger(__name__)
-COUNTER_TTL = 40 * 86400  # seconds a month's Redis counter outlives its last use
 
 
 class BudgetExceeded(AqtaError):
@@ -78,7 +77,7 @@ class RedisSpendCounter(SpendCounter):
         for budget, value in zip(budgets, values):
             if value is None:  # first use this month, or Redis lost it: rebuild from the log
                 self.client.set(self._key(budget, period), seed(budget, period), nx=True,
-                                ex=COUNTER_TTL)
+                                ex=MONTHLY_TTL)
                 value = self.client.get(self._key(budget, period))
             totals.append(int(value))
         return totals
@@ -87,7 +86,7 @@ class RedisSpendCounter(SpendCounter):
         pipe = self.client.pipeline(transaction=False)
         for budget in budgets:
             pipe.incrby(self._key(budget, period), microcents)
-            pipe.expire(self._key(budget, period), COUNTER_TTL)
+            pipe.expire(self._key(budget, period), MONTHLY_TTL)
         return pipe.execute()[::2]
 
 

@@ -22,7 +22,7 @@ import storage.quotas as quota_counters
 from app.errors import AqtaError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
-COUNTER_TTL = 40 * 86400  # seconds a month's Redis counter outlives its first use
+MONTHLY_TTL = 40 * 86400  # seconds a month's Redis counters and marks are kept
 
 # KEYS: the counters; ARGV[1]: their TTL, ARGV[2..]: their limits, in order.
 # Returns {0, count1, count2, ...} when admitted (the counts after this request),
@@ -113,7 +113,7 @@ class RedisQuotaCounter(QuotaCounter):
     def _reserve(self, limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
         try:
             result = self._script(keys=self._keys(limits, period),
-                                  args=[COUNTER_TTL, *limits.values()])
+                                  args=[MONTHLY_TTL, *limits.values()])
         except redis.RedisError as exc:
             log.warning("quota check failed, refusing the request: %s", exc)
             raise ServiceUnavailable("Quota accounting is unavailable; retry shortly.",
