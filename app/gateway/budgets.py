@@ -68,25 +68,25 @@ class RedisSpendCounter(SpendCounter):
         self.client = client
         self.prefix = prefix
 
-    def _key(self, budget: BudgetRecord, period: str) -> str:
+    def key(self, budget: BudgetRecord, period: str) -> str:
         return f"{self.prefix}{period}:{budget.scope}"
 
     def spent(self, budgets, period):
-        values = self.client.mget([self._key(b, period) for b in budgets])
+        values = self.client.mget([self.key(b, period) for b in budgets])
         totals = []
         for budget, value in zip(budgets, values):
             if value is None:  # first use this month, or Redis lost it: rebuild from the log
-                self.client.set(self._key(budget, period), seed(budget, period), nx=True,
+                self.client.set(self.key(budget, period), seed(budget, period), nx=True,
                                 ex=MONTHLY_TTL)
-                value = self.client.get(self._key(budget, period))
+                value = self.client.get(self.key(budget, period))
             totals.append(int(value))
         return totals
 
     def add(self, budgets, period, microcents):
         pipe = self.client.pipeline(transaction=False)
         for budget in budgets:
-            pipe.incrby(self._key(budget, period), microcents)
-            pipe.expire(self._key(budget, period), MONTHLY_TTL)
+            pipe.incrby(self.key(budget, period), microcents)
+            pipe.expire(self.key(budget, period), MONTHLY_TTL)
         return pipe.execute()[::2]
 
 
@@ -129,14 +129,23 @@ def spend_counter() -> SpendCounter:
     return current_app.extensions["aqta.spend"]
 
 
-def enforce(key: ApiKeyRecord) -> None:
-    """Refuse the request when a hard-stop budget of its account or key is spent."""
-    stopping = tuple(b for b in key.budgets if b.hard_stop)
+def hard_stops(key: ApiKeyRecord) -> tuple[BudgetRecord, ...]:
+    return tuple(b for b in key.budgets if b.hard_stop)
+
+
+def enforce(key: ApiKeyRecord, known: tuple[int | None, ...] = ()) -> None:
+    """Refuse the request when a hard-stop budget of its account or key is spent.
+
+    ``known``: each hard stop's spend this month when the caller already read it
+    (admission's round trip); a None among them means "not counted yet": look it up.
+    """
+    stopping = hard_stops(key)
     if not stopping:
         return
     period = current_period()
     try:
-        totals = spend_counter().spent(stopping, period)
+        totals = (known if len(known) == len(stopping) and None not in known
+                  else spend_counter().spent(stopping, period))
     except (redis.RedisError, peewee.PeeweeException) as exc:
         log.warning("budget check skipped, Redis unavailable: %s", exc)
         return

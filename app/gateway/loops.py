@@ -213,19 +213,25 @@ class MemoryLoopStore(LoopStore):
             return False
 
 
-# KEYS: history list, episode flag. ARGV: summary, oldest time kept, limit, TTL in ms.
-_RECORD = """
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)
-local oldest = tonumber(ARGV[2])
-while true do
-  local head = redis.call('LINDEX', KEYS[1], 0)
-  local at = head and tonumber(string.match(head, '^(%S+)'))
-  if not at or at >= oldest then break end
-  redis.call('LPOP', KEYS[1])
+# A Lua function, shared with admission's one-round-trip script (``counters``): append a
+# request's summary to a history list, forget entries older than ``oldest`` or beyond
+# ``limit``, and return {the history, whether the episode flag exists}.
+RECORD_FUNCTION = """
+local function record_request(history, episode, summary, oldest, limit, ttl)
+  redis.call('RPUSH', history, summary)
+  redis.call('LTRIM', history, -limit, -1)
+  while true do
+    local head = redis.call('LINDEX', history, 0)
+    local at = head and tonumber(string.match(head, '^(%S+)'))
+    if not at or at >= oldest then break end
+    redis.call('LPOP', history)
+  end
+  redis.call('PEXPIRE', history, ttl)
+  return {redis.call('LRANGE', history, 0, -1), redis.call('EXISTS', episode)}
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {redis.call('LRANGE', KEYS[1], 0, -1), redis.call('EXISTS', KEYS[2])}
+"""
+_RECORD = RECORD_FUNCTION + """
+return record_request(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 """
 # KEYS: history list. ARGV: fingerprint. Removes the newest summary carrying it.
 _DISCARD = """
@@ -257,19 +263,29 @@ class RedisLoopStore(LoopStore):
         self._record = client.register_script(_RECORD)
         self._discard = client.register_script(_DISCARD)
 
-    def _keys(self, key_id: str) -> tuple[str, str]:
+    def keys(self, key_id: str) -> tuple[str, str]:
+        """The history list and the episode flag of ``key_id``."""
         base = f"{self.prefix}{{{key_id}}}"
         return f"{base}:h", f"{base}:e"
 
-    def record(self, key_id, summary, window_seconds, limit) -> History:
-        ttl = max(1, int(window_seconds * 1000))
-        items, episode = self._record(keys=self._keys(key_id),
-                                      args=[summary.encode(), repr(summary.at - window_seconds),
-                                            limit, ttl])
+    @staticmethod
+    def record_args(summary: RequestSummary, window_seconds: float, limit: int) -> list:
+        """``record_request``'s arguments after its two keys."""
+        return [summary.encode(), repr(summary.at - window_seconds), limit,
+                max(1, int(window_seconds * 1000))]
+
+    @staticmethod
+    def history(reply: list) -> History:
+        """A ``record_request`` reply as a History."""
+        items, episode = reply
         return History([RequestSummary.decode(item) for item in items], bool(episode))
 
+    def record(self, key_id, summary, window_seconds, limit) -> History:
+        return self.history(self._record(keys=self.keys(key_id),
+                                         args=self.record_args(summary, window_seconds, limit)))
+
     def open_episode(self, key_id, now, window_seconds) -> bool:
-        flag = self._keys(key_id)[1]
+        flag = self.keys(key_id)[1]
         ttl = max(1, int(window_seconds * 1000))
         pipe = self.client.pipeline(transaction=False)
         pipe.set(flag, repr(now), nx=True, px=ttl)
@@ -278,10 +294,10 @@ class RedisLoopStore(LoopStore):
         return bool(opened)
 
     def close_episode(self, key_id) -> None:
-        self.client.delete(self._keys(key_id)[1])
+        self.client.delete(self.keys(key_id)[1])
 
     def discard(self, key_id, fingerprint) -> bool:
-        return bool(self._discard(keys=self._keys(key_id)[:1], args=[fingerprint]))
+        return bool(self._discard(keys=self.keys(key_id)[:1], args=[fingerprint]))
 
 
 class LoopDetector:
@@ -301,6 +317,15 @@ class LoopDetector:
         try:
             history = self.store.record(key_id, summary, thresholds.window_seconds,
                                         thresholds.history_limit)
+        except self.store.failures as exc:
+            log.warning("loop detection skipped for key %s: %s", key_id, exc)
+            return None
+        return self.judge(key_id, history, now, thresholds)
+
+    def judge(self, key_id: str, history: History, now: float,
+              thresholds: LoopThresholds) -> LoopVerdict | None:
+        """The verdict on the request just recorded as ``history``'s newest; keeps episodes current."""
+        try:
             verdict = evaluate(history.requests, thresholds)
             if verdict is None:
                 # Not part of a loop: the caller changed course, so a later loop is a new episode.

@@ -24,20 +24,26 @@ from app.errors import AqtaError, ServiceUnavailable
 log = logging.getLogger(__name__)
 MONTHLY_TTL = 40 * 86400  # seconds a month's Redis counters and marks are kept
 
+# A Lua function, shared with admission's one-round-trip script (``counters``): count one
+# request on every counter if all are below their limits. Returns 0 and the counts after
+# this request, or the 1-based index of the first counter at its limit.
+RESERVE_FUNCTION = """
+local function reserve(keys, limits, ttl)
+  for i, key in ipairs(keys) do
+    if tonumber(redis.call('GET', key) or '0') >= tonumber(limits[i]) then return i, {} end
+  end
+  local counts = {}
+  for i, key in ipairs(keys) do
+    counts[i] = redis.call('INCR', key)
+    if counts[i] == 1 then redis.call('EXPIRE', key, ttl) end
+  end
+  return 0, counts
+end
+"""
 # KEYS: the counters; ARGV[1]: their TTL, ARGV[2..]: their limits, in order.
-# Returns {0, count1, count2, ...} when admitted (the counts after this request),
-# else {i}: the 1-based index of the first counter at its limit.
-_RESERVE = """
-for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then return {i} end
-end
-local counts = {0}
-for _, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-  table.insert(counts, count)
-end
-return counts
+_RESERVE = RESERVE_FUNCTION + """
+local full, counts = reserve(KEYS, {unpack(ARGV, 2)}, ARGV[1])
+return {full, counts}
 """
 ALERT_PERCENTS = (80, 100)  # quota.threshold_reached fires when a month's count reaches these
 
@@ -72,19 +78,34 @@ def next_period_start(period: str) -> datetime:
     return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
+def quota_limits(key_id: str, user_id: str, key_quota: int, account_quota: int) -> dict[str, int]:
+    """Each scope a request counts against, with its monthly limit."""
+    return {f"key:{key_id}": key_quota, f"account:{user_id}": account_quota}
+
+
+def quota_exceeded(limits: dict[str, int], full: str, period: str) -> QuotaExceeded:
+    whose = "this key" if full.startswith("key:") else "this account"
+    return QuotaExceeded(
+        f"The monthly quota of {limits[full]:,} requests for {whose} is used up; "
+        f"it resets at {next_period_start(period).isoformat().replace('+00:00', 'Z')}.")
+
+
+def quota_unavailable(exc: Exception) -> ServiceUnavailable:
+    log.warning("quota check failed, refusing the request: %s", exc)
+    return ServiceUnavailable("Quota accounting is unavailable; retry shortly.",
+                              code="quota_unavailable", headers={"Retry-After": "5"})
+
+
 class QuotaCounter:
     """Reserve and release monthly quota; backends fill ``_reserve`` and ``_release``."""
 
     def reserve(self, key_id: str, user_id: str, key_quota: int, account_quota: int,
                 now: datetime | None = None) -> Reservation:
         period = current_period(now)
-        limits = {f"key:{key_id}": key_quota, f"account:{user_id}": account_quota}
+        limits = quota_limits(key_id, user_id, key_quota, account_quota)
         full, used = self._reserve(limits, period)
         if full is not None:
-            whose = "this key" if full.startswith("key:") else "this account"
-            raise QuotaExceeded(
-                f"The monthly quota of {limits[full]:,} requests for {whose} is used up; "
-                f"it resets at {next_period_start(period).isoformat().replace('+00:00', 'Z')}.")
+            raise quota_exceeded(limits, full, period)
         return Reservation(tuple(limits), period, tuple(limits.values()), tuple(used))
 
     def release(self, reservation: Reservation) -> None:
@@ -107,24 +128,23 @@ class RedisQuotaCounter(QuotaCounter):
         self.prefix = prefix
         self._script = client.register_script(_RESERVE)
 
-    def _keys(self, scopes, period: str) -> list[str]:
+    def keys(self, scopes, period: str) -> list[str]:
         return [f"{self.prefix}{period}:{scope}" for scope in scopes]
 
     def _reserve(self, limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
         try:
-            result = self._script(keys=self._keys(limits, period),
+            result = self._script(keys=self.keys(limits, period),
                                   args=[MONTHLY_TTL, *limits.values()])
         except redis.RedisError as exc:
-            log.warning("quota check failed, refusing the request: %s", exc)
-            raise ServiceUnavailable("Quota accounting is unavailable; retry shortly.",
-                                     code="quota_unavailable", headers={"Retry-After": "5"}) from exc
-        if result[0]:
-            return list(limits)[int(result[0]) - 1], []
-        return None, [int(count) for count in result[1:]]
+            raise quota_unavailable(exc) from exc
+        full, counts = result
+        if full:
+            return list(limits)[int(full) - 1], []
+        return None, [int(count) for count in counts]
 
     def _release(self, reservation: Reservation) -> None:
         pipe = self.client.pipeline(transaction=False)
-        for key in self._keys(reservation.scopes, reservation.period):
+        for key in self.keys(reservation.scopes, reservation.period):
             pipe.decr(key)
         pipe.execute()
 
