@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from app import authn, keys, oauth, services, webhooks
+    from app import authn, keys, oauth, services, signin_throttle, webhooks
     from app.api import register_api
     from app.gateway import admission, alerts, budgets, cache, limits, request_log
     from app.gateway import service as gateway_service
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     request_log.init_app(app)
     keys.init_app(app)
     authn.init_app(app)
+    signin_throttle.init_app(app)
     oauth.init_app(app)
     webhooks.init_app(app)
     register_api(app)

@@ -49,6 +49,7 @@ class Settings:
     max_request_bytes: int = 8 * 1024 * 1024  # bytes
     key_cache_seconds: float = 1.0  # how long an API key lookup is trusted in process
     rate_limit_window_seconds: int = 60  # the window a key's requests-per-minute are counted in
+    signin_rate_limit: str = "10/minute"  # password sign-ups and logins per client address
     cache_ttl_seconds: int = 3600  # how long a cached answer is served; 0 turns the cache off
     cache_max_bytes: int = 64 * 1024 * 1024  # bytes the in-process cache may hold (no Redis)
     db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
@@ -114,6 +115,17 @@ def _number(env: Mapping[str, str], name: str, default, kind=float, minimum=0):
     if number < minimum:
         raise ConfigError(f"{name}={value!r} must be at least {minimum}")
     return number
+
+
+def check_rate_limit(name: str, value: str) -> str:
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a rate limit; use e.g. 10/minute or "
+                          "100 per hour") from None
+    return value
 
 
 def check_database_url(url: str) -> str:
@@ -249,6 +261,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
         max_request_bytes=_number(env, "MAX_REQUEST_BYTES", Settings.max_request_bytes, int, 1024),
         key_cache_seconds=_number(env, "KEY_CACHE_SECONDS", Settings.key_cache_seconds),
+        signin_rate_limit=check_rate_limit(
+            "SIGNIN_RATE_LIMIT", _text(env, "SIGNIN_RATE_LIMIT", Settings.signin_rate_limit)),
         cache_ttl_seconds=_number(env, "CACHE_TTL_SECONDS", Settings.cache_ttl_seconds, int),
         cache_max_bytes=_number(env, "CACHE_MAX_BYTES", Settings.cache_max_bytes, int),
         db_pool_size=_number(env, "DB_POOL_SIZE", Settings.db_pool_size, int, 1),

@@ -96,7 +96,8 @@ def database_url(request, tmp_path_factory):
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
     return Settings(database_url=database_url, secret_key="test-secret-key-0123456789abcdef",
-                    key_cache_seconds=0.0, request_journal_dir=str(tmp_path / "journal"))
+                    key_cache_seconds=0.0, request_journal_dir=str(tmp_path / "journal"),
+                    signin_rate_limit="1000/minute")  # tests sign in often; the throttle has its own
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from app.authn import SessionUser, current_principal
 from app.emails import normalise_email
 from app.errors import AqtaError
 from app.passwords import check_strength, hash_password, needs_rehash, verify_password
+from app.signin_throttle import throttle_signin
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")
 
@@ -43,8 +44,10 @@ def start_session(user) -> dict:
 @blp.response(201, SessionSchema)
 @blp.alt_response(400, description="Malformed email or weak password")
 @blp.alt_response(409, description="The email is taken")
+@blp.alt_response(429, description="Too many sign-in attempts from this address")
 def signup(credentials):
     """Create an account with email and password and sign it in."""
+    throttle_signin()
     email = normalise_email(credentials["email"])
     check_strength(credentials["password"], email)
     user = users_repo.create(email, hash_password(credentials["password"]))
@@ -55,8 +58,10 @@ def signup(credentials):
 @blp.arguments(CredentialsSchema)
 @blp.response(200, SessionSchema)
 @blp.alt_response(401, description="Wrong email or password")
+@blp.alt_response(429, description="Too many sign-in attempts from this address")
 def login(credentials):
     """Sign in with email and password; sets the session cookie."""
+    throttle_signin()
     wrong = InvalidCredentials("The email or password is wrong.")
     try:
         email = normalise_email(credentials["email"])
