@@ -24,9 +24,17 @@ def _redis_client(url: str | None, max_connections: int):
     # Redis is down a request should learn it in milliseconds, not after seconds of retries.
     # The pool blocks (briefly) rather than failing when every connection is in use: a
     # gevent worker runs up to --worker-connections requests at once.
+    options = {}
+    if url.startswith("redis://"):
+        from app.redis_connection import QuickCheckConnection
+
+        options["connection_class"] = QuickCheckConnection
+    # driver_info=None: no CLIENT SETINFO round trips (and no package-metadata lookup) per new
+    # connection; a burst of a thousand streams opens hundreds of connections at once.
     pool = redis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=5, socket_timeout=2,
-        socket_connect_timeout=2, health_check_interval=30, retry=Retry(NoBackoff(), 1))
+        socket_connect_timeout=2, health_check_interval=30, retry=Retry(NoBackoff(), 1),
+        driver_info=None, **options)
     return redis.Redis(connection_pool=pool)
 
 

@@ -69,14 +69,16 @@ class RequestSummary:
 
     @classmethod
     def decode(cls, text: str | bytes) -> RequestSummary:
-        return _decode_summary(text.decode() if isinstance(text, bytes) else text)
+        return _decode_summary(text)
 
 
 # A key's history comes back whole on every check, mostly the same entries as last
 # time: decoding each once (summaries are immutable) saves most of the check's CPU.
+# Keyed by what Redis returned (bytes), so a hit costs a hash and nothing else.
 @lru_cache(maxsize=16_384)
-def _decode_summary(text: str) -> RequestSummary:
-    at, fingerprint, tail, context, simhash = text.split(" ")
+def _decode_summary(text: str | bytes) -> RequestSummary:
+    at, fingerprint, tail, context, simhash = (text.decode() if isinstance(text, bytes)
+                                               else text).split(" ")
     return RequestSummary(float(at), fingerprint, tail, context,
                           None if simhash == "-" else int(simhash, 16))
 

@@ -278,7 +278,7 @@ class RedisLoopStore(LoopStore):
     def history(reply: list) -> History:
         """A ``record_request`` reply as a History."""
         items, episode = reply
-        return History([RequestSummary.decode(item) for item in items], bool(episode))
+        return History(list(map(RequestSummary.decode, items)), bool(episode))
 
     def record(self, key_id, summary, window_seconds, limit) -> History:
         return self.history(self._record(keys=self.keys(key_id),

@@ -1,9 +1,10 @@
 """A loopback HTTP server that fakes are built on, with injectable failures.
 
 A fake subclasses ``FakeUpstream`` and implements ``handle(request)`` returning a
-``Reply`` (JSON) or a ``StreamReply`` (server-sent events, written as they are
-yielded). Tests inject failures for the next calls: an HTTP error status, a
-hang longer than the client's timeout, or a stream that breaks after N events.
+``Reply`` (JSON, or any bytes) or a ``StreamReply`` (server-sent events, written as
+they are yielded). Tests inject failures for the next calls: an HTTP error status,
+a hang longer than the client's timeout, a connection dropped without an answer,
+or a stream that breaks after N events.
 """
 from __future__ import annotations
 
@@ -25,13 +26,16 @@ class Received:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+    client_address: tuple[str, int] | None = None  # the same for requests on one connection
 
 
 @dataclass
 class Reply:
+    """``body`` is sent as JSON, or as it is when it is bytes (say, an HTML error page)."""
+
     body: Any
     status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # may replace Content-Type
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Failure:
     body: Any = None
     hang: float | None = None  # sleep this long (seconds) before answering
     break_after: int | None = None  # drop the connection after this many stream events
+    drop: bool = False  # read the request, then close the connection without answering
 
 
 class FakeUpstream:
@@ -83,9 +88,9 @@ class FakeUpstream:
             self._server.server_close()
 
     def fail_next(self, *, status: int | None = None, body: Any = None, hang: float | None = None,
-                  break_after: int | None = None, times: int = 1) -> None:
+                  break_after: int | None = None, drop: bool = False, times: int = 1) -> None:
         for _ in range(times):
-            self._failures.append(Failure(status, body, hang, break_after))
+            self._failures.append(Failure(status, body, hang, break_after, drop))
 
     def reset(self) -> None:
         self.received.clear()
@@ -113,6 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except ConnectionResetError:  # a client hung up with unread data (a stream closed early)
+            self.close_connection = True
+
     def do_GET(self) -> None:
         self._serve()
 
@@ -128,27 +139,32 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         request = Received(self.command, parts.path, parse_qs(parts.query),
-                           {k.lower(): v for k, v in self.headers.items()}, body)
+                           {k.lower(): v for k, v in self.headers.items()}, body,
+                           self.client_address[:2])
         fake = self.upstream
         fake.received.append(request)
         failure = fake.next_failure()
         if failure and failure.hang:
             time.sleep(failure.hang)
+        if failure and failure.drop:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         if failure and failure.status:
-            self._send_json(Reply(failure.body or fake.error_body(failure.status), failure.status))
+            self._send_reply(Reply(failure.body or fake.error_body(failure.status), failure.status))
             return
         reply = fake.handle(request)
         if isinstance(reply, StreamReply):
             self._send_stream(reply, failure.break_after if failure else None)
         else:
-            self._send_json(reply)
+            self._send_reply(reply)
 
-    def _send_json(self, reply: Reply) -> None:
-        data = json.dumps(reply.body).encode()
+    def _send_reply(self, reply: Reply) -> None:
+        data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        headers = {"Content-Type": "application/json", **reply.headers}
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        for name, value in reply.headers.items():
+        for name, value in headers.items():
             self.send_header(name, value)
         try:
             self.end_headers()

@@ -8,6 +8,7 @@ import pytest
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI, FakePerplexity
+from tests.fakes.scripted import ScriptedUpstream, silent_url
 from tests.fakes.server import FakeUpstream
 
 
@@ -60,3 +61,22 @@ def anthropic_fake(_anthropic_server: FakeAnthropic) -> FakeAnthropic:
 def gemini_fake(_gemini_server: FakeGemini) -> FakeGemini:
     _gemini_server.reset()
     return _gemini_server
+
+
+@pytest.fixture(scope="session")
+def _scripted_server() -> Iterator[ScriptedUpstream]:
+    yield from serving(ScriptedUpstream())
+
+
+@pytest.fixture
+def scripted(_scripted_server: ScriptedUpstream) -> ScriptedUpstream:
+    """A running ScriptedUpstream with nothing queued: tests script each answer."""
+    _scripted_server.reset()
+    return _scripted_server
+
+
+@pytest.fixture(scope="session")
+def silent() -> Iterator[str]:
+    """A loopback URL that never accepts a connection: connecting to it times out."""
+    with silent_url() as url:
+        yield url

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
-import requests
-import requests_mock
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -20,6 +19,7 @@ from providers.anthropic import (
 )
 from providers.base import ChatRequest, ProviderError, ProviderSettings, ProviderTimeout
 from tests.fakes.anthropic_upstream import DEFAULT_TEXT
+from tests.fakes.server import Reply, StreamReply
 from tests.providers.recorded import load_events, load_json
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -460,70 +460,63 @@ def test_an_error_event_in_the_stream_is_a_provider_error(provider, anthropic_fa
     assert "overloaded_error" in caught.value.upstream_message
 
 
-URL = "https://api.anthropic.test/v1/messages"
-
-
 @pytest.fixture
-def mocked():
-    """A provider whose pooled session is served by requests-mock instead of the network."""
-    session = requests.Session()
-    adapter = requests_mock.Adapter()
-    session.mount("https://", adapter)
-    settings = ProviderSettings(base_url="https://api.anthropic.test", api_key="k")
-    return AnthropicProvider(settings, session=session), adapter
+def scripted_provider(scripted):
+    """A provider in front of a ScriptedUpstream: each test writes the upstream's answer."""
+    return AnthropicProvider(ProviderSettings(base_url=scripted.url, api_key="k"))
 
 
-def test_mocked_overloaded_body_keeps_anthropics_message(mocked):
-    provider, adapter = mocked
-    adapter.register_uri("POST", URL, status_code=529, json={
-        "type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+def test_overloaded_body_keeps_anthropics_message(scripted, scripted_provider):
+    scripted.answer_next(Reply({"type": "error", "error": {
+        "type": "overloaded_error", "message": "Overloaded"}}, 529))
 
     with pytest.raises(ProviderError) as caught:
-        provider.chat(chat_request())
+        scripted_provider.chat(chat_request())
 
     assert (caught.value.upstream_status, caught.value.upstream_message) == (529, "Overloaded")
-    assert adapter.last_request.headers["x-api-key"] == "k"
+    assert scripted.received[0].headers["x-api-key"] == "k"
 
 
-@pytest.mark.parametrize("reply", [{"text": "<html>bad gateway</html>"}, {"json": {"ok": True}}])
-def test_mocked_unreadable_200_is_a_provider_error(mocked, reply):
-    provider, adapter = mocked
-    adapter.register_uri("POST", URL, status_code=200, **reply)
+@pytest.mark.parametrize("reply", [
+    Reply(b"<html>bad gateway</html>", headers={"Content-Type": "text/html"}),
+    Reply({"ok": True}),
+])
+def test_unreadable_200_is_a_provider_error(scripted, scripted_provider, reply):
+    scripted.answer_next(reply)
 
-    with pytest.raises(ProviderError):
-        provider.chat(chat_request())
+    with pytest.raises(ProviderError) as caught:
+        scripted_provider.chat(chat_request())
+
+    assert caught.value.provider == "anthropic"
 
 
-def test_mocked_stream_cut_before_message_stop_is_a_provider_error(mocked):
-    provider, adapter = mocked
-    body = "".join(f"event: {event}\ndata: {data}\n\n"
-                   for event, data in load_events("anthropic_stream_text.sse")[:4])
-    adapter.register_uri("POST", URL, text=body, headers={"Content-Type": "text/event-stream"})
-    stream = provider.stream(chat_request())
+def test_stream_cut_before_message_stop_is_a_provider_error(scripted, scripted_provider):
+    scripted.answer_next(StreamReply(load_events("anthropic_stream_text.sse")[:4]))
+    stream = scripted_provider.stream(chat_request())
 
     assert next(stream)["choices"][0]["delta"]["role"] == "assistant"
-    with pytest.raises(ProviderError, match="anthropic"):
+    with pytest.raises(ProviderError, match="anthropic") as caught:
         list(stream)
 
+    assert caught.value.upstream_message == "stream ended before message_stop"
 
-def test_mocked_connect_timeout_is_a_provider_timeout(mocked):
-    provider, adapter = mocked
-    adapter.register_uri("POST", URL, exc=requests.ConnectTimeout)
+
+def test_connect_timeout_is_a_provider_timeout(silent):
+    provider = AnthropicProvider(ProviderSettings(base_url=silent, api_key="k",
+                                                  connect_timeout=0.2))
 
     with pytest.raises(ProviderTimeout):
         provider.chat(chat_request())
 
 
-def test_closing_the_stream_closes_the_upstream_response(mocked):
-    provider, adapter = mocked
-    body = "".join(f"event: {event}\ndata: {data}\n\n"
-                   for event, data in load_events("anthropic_stream_text.sse"))
-    adapter.register_uri("POST", URL, text=body, headers={"Content-Type": "text/event-stream"})
-    responses = []
-    provider.session.hooks["response"].append(lambda response, **_: responses.append(response))
-    stream = provider.stream(chat_request())
+def test_closing_the_stream_closes_the_upstream_response(scripted, scripted_provider):
+    scripted.answer_next(StreamReply(load_events("anthropic_stream_text.sse"), delay=0.3))
+    stream = scripted_provider.stream(chat_request())
 
     next(stream)
     stream.close()
 
-    assert responses[0].raw.closed
+    deadline = time.monotonic() + 5
+    while not scripted.aborted_streams and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (scripted.aborted_streams, scripted.completed_streams) == (1, 0)

@@ -5,8 +5,6 @@ import json
 import socket
 
 import pytest
-import requests
-import requests_mock
 
 from app.errors import InvalidRequest
 from providers import build_provider
@@ -14,6 +12,7 @@ from providers.base import ChatRequest, ProviderError, ProviderSettings, Provide
 from providers.google import GoogleProvider
 from providers.google_translate import SKIP_SIGNATURE
 from tests.fakes.gemini_upstream import Answer, FakeGemini
+from tests.fakes.server import Reply
 
 MODEL = "gemini-2.5-flash"
 PATH = f"/v1beta/models/{MODEL}"
@@ -262,52 +261,45 @@ def test_closing_the_stream_early_leaves_the_provider_usable(gemini_fake):
     assert provider.chat(ask(user("again"))).body["choices"][0]["finish_reason"] == "stop"
 
 
-# -- unit-level error paths (requests-mock) ------------------------------------------
+# -- answers no Gemini would give, from a scripted upstream ----------------------------
 
 @pytest.fixture
-def mocked():
-    session = requests.Session()
-    adapter = requests_mock.Adapter()
-    session.mount("https://", adapter)
-    return GoogleProvider(ProviderSettings(api_key="secret"), session=session), adapter
+def scripted_provider(scripted):
+    return GoogleProvider(ProviderSettings(base_url=scripted.url, api_key="secret"))
 
 
-URL = f"https://generativelanguage.googleapis.com{PATH}:generateContent"
-
-
-def test_non_json_error_page_is_kept_for_the_log(mocked):
-    provider, adapter = mocked
-    adapter.register_uri("POST", URL, status_code=502, text="<html>Bad Gateway</html>")
+def test_non_json_error_page_is_kept_for_the_log(scripted, scripted_provider):
+    scripted.answer_next(Reply(b"<html>Bad Gateway</html>", 502, {"Content-Type": "text/html"}))
 
     with pytest.raises(ProviderError) as caught:
-        provider.chat(ask(user("hi")))
+        scripted_provider.chat(ask(user("hi")))
 
     assert caught.value.upstream_status == 502
     assert caught.value.upstream_message == "<html>Bad Gateway</html>"
-    assert adapter.last_request.headers["x-goog-api-key"] == "secret"
+    assert scripted.received[0].path == f"{PATH}:generateContent"
+    assert scripted.received[0].headers["x-goog-api-key"] == "secret"
 
 
-def test_unreadable_answer_is_a_provider_error(mocked):
-    provider, adapter = mocked
-    adapter.register_uri("POST", URL, status_code=200, text="{not json")
+def test_unreadable_answer_is_a_provider_error(scripted, scripted_provider):
+    scripted.answer_next(Reply(b"{not json"))
 
-    with pytest.raises(ProviderError, match="google"):
-        provider.chat(ask(user("hi")))
+    with pytest.raises(ProviderError, match="google") as caught:
+        scripted_provider.chat(ask(user("hi")))
+
+    assert caught.value.upstream_status == 200
+    assert caught.value.upstream_message.startswith("unreadable body")
 
 
-def test_connect_timeout_is_a_provider_timeout(mocked):
-    provider, adapter = mocked
-    adapter.register_uri("POST", URL, exc=requests.ConnectTimeout)
+def test_connect_timeout_is_a_provider_timeout(silent):
+    provider = GoogleProvider(ProviderSettings(base_url=silent, api_key="k", connect_timeout=0.2))
 
     with pytest.raises(ProviderTimeout):
         provider.chat(ask(user("hi")))
 
 
-def test_invalid_request_never_reaches_the_upstream(mocked):
-    provider, adapter = mocked
-
+def test_invalid_request_never_reaches_the_upstream(scripted, scripted_provider):
     with pytest.raises(InvalidRequest) as caught:
-        provider.chat(ask({"role": "tool", "tool_call_id": "nope", "content": "1"}))
+        scripted_provider.chat(ask({"role": "tool", "tool_call_id": "nope", "content": "1"}))
 
     assert caught.value.status == 400
-    assert adapter.call_count == 0
+    assert scripted.received == []

@@ -6,8 +6,7 @@ import socket
 import time
 
 import pytest
-import requests
-import requests_mock
+import urllib3
 
 from providers.base import (
     ChatRequest,
@@ -26,6 +25,8 @@ from providers.openai import (
     to_upstream_request,
     usage_from,
 )
+from tests.fakes.scripted import refused_url
+from tests.fakes.server import Reply
 from tests.providers.recorded import load_events, load_json
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
@@ -293,49 +294,67 @@ def test_an_error_event_mid_stream_raises(openai_fake):
     assert caught.value.upstream_message.startswith("The server had an error")
 
 
-def mocked_provider(**register) -> OpenAIProvider:
-    adapter = requests_mock.Adapter()
-    adapter.register_uri("POST", "https://api.example.test/v1/chat/completions", **register)
-    session = requests.Session()
-    session.mount("https://", adapter)
-    return OpenAIProvider(ProviderSettings(base_url="https://api.example.test/v1", api_key="k"),
-                          session=session)
-
-
-@pytest.mark.parametrize("register, status, message", [
-    ({"text": "<html>oops</html>", "status_code": 200}, 200, "unreadable body"),
-    ({"json": {"object": "chat.completion"}}, 200, "answer has no 'choices' list"),
-    ({"text": "<html>Bad gateway</html>", "status_code": 502}, 502, "<html>Bad gateway</html>"),
-    ({"json": {"error": {"message": "Rate limit reached"}}, "status_code": 429}, 429,
-     "Rate limit reached"),
+@pytest.mark.parametrize("reply, status, message", [
+    (Reply(b"<html>oops</html>", headers={"Content-Type": "text/html"}), 200, "unreadable body"),
+    (Reply({"object": "chat.completion"}), 200, "answer has no 'choices' list"),
+    (Reply(b"<html>Bad gateway</html>", 502, {"Content-Type": "text/html"}), 502,
+     "<html>Bad gateway</html>"),
+    (Reply({"error": {"message": "Rate limit reached"}}, 429), 429, "Rate limit reached"),
 ])
-def test_unit_error_paths(register, status, message):
+def test_unusable_answers_are_provider_errors(scripted, reply, status, message):
+    scripted.answer_next(reply)
     with pytest.raises(ProviderError) as caught:
-        mocked_provider(**register).chat(chat_request())
+        provider_for(scripted).chat(chat_request())
     assert caught.value.upstream_status == status
     assert caught.value.upstream_message.startswith(message)
+    assert scripted.received[0].headers["authorization"] == "Bearer sk-up"
 
 
-@pytest.mark.parametrize("exc, error", [
-    (requests.ConnectTimeout, ProviderTimeout),
-    (requests.ReadTimeout, ProviderTimeout),
-    (requests.ConnectionError, ProviderError),
+@pytest.mark.parametrize("failure, error", [
+    ("connect timeout", ProviderTimeout),
+    ("read timeout", ProviderTimeout),
+    ("refused", ProviderError),
+    ("dropped", ProviderError),
 ])
-def test_unit_transport_errors(exc, error):
-    with pytest.raises(error):
-        mocked_provider(exc=exc).chat(chat_request())
+@pytest.mark.parametrize("streaming", [False, True])
+def test_transport_failures(scripted, silent, failure, error, streaming):
+    url = {"connect timeout": silent, "refused": refused_url()}.get(failure, scripted.url)
+    if failure == "read timeout":
+        scripted.fail_next(hang=1.0)
+    if failure == "dropped":
+        scripted.fail_next(drop=True)
+    provider = OpenAIProvider(ProviderSettings(base_url=url + "/v1", api_key="k",
+                                               connect_timeout=0.2, read_timeout=0.2))
+    with pytest.raises(error) as caught:
+        if streaming:
+            next(provider.stream(chat_request()))
+        else:
+            provider.chat(chat_request())
+    assert type(caught.value) is error
+    if error is ProviderError:
+        assert caught.value.upstream_status is None and caught.value.upstream_message
+
+
+def test_chunks_are_relayed_as_they_arrive(openai_fake):
+    openai_fake.answer(text="one two three four")
+    openai_fake.chunk_delay = 0.1  # seconds
+    stream = provider_for(openai_fake).stream(chat_request())
+    assert next(stream)["choices"][0]["delta"]["role"] == "assistant"
+    assert openai_fake.completed_streams == 0  # the rest is still on its way
+    assert text_of(list(stream)) == "one two three four"
+    assert openai_fake.completed_streams == 1
 
 
 # -- (d) closing early -------------------------------------------------------------------
-class RecordingSession(requests.Session):
-    """A requests session that keeps the responses it returned, to look at them afterwards."""
+class RecordingPool(urllib3.PoolManager):
+    """A pool manager that keeps the responses it returned, to look at them afterwards."""
 
     def __init__(self):
         super().__init__()
-        self.responses: list[requests.Response] = []
+        self.responses: list[urllib3.BaseHTTPResponse] = []
 
-    def send(self, request, **kwargs):
-        response = super().send(request, **kwargs)
+    def urlopen(self, method, url, redirect=True, **kw):
+        response = super().urlopen(method, url, redirect=redirect, **kw)
         self.responses.append(response)
         return response
 
@@ -343,14 +362,14 @@ class RecordingSession(requests.Session):
 def test_closing_the_stream_early_closes_the_upstream_response(openai_fake):
     openai_fake.answer(text=" ".join(["word"] * 40))
     openai_fake.chunk_delay = 0.05  # the whole stream would take two seconds
-    session = RecordingSession()
+    pool = RecordingPool()
     provider = OpenAIProvider(ProviderSettings(base_url=openai_fake.url + "/v1", api_key="k"),
-                              session=session)
+                              pool=pool)
     stream = provider.stream(chat_request())
     next(stream)
     next(stream)
     stream.close()
-    assert session.responses[0].raw.closed
+    assert pool.responses[0].closed
     deadline = time.monotonic() + 5
     while not openai_fake.aborted_streams and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -362,6 +381,16 @@ def test_finished_streams_give_their_connection_back_to_the_pool(openai_fake):
     for _ in range(3):
         list(provider.stream(chat_request()))
         provider.chat(chat_request())
-    pools = provider.session.get_adapter(openai_fake.url).poolmanager.pools
-    keys = list(pools.keys())  # urllib3's pool container does not iterate
-    assert [pools[key].num_connections for key in keys] == [1]
+    assert len(openai_fake.received) == 6
+    assert len({request.client_address for request in openai_fake.received}) == 1
+
+
+def test_after_a_stream_closed_early_the_next_call_reads_a_clean_answer(openai_fake):
+    openai_fake.answer(text=" ".join(["word"] * 40))
+    openai_fake.chunk_delay = 0.01  # the rest of the first stream is still being written
+    provider = provider_for(openai_fake)
+    stream = provider.stream(chat_request())
+    next(stream)
+    stream.close()
+    assert text_of(list(provider.stream(chat_request()))) == " ".join(["word"] * 40)
+    assert provider.chat(chat_request()).body["choices"][0]["message"]["content"].startswith("word")
