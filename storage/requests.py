@@ -7,7 +7,7 @@ no-op (``INSERT OR IGNORE`` on SQLite, ``ON CONFLICT DO NOTHING`` on PostgreSQL,
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 
@@ -26,9 +26,10 @@ _SERVER_ROWS = 1000  # rows per INSERT on PostgreSQL and MySQL
 
 
 def _row(record: RequestRecord) -> dict:
-    row = asdict(record)
-    row["cost_microcents"] = to_microcents(row.pop("cost_eur"))
-    row["saved_microcents"] = to_microcents(row.pop("saved_eur"))
+    # Not dataclasses.asdict: it deep-copies every value, a sixth of the drain's CPU.
+    row = {name: getattr(record, name) for name in _FIELDS if not name.endswith("_eur")}
+    row["cost_microcents"] = to_microcents(record.cost_eur)
+    row["saved_microcents"] = to_microcents(record.saved_eur)
     return row
 
 

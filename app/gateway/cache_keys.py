@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from werkzeug.datastructures import Headers
 
 # Body fields that change how the answer is delivered or attributed, not what it says.
 NOT_IN_KEY = frozenset({"stream", "stream_options", "user"})
@@ -40,10 +41,6 @@ def cache_key(account_id: str, body: dict) -> str:
     return f"{account_id}:{digest}"
 
 
-def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
-
-
 def cache_decision(body: dict, headers: Mapping[str, str]) -> bool:
     """Whether to look this request up in the cache and store its answer.
 
@@ -59,10 +56,11 @@ def cache_decision(body: dict, headers: Mapping[str, str]) -> bool:
     Header names are case-insensitive; an ``X-Aqta-Cache`` value other than
     on/off (true/false, 1/0, yes/no) is ignored.
     """
-    lowered = _lowered(headers)
-    switch = (lowered.get(CACHE_HEADER) or "").strip().lower()
+    if not isinstance(headers, Headers):  # a request's are; looked up without copying them
+        headers = Headers(headers)
+    switch = (headers.get(CACHE_HEADER) or "").strip().lower()
     directives = {d.strip().lower().split("=")[0]
-                  for d in (lowered.get("cache-control") or "").split(",")}
+                  for d in (headers.get("cache-control") or "").split(",")}
     if switch in OFF or directives & BYPASS_DIRECTIVES:
         return False
     if switch in ON:
