@@ -136,6 +136,7 @@ class PeakSampler:
     def __init__(self, root: int, every: float = 0.25):
         self.root, self.every = root, every
         self.peak = 0
+        self.peak_process = 0  # the largest single process seen (a worker, for the gateways)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -146,7 +147,9 @@ class PeakSampler:
         while not self._stop.wait(self.every):
             if time.monotonic() - refreshed > 2:  # workers may come and go
                 pids, refreshed = tree(self.root), time.monotonic()
-            self.peak = max(self.peak, rss_bytes(pids))
+            sizes = [rss_bytes([pid]) for pid in pids]
+            self.peak = max(self.peak, sum(sizes))
+            self.peak_process = max([self.peak_process, *sizes])
 
     def stop(self) -> int:
         self._stop.set()

@@ -80,6 +80,8 @@ FIGURES = [
     Figure("RSS after warm-up (MiB, master + workers)", lambda r: _mib(_get(r, "rss", "idle")), ".0f",
            gateway_only=True),
     Figure("**peak RSS** (MiB)", lambda r: _mib(_get(r, "rss", "peak")), ".0f", gateway_only=True),
+    Figure("**peak RSS of one process** (MiB, the worker)",
+           lambda r: _mib(_get(r, "rss", "peak_process")), ".0f", gateway_only=True),
     Figure("peak RSS with 2 workers (MiB, burst)", lambda r: _mib(_get(r, "rss", "peak_2_workers")),
            ".0f", gateway_only=True),
     Figure("RSS before soak (MiB)", lambda r: _mib(_get(r, "soak", "rss_before")), ".0f",

@@ -116,6 +116,8 @@ def measure(target: Target, fake: str, plan: phases.Plan, workers: int, profile_
                 peak = sampler.stop()
                 key = "peak" if round_ == 0 else f"peak_{count}_workers"
                 result.setdefault("rss", {})[key] = peak
+                if round_ == 0:
+                    result["rss"]["peak_process"] = sampler.peak_process
             target.stop()
 
 
