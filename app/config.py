@@ -43,7 +43,10 @@ class OAuthClient:
 class Settings:
     database_url: str = "sqlite:///aqta.db"
     redis_url: str | None = None
-    redis_max_connections: int = 1000  # per process; match gunicorn's --worker-connections
+    # Per process. Every command on the hot path takes well under a millisecond, so a few
+    # dozen connections serve a thousand concurrent requests (they queue for one); more
+    # cost memory and, in a burst, the time to open them (benchmarks/perf).
+    redis_max_connections: int = 64
     secret_key: str = ""
     session_cookie_secure: bool = False
     max_request_bytes: int = 8 * 1024 * 1024  # bytes
