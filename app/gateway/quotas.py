@@ -24,7 +24,7 @@ from app.errors import AqtaError, ServiceUnavailable
 log = logging.getLogger(__name__)
 MONTHLY_TTL = 40 * 86400  # seconds a month's Redis counters and marks are kept
 
-# A Lua function, shared with admission's one-round-trip script (``counters``): count one
+# A Lua function of admission's one-round-trip script (``counters``): count one
 # request on every counter if all are below their limits. Returns 0 and the counts after
 # this request, or the 1-based index of the first counter at its limit.
 RESERVE_FUNCTION = """
@@ -39,11 +39,6 @@ local function reserve(keys, limits, ttl)
   end
   return 0, counts
 end
-"""
-# KEYS: the counters; ARGV[1]: their TTL, ARGV[2..]: their limits, in order.
-_RESERVE = RESERVE_FUNCTION + """
-local full, counts = reserve(KEYS, {unpack(ARGV, 2)}, ARGV[1])
-return {full, counts}
 """
 ALERT_PERCENTS = (80, 100)  # quota.threshold_reached fires when a month's count reaches these
 
@@ -97,26 +92,13 @@ def quota_unavailable(exc: Exception) -> ServiceUnavailable:
 
 
 class QuotaCounter:
-    """Reserve and release monthly quota; backends fill ``_reserve`` and ``_release``."""
-
-    def reserve(self, key_id: str, user_id: str, key_quota: int, account_quota: int,
-                now: datetime | None = None) -> Reservation:
-        period = current_period(now)
-        limits = quota_limits(key_id, user_id, key_quota, account_quota)
-        full, used = self._reserve(limits, period)
-        if full is not None:
-            raise quota_exceeded(limits, full, period)
-        return Reservation(tuple(limits), period, tuple(limits.values()), tuple(used))
+    """Give a counted request back; counting itself is admission's (``counters``)."""
 
     def release(self, reservation: Reservation) -> None:
         try:
             self._release(reservation)
         except Exception:  # giving back is best effort; never fail the response for it
             log.exception("could not release quota for %s", reservation.scopes)
-
-    def _reserve(self, limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
-        """(the first scope at its limit, or None; and the counts after counting)."""
-        raise NotImplementedError
 
     def _release(self, reservation: Reservation) -> None:
         raise NotImplementedError
@@ -126,21 +108,9 @@ class RedisQuotaCounter(QuotaCounter):
     def __init__(self, client: redis.Redis, prefix: str = "aqta:quota:"):
         self.client = client
         self.prefix = prefix
-        self._script = client.register_script(_RESERVE)
 
     def keys(self, scopes, period: str) -> list[str]:
         return [f"{self.prefix}{period}:{scope}" for scope in scopes]
-
-    def _reserve(self, limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
-        try:
-            result = self._script(keys=self.keys(limits, period),
-                                  args=[MONTHLY_TTL, *limits.values()])
-        except redis.RedisError as exc:
-            raise quota_unavailable(exc) from exc
-        full, counts = result
-        if full:
-            return list(limits)[int(full) - 1], []
-        return None, [int(count) for count in counts]
 
     def _release(self, reservation: Reservation) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -148,16 +118,7 @@ class RedisQuotaCounter(QuotaCounter):
             pipe.decr(key)
         pipe.execute()
 
-    def used(self, scope: str, period: str) -> int:
-        return int(self.client.get(f"{self.prefix}{period}:{scope}") or 0)
-
 
 class DatabaseQuotaCounter(QuotaCounter):
-    def _reserve(self, limits: dict[str, int], period: str) -> tuple[str | None, list[int]]:
-        return quota_counters.reserve(limits, period)
-
     def _release(self, reservation: Reservation) -> None:
         quota_counters.release(list(reservation.scopes), reservation.period)
-
-    def used(self, scope: str, period: str) -> int:
-        return quota_counters.used(scope, period)
