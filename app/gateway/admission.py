@@ -29,7 +29,14 @@ from app.gateway.counters import (
 )
 from app.gateway.limits import MemoryRateWindows, RateLimited, monthly_quota, requests_per_minute
 from app.gateway.loop_similarity import summarise
-from app.gateway.loops import LoopDetected, LoopDetector, LoopThresholds, MemoryLoopStore, RedisLoopStore
+from app.gateway.loops import (
+    LoopDetected,
+    LoopDetector,
+    LoopThresholds,
+    LoopVerdict,
+    MemoryLoopStore,
+    RedisLoopStore,
+)
 from app.gateway.quotas import (
     DatabaseQuotaCounter,
     QuotaCounter,
@@ -128,7 +135,7 @@ def admit(key: ApiKeyRecord, body: dict) -> Admission:
     return admission
 
 
-def refuse_loop(key: ApiKeyRecord, admission: Admission, verdict) -> None:
+def refuse_loop(key: ApiKeyRecord, admission: Admission, verdict: LoopVerdict | None) -> None:
     """Raise LoopDetected for a verdict (the request gives its quota back); None passes."""
     if verdict is None:
         return
