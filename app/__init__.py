@@ -34,28 +34,33 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from app import authn, keys, oauth, services, signin_throttle, webhooks
+    # Loaded here, not at the top: importing the package must do nothing (no Flask
+    # extensions, no Redis or database modules), so `import app.x` stays cheap.
+    from app import connections, jobs
     from app.api import register_api
-    from app.gateway import admission, alerts, budgets, cache, limits, request_log
-    from app.gateway import service as gateway_service
-    from workers import runtime as workers_runtime
+    from app.gateway import budgets, catalogue
+    from app.gateway.admission import admit, alerts, rate_limits
+    from app.gateway.cache import store as cache_store
+    from app.gateway.request_log import sink as request_log_sink
+    from app.identity import api_keys, authentication, oauth, throttle
+    from app.webhooks import service as webhooks_service
 
-    services.init_app(app)
-    gateway_service.init_app(app)
-    limits.init_app(app)
+    connections.init_app(app)
+    jobs.init_app(app)
+    catalogue.init_app(app)
+    rate_limits.init_app(app)
     budgets.init_app(app)
-    admission.init_app(app)
+    admit.init_app(app)
     alerts.init_app(app)
-    cache.init_app(app)
-    request_log.init_app(app)
-    keys.init_app(app)
-    authn.init_app(app)
-    signin_throttle.init_app(app)
+    cache_store.init_app(app)
+    request_log_sink.init_app(app)
+    api_keys.init_app(app)
+    authentication.init_app(app)
+    throttle.init_app(app)
     oauth.init_app(app)
-    webhooks.init_app(app)
+    webhooks_service.init_app(app)
     register_api(app)
     register_error_handlers(app)
-    workers_runtime.init_app(app)  # last: an embedded worker starts on a finished app
 
     @app.before_request
     def assign_request_id():

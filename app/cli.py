@@ -6,16 +6,23 @@ import shutil
 import sys
 
 import click
+from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from app.config import ConfigError
+import storage.keys as keys_repo
+import storage.users as users_repo
+from app import create_app
+from app.config import ConfigError, settings_from_env
+from app.errors import AqtaError
+from app.identity.api_keys import generate_key
+from app.identity.emails import normalise_email
 from app.tiers import TIER_NAMES
+from storage.database import close_connection
+from storage.errors import StorageError
+from storage.migrate import apply_migrations
 
 
 def _create_app():
-    from app import create_app
-    from app.config import settings_from_env
-
     try:
         # A command never runs jobs in its own process: 'serve' execs gunicorn, whose
         # workers build their own app, and 'worker' execs Dramatiq's workers.
@@ -28,8 +35,6 @@ def _create_app():
 @with_appcontext
 def migrate_command():
     """Apply pending schema migrations (safe to run again)."""
-    from storage.migrate import apply_migrations
-
     applied = apply_migrations()
     click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied
                else "database is up to date")
@@ -48,13 +53,6 @@ def migrate_command():
 def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
                        monthly_quota: int | None):
     """Create an API key (and the account if needed); prints the key on the last line."""
-    import storage.keys as keys_repo
-    import storage.users as users_repo
-    from app.emails import normalise_email
-    from app.errors import AqtaError
-    from app.keys import generate_key
-    from storage.migrate import apply_migrations
-
     apply_migrations()  # so a first command on a fresh database works
     try:
         email = normalise_email(email)
@@ -84,12 +82,9 @@ def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
 @with_appcontext
 def set_limits_command(key_id: str, rpm: int | None, monthly_quota: int | None):
     """Set a key's limits, above its tier's if need be (operators only)."""
-    import storage.keys as keys_repo
-    from app.errors import AqtaError
-
     try:
         key = keys_repo.get_by_id(key_id)
-    except AqtaError as exc:
+    except StorageError as exc:
         raise click.ClickException(exc.message) from None
     changes = {}
     if rpm is not None:
@@ -110,10 +105,7 @@ def set_limits_command(key_id: str, rpm: int | None, monthly_quota: int | None):
 @with_appcontext
 def serve_command(host: str, port: int, workers: int, worker_connections: int):
     """Migrate, then run the gateway under gunicorn with gevent workers."""
-    from flask import current_app
 
-    from storage.database import close_connection
-    from storage.migrate import apply_migrations
 
     if workers > 1 and not current_app.config["AQTA_SETTINGS"].redis_url:
         raise click.UsageError("--workers above 1 needs REDIS_URL: rate limits, loop windows and "
@@ -146,9 +138,7 @@ def worker_command(modules: tuple[str, ...], processes: int, threads: int, shutd
 
     MODULES are extra actor modules to import besides workers.actors.
     """
-    from flask import current_app
 
-    from storage.database import close_connection
 
     if not current_app.config["AQTA_SETTINGS"].redis_url:
         raise click.ClickException("aqta worker needs REDIS_URL, the broker the web processes send "

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from limits import parse
+
 from providers.base import ProviderSettings
 
 PROVIDER_NAMES = ("openai", "anthropic", "google", "perplexity", "mock")
@@ -47,6 +49,7 @@ class Settings:
     # dozen connections serve a thousand concurrent requests (they queue for one); more
     # cost memory and, in a burst, the time to open them (benchmarks/perf).
     redis_max_connections: int = 64
+    redis_key_prefix: str = "aqta:"  # every key the app writes in Redis starts with this
     secret_key: str = ""
     session_cookie_secure: bool = False
     max_request_bytes: int = 8 * 1024 * 1024  # bytes
@@ -121,8 +124,6 @@ def _number(env: Mapping[str, str], name: str, default, kind=float, minimum=0):
 
 
 def check_rate_limit(name: str, value: str) -> str:
-    from limits import parse
-
     try:
         parse(value)
     except ValueError:
@@ -260,6 +261,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=check_redis_url(_text(env, "REDIS_URL")),
         redis_max_connections=_number(env, "REDIS_MAX_CONNECTIONS", Settings.redis_max_connections,
                                       int, 1),
+        redis_key_prefix=_text(env, "REDIS_KEY_PREFIX", Settings.redis_key_prefix),
         secret_key=_secret_key(env),
         session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
         max_request_bytes=_number(env, "MAX_REQUEST_BYTES", Settings.max_request_bytes, int, 1024),

@@ -11,6 +11,9 @@ import logging
 from flask import Flask, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+from providers.errors import ProviderFailure, UnsupportedRequest
+from storage.errors import RecordConflict, RecordNotFound, StorageError
+
 log = logging.getLogger(__name__)
 
 # OpenAI's error "type" for each status; SDKs branch on the status, people read the type.
@@ -165,6 +168,33 @@ def handle_http_exception(error: HTTPException):
     return response
 
 
+# What the layers below raise on purpose; ``api_error`` translates each at this boundary.
+LOWER_LAYER_ERRORS = (StorageError, ProviderFailure)
+
+
+def api_error(error: AqtaError | StorageError | ProviderFailure) -> AqtaError:
+    """The API error for ours or a lower layer's: storage's missing is 404, in conflict 409;
+    a provider's carries its own status and code."""
+    if isinstance(error, AqtaError):
+        return error
+    if isinstance(error, UnsupportedRequest):
+        return InvalidRequest(error.message, field=error.field)
+    if isinstance(error, ProviderFailure):
+        translated = AqtaError(error.message, code=error.code, status=error.status)
+    elif isinstance(error, RecordNotFound):
+        translated = NotFound(error.message, code=error.code)
+    elif isinstance(error, RecordConflict):
+        translated = Conflict(error.message, code=error.code)
+    else:
+        translated = AqtaError(error.message, code=error.code)
+    translated.__cause__ = error
+    return translated
+
+
+def handle_lower_layer_error(error: StorageError | ProviderFailure):
+    return handle_aqta_error(api_error(error))
+
+
 def handle_aqta_error(error: AqtaError):
     response = jsonify(error.body())
     response.status_code = error.status
@@ -186,5 +216,7 @@ def handle_unexpected(error: Exception):
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(AqtaError, handle_aqta_error)
+    for lower in LOWER_LAYER_ERRORS:
+        app.register_error_handler(lower, handle_lower_layer_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

@@ -2,114 +2,22 @@
 
     python benchmarks/loop_corpus.py [--redis redis://127.0.0.1:6379/0]
 
-Each sequence in ``tests/gateway/loop_corpus.json`` is one key's traffic, replayed
-through a ``LoopDetector`` with the default thresholds. A sequence counts as
-detected when any of its requests is refused. The tests import ``run_corpus``.
+The corpus and its runner live with the tests (``tests/gateway/loops/``), which
+assert on the same figures.
 """
 from __future__ import annotations
 
 import argparse
-import copy
-import json
+import sys
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.gateway.loop_similarity import fingerprint
-from app.gateway.loops import LoopDetector, LoopStore, MemoryLoopStore, RedisLoopStore
+import redis
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "gateway" / "loop_corpus.json"
-START = 1_717_400_000.0  # seconds since the epoch where every sequence starts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def load_corpus(path: Path = CORPUS) -> list[dict]:
-    return json.loads(path.read_text())["sequences"]
-
-
-def requests_of(sequence: dict) -> Iterator[tuple[float, dict, bool]]:
-    """Each request's time, full body and whether the provider failed it."""
-    bodies: list[dict] = []
-    for request in sequence["requests"]:
-        if "body" in request:
-            body = request["body"]
-        else:
-            body = copy.deepcopy(bodies[request["from"]])
-            body["messages"] = body["messages"] + request.get("append", [])
-        bodies.append(body)
-        yield request["t"], body, bool(request.get("upstream_error"))
-
-
-@dataclass
-class SequenceResult:
-    name: str
-    label: str  # "loop" or "ok"
-    pattern: str | None  # expected
-    loop_from: int | None
-    catch_by: int | None
-    refusals: list[tuple[int, str]] = field(default_factory=list)  # (request index, pattern)
-
-    @property
-    def group(self) -> str:
-        return self.pattern if self.label == "loop" else "not a loop"
-
-    @property
-    def detected(self) -> bool:
-        return bool(self.refusals)
-
-    @property
-    def first(self) -> int | None:
-        return self.refusals[0][0] if self.refusals else None
-
-    @property
-    def on_time(self) -> bool:
-        """Refused first within [loop_from, catch_by], as the pattern the corpus names."""
-        return (self.detected and self.loop_from <= self.first <= self.catch_by
-                and self.refusals[0][1] == self.pattern)
-
-
-def run_sequence(detector: LoopDetector, sequence: dict, key_id: str) -> SequenceResult:
-    result = SequenceResult(sequence["name"], sequence["label"], sequence.get("pattern"),
-                            sequence.get("loop_from"), sequence.get("catch_by"))
-    for index, (at, body, failed) in enumerate(requests_of(sequence)):
-        verdict = detector.check(key_id, body, START + at)
-        if verdict is not None:
-            result.refusals.append((index, verdict.pattern))
-        elif failed:
-            detector.discard(key_id, fingerprint(body))
-    return result
-
-
-def run_corpus(store: LoopStore, corpus: list[dict] | None = None,
-               key_prefix: str = "corpus") -> list[SequenceResult]:
-    detector = LoopDetector(store)
-    return [run_sequence(detector, sequence, f"{key_prefix}:{sequence['name']}")
-            for sequence in corpus or load_corpus()]
-
-
-def table(results: list[SequenceResult]) -> str:
-    """A Markdown table: per group, sequences, detected, on time; then precision and recall."""
-    groups = ["repeat", "near_duplicate", "cycle", "not a loop"]
-    lines = ["| sequences | count | refused | caught in time, right pattern |", "|---|---|---|---|"]
-    for group in groups:
-        members = [r for r in results if r.group == group]
-        on_time = sum(r.on_time for r in members) if group != "not a loop" else "n/a"
-        lines.append(f"| {group} | {len(members)} | {sum(r.detected for r in members)} | {on_time} |")
-    loops = [r for r in results if r.label == "loop"]
-    flagged = [r for r in results if r.detected]
-    true_positives = sum(r.label == "loop" for r in flagged)
-    precision = true_positives / len(flagged) if flagged else 1.0
-    recall = true_positives / len(loops) if loops else 1.0
-    lines.append("")
-    lines.append(f"precision {precision:.3f}, recall {recall:.3f} "
-                 f"({true_positives}/{len(loops)} loops, "
-                 f"{len(flagged) - true_positives} false positives in "
-                 f"{len(results) - len(loops)} normal sequences)")
-    misses = [f"{r.name} (first refused: {r.first}, {r.refusals[0][1] if r.refusals else '-'})"
-              for r in results if (r.label == "loop" and not r.on_time) or (r.label == "ok" and r.detected)]
-    if misses:
-        lines.append("not as labelled: " + "; ".join(misses))
-    return "\n".join(lines)
+from app.gateway.loops.detector import LoopStore, MemoryLoopStore, RedisLoopStore  # noqa: E402
+from tests.gateway.loops.corpus import run_corpus, table  # noqa: E402
 
 
 def main() -> None:
@@ -117,8 +25,6 @@ def main() -> None:
     parser.add_argument("--redis", help="replay through RedisLoopStore at this URL")
     args = parser.parse_args()
     if args.redis:
-        import redis
-
         store: LoopStore = RedisLoopStore(redis.Redis.from_url(args.redis),
                                           prefix=f"aqta:bench:{uuid.uuid4().hex}:")
     else:

@@ -12,77 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-AQTA = str(Path(sys.executable).with_name("aqta"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(base: str, server: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the gateway exited: {server.stdout.read().decode()}")
-        try:
-            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or slow to answer under load
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the gateway did not become ready")
-
-
-def race(quota: int, clients: int, total: int, workers: int, redis_url: str | None,
-         database_url: str | None = None) -> Counter:
-    """Run the race; return the count of each HTTP status the clients got."""
-    with tempfile.TemporaryDirectory() as folder:
-        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-        env["DATABASE_URL"] = database_url or f"sqlite:///{folder}/race.db"
-        if redis_url:
-            env["REDIS_URL"] = redis_url
-        created = subprocess.run(
-            [AQTA, "create-key", "--email", f"race-{uuid.uuid4().hex[:8]}@example.com",
-             "--tier", "pro", "--monthly-quota", str(quota)],
-            env=env, cwd=folder, check=True, capture_output=True, text=True)
-        key = created.stdout.strip().splitlines()[-1]
-        port = free_port()
-        server = subprocess.Popen([AQTA, "serve", "--port", str(port), "--workers", str(workers)],
-                                  env=env, cwd=folder, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(base, server)
-            session_for_thread: dict[int, requests.Session] = {}
-
-            def call(_: int) -> int:
-                import threading
-
-                session = session_for_thread.setdefault(threading.get_ident(), requests.Session())
-                return session.post(f"{base}/v1/chat/completions", timeout=30,
-                                    headers={"Authorization": f"Bearer {key}"},
-                                    json={"model": "mock-1", "messages": [
-                                        {"role": "user", "content": f"request {_}"}]}).status_code
-
-            with ThreadPoolExecutor(max_workers=clients) as pool:
-                return Counter(pool.map(call, range(total)))
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+from tests.gateway.admission.quota_race import race  # noqa: E402
 
 
 def main() -> int:

@@ -33,7 +33,7 @@ import requests
 
 if not __package__:  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.quota_race import AQTA, free_port  # noqa: E402
+from tests.gateway.admission.quota_race import AQTA, free_port  # noqa: E402
 
 GROUP = "aqta-request-log"
 PLACES = ["Cork", "Galway", "Sligo", "Kerry", "Clare", "Mayo", "Louth", "Meath"]

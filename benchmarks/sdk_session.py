@@ -17,10 +17,10 @@ from pathlib import Path
 from openai import OpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.quota_race import AQTA, free_port, wait_ready  # noqa: E402
 from tests.fakes.anthropic_upstream import FakeAnthropic  # noqa: E402
 from tests.fakes.gemini_upstream import Answer, FakeGemini  # noqa: E402
 from tests.fakes.openai_upstream import FakeOpenAI, FakePerplexity  # noqa: E402
+from tests.gateway.admission.quota_race import AQTA, free_port, wait_ready  # noqa: E402
 
 MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-0", "google": "gemini-2.5-flash",
           "perplexity": "sonar"}

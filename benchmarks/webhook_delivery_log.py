@@ -26,13 +26,13 @@ import storage.keys as keys_repo  # noqa: E402
 import storage.users as users_repo  # noqa: E402
 from app import create_app  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.keys import generate_key  # noqa: E402
-from app.webhook_events import EVENT_TYPES  # noqa: E402
-from app.webhooks import emit  # noqa: E402
+from app.identity.api_keys import generate_key  # noqa: E402
+from app.webhooks.events import EVENT_TYPES  # noqa: E402
+from app.webhooks.service import emit  # noqa: E402
 from storage.database import bind_database  # noqa: E402
 from storage.migrate import apply_migrations  # noqa: E402
 from tests.fakes.webhook_receiver import Answer, WebhookReceiver  # noqa: E402
-from tests.webhook_helpers import format_delivery_log  # noqa: E402
+from tests.support.webhooks import format_delivery_log  # noqa: E402
 from workers import runtime  # noqa: E402
 
 
@@ -56,7 +56,8 @@ def main() -> int:
     bind_database(settings.database_url)
     apply_migrations()  # before the embedded worker starts its periodic actors
     app = create_app(settings)
-    logging.getLogger("workers.webhooks").setLevel(logging.INFO)  # the worker's line per attempt
+    runtime.init_app(app)
+    logging.getLogger("app.webhooks.delivery").setLevel(logging.INFO)  # the worker's line per attempt
     try:
         with app.app_context():
             user = users_repo.create("demo@example.com", None, "pro")

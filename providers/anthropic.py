@@ -36,8 +36,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from app.errors import InvalidRequest
 from providers.base import ChatRequest, ChatResponse, HttpProvider, ProviderError, Usage
+from providers.errors import UnsupportedRequest
 
 PROVIDER = "anthropic"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -54,7 +54,7 @@ _IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 # -- request: OpenAI -> Anthropic ---------------------------------------------------
 
 def to_anthropic(request: ChatRequest, *, stream: bool = False) -> dict:
-    """The Messages API request for an OpenAI chat request; InvalidRequest for what cannot map."""
+    """The Messages API request for an OpenAI chat request; UnsupportedRequest for what cannot map."""
     body = request.body
     _reject_unsupported(body)
     system, messages = translate_messages(body.get("messages") or [])
@@ -107,7 +107,7 @@ def translate_messages(messages: list[dict]) -> tuple[str | list[dict] | None, l
             blocks = [_tool_result(message, where)]
             role = "user"
         else:
-            raise InvalidRequest(f"{where}.role '{role}' is not supported by Anthropic models.",
+            raise UnsupportedRequest(f"{where}.role '{role}' is not supported by Anthropic models.",
                                  field=f"{where}.role")
         if not blocks:
             continue
@@ -116,7 +116,7 @@ def translate_messages(messages: list[dict]) -> tuple[str | list[dict] | None, l
         else:
             turns.append({"role": role, "content": blocks})
     if not turns:
-        raise InvalidRequest("Anthropic models need at least one user or assistant message.",
+        raise UnsupportedRequest("Anthropic models need at least one user or assistant message.",
                              field="messages")
     for turn in turns:
         # tool_result blocks must open a user turn; sorted() is stable for the rest.
@@ -130,17 +130,17 @@ def translate_messages(messages: list[dict]) -> tuple[str | list[dict] | None, l
 
 def _reject_unsupported(body: dict) -> None:
     if (body.get("n") or 1) > 1:
-        raise InvalidRequest("Anthropic models return one choice per request; set n to 1.",
+        raise UnsupportedRequest("Anthropic models return one choice per request; set n to 1.",
                              field="n")
     for name in ("logprobs", "top_logprobs"):
         if body.get(name):
-            raise InvalidRequest(f"Anthropic models do not return log probabilities; "
+            raise UnsupportedRequest(f"Anthropic models do not return log probabilities; "
                                  f"remove {name}.", field=name)
     if body.get("audio") or "audio" in (body.get("modalities") or []):
-        raise InvalidRequest("Anthropic models answer in text only; remove audio.",
+        raise UnsupportedRequest("Anthropic models answer in text only; remove audio.",
                              field="audio" if body.get("audio") else "modalities")
     if (body.get("temperature") or 0) > 1:
-        raise InvalidRequest("Anthropic models take a temperature between 0 and 1.",
+        raise UnsupportedRequest("Anthropic models take a temperature between 0 and 1.",
                              field="temperature")
 
 
@@ -157,7 +157,7 @@ def _text_blocks(content: Any, where: str) -> list[dict]:
     blocks = []
     for j, part in enumerate(content):
         if part.get("type") not in ("text", "refusal"):
-            raise InvalidRequest(f"{where}.content[{j}] must be text here.",
+            raise UnsupportedRequest(f"{where}.content[{j}] must be text here.",
                                  field=f"{where}.content[{j}].type")
         text = part.get("text") or part.get("refusal")
         if text:
@@ -180,7 +180,7 @@ def _user_blocks(content: Any, where: str) -> list[dict]:
         elif kind == "file":
             blocks.append(_with_cache(_document_block(part.get("file") or {}, at), part))
         else:
-            raise InvalidRequest(f"{at} of type '{kind}' is not supported by Anthropic models.",
+            raise UnsupportedRequest(f"{at} of type '{kind}' is not supported by Anthropic models.",
                                  field=f"{at}.type")
     return blocks
 
@@ -190,7 +190,7 @@ def _image_block(url: str, where: str) -> dict:
         return {"type": "image", "source": {"type": "url", "url": url}}
     match = _DATA_URL.match(url)
     if not match or match.group(1) not in _IMAGE_TYPES:
-        raise InvalidRequest(f"{where}.image_url must be an http(s) URL or a base64 data: URL "
+        raise UnsupportedRequest(f"{where}.image_url must be an http(s) URL or a base64 data: URL "
                              f"of a JPEG, PNG, GIF or WebP image.", field=f"{where}.image_url")
     return {"type": "image",
             "source": {"type": "base64", "media_type": match.group(1), "data": match.group(2)}}
@@ -199,7 +199,7 @@ def _image_block(url: str, where: str) -> dict:
 def _document_block(file: dict, where: str) -> dict:
     match = _DATA_URL.match(file.get("file_data") or "")
     if not match or match.group(1) != "application/pdf":
-        raise InvalidRequest(f"{where}.file must carry file_data as a base64 PDF data: URL.",
+        raise UnsupportedRequest(f"{where}.file must carry file_data as a base64 PDF data: URL.",
                              field=f"{where}.file")
     return {"type": "document",
             "source": {"type": "base64", "media_type": "application/pdf", "data": match.group(2)}}
@@ -214,7 +214,7 @@ def _assistant_blocks(message: dict, where: str) -> list[dict]:
         except ValueError:
             arguments = None
         if not isinstance(arguments, dict):
-            raise InvalidRequest(f"{where}.tool_calls[{j}].function.arguments must be a JSON "
+            raise UnsupportedRequest(f"{where}.tool_calls[{j}].function.arguments must be a JSON "
                                  f"object.", field=f"{where}.tool_calls[{j}].function.arguments")
         blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
                        "input": arguments})
@@ -223,7 +223,7 @@ def _assistant_blocks(message: dict, where: str) -> list[dict]:
 
 def _tool_result(message: dict, where: str) -> dict:
     if not message.get("tool_call_id"):
-        raise InvalidRequest(f"{where} needs the tool_call_id it answers.",
+        raise UnsupportedRequest(f"{where} needs the tool_call_id it answers.",
                              field=f"{where}.tool_call_id")
     content = message.get("content")
     return {"type": "tool_result", "tool_use_id": message["tool_call_id"],
@@ -240,7 +240,7 @@ def _with_cache(block: dict, part: dict) -> dict:
 def _tool(tool: dict, where: str) -> dict:
     function = tool.get("function") or {}
     if tool.get("type", "function") != "function" or not function.get("name"):
-        raise InvalidRequest(f"{where} must be a function tool with a name.", field=f"{where}.type")
+        raise UnsupportedRequest(f"{where} must be a function tool with a name.", field=f"{where}.type")
     result = {"name": function["name"],
               "input_schema": function.get("parameters") or {"type": "object", "properties": {}}}
     if function.get("description"):
@@ -258,7 +258,7 @@ def _tool_choice(choice: Any, parallel: bool | None) -> dict | None:
     elif isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
         result = {"type": "tool", "name": choice["function"]["name"]}
     else:
-        raise InvalidRequest("tool_choice must be auto, required, none or a named function.",
+        raise UnsupportedRequest("tool_choice must be auto, required, none or a named function.",
                              field="tool_choice")
     if result and parallel is False and result["type"] != "none":
         result["disable_parallel_tool_use"] = True
@@ -269,12 +269,12 @@ def _json_tool(body: dict) -> dict | None:
     if not wants_json(body):
         return None
     if body.get("tools"):
-        raise InvalidRequest("Anthropic models cannot combine response_format with tools.",
+        raise UnsupportedRequest("Anthropic models cannot combine response_format with tools.",
                              field="response_format")
     spec = body["response_format"].get("json_schema") or {}
     schema = spec.get("schema") or {"type": "object"}
     if schema.get("type") != "object":
-        raise InvalidRequest("For Anthropic models the JSON schema's root must be an object.",
+        raise UnsupportedRequest("For Anthropic models the JSON schema's root must be an object.",
                              field="response_format")
     return {"name": JSON_TOOL, "input_schema": schema,
             "description": spec.get("description") or "Give the answer as this JSON object."}

@@ -20,8 +20,8 @@ import urllib3
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, PoolManager, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
-from app.errors import AqtaError
-from app.sockets import has_input
+from providers.errors import ProviderError, ProviderTimeout
+from providers.sockets import has_input
 
 # What urllib3 raises below HTTP: its own errors (timeouts, refused or broken connections,
 # protocol errors) and, seldom, a socket's plain OSError.
@@ -73,34 +73,6 @@ class ProviderSettings:
     read_timeout: float = 120.0  # seconds, between bytes, not for the whole answer
     pool_size: int = 1000  # connections kept open per upstream host (a gevent worker's concurrency)
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class ProviderError(AqtaError):
-    """The upstream failed: an HTTP error, a refused connection, or a broken stream.
-
-    The client is told which provider failed; the upstream's status and message
-    are kept on the error for the log, not sent to the client.
-    """
-
-    status = 502
-    code = "provider_error"
-
-    def __init__(self, provider: str, *, upstream_status: int | None = None,
-                 upstream_message: str | None = None):
-        detail = f" (upstream HTTP {upstream_status})" if upstream_status else ""
-        super().__init__(f"The upstream provider '{provider}' failed{detail}.")
-        self.provider = provider
-        self.upstream_status = upstream_status
-        self.upstream_message = upstream_message
-
-
-class ProviderTimeout(AqtaError):
-    status = 504
-    code = "provider_timeout"
-
-    def __init__(self, provider: str):
-        super().__init__(f"The upstream provider '{provider}' did not answer in time.")
-        self.provider = provider
 
 
 class Provider:
@@ -197,7 +169,7 @@ class HttpProvider(Provider):
 
 class _QuickCheckHTTPConnection(HTTPConnection):
     @property
-    def is_connected(self) -> bool:  # asked before each reuse; see app.sockets
+    def is_connected(self) -> bool:  # asked before each reuse; see providers.sockets
         return self.sock is not None and not has_input(self.sock)
 
 

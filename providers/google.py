@@ -2,7 +2,7 @@
 
 ``GoogleProvider`` calls ``models/{model}:generateContent`` and
 ``:streamGenerateContent?alt=sse`` with the key in ``x-goog-api-key``. Request and
-answer translation are the pure functions of ``providers.google_translate`` (its
+answer translation are the pure functions of ``providers.gemini_format`` (its
 docstring lists every gap); ``StreamTranslator`` here is the pure state machine
 that turns stream events into OpenAI chunks.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from providers.base import ChatRequest, ChatResponse, HttpProvider, ProviderError
-from providers.google_translate import (
+from providers.gemini_format import (
     PROVIDER,
     answer_text,
     finish_reason,

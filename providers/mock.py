@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import InvalidRequest
 from providers.base import ChatRequest, ChatResponse, Provider, ProviderSettings, Usage
+from providers.errors import UnsupportedRequest
 
 MODEL_PREFIX = "mock-"
 TOOL_CALL_TOKENS = 8  # completion tokens charged for one tool call
@@ -113,7 +113,7 @@ def forced_tool(body: dict[str, Any]) -> str | None:
     if isinstance(choice, dict) and choice.get("type") == "function":
         name = (choice.get("function") or {}).get("name")
         if not name or name not in tools:
-            raise InvalidRequest(f"tool_choice names function {name!r}, which is not in 'tools'.",
+            raise UnsupportedRequest(f"tool_choice names function {name!r}, which is not in 'tools'.",
                                  field="tool_choice")
         return name
     if choice == "required" and tools:
@@ -130,11 +130,11 @@ def _seed(body: dict[str, Any]) -> str:
 def _choices(request: ChatRequest, settings: MockSettings) -> list[_Choice]:
     body = request.body
     if not request.model.startswith(MODEL_PREFIX):
-        raise InvalidRequest(f"The mock provider serves only '{MODEL_PREFIX}*' models, "
+        raise UnsupportedRequest(f"The mock provider serves only '{MODEL_PREFIX}*' models, "
                              f"not {request.model!r}.", field="model")
     n = 1 if body.get("n") is None else body["n"]
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CHOICES:
-        raise InvalidRequest(f"'n' must be a whole number from 1 to {MAX_CHOICES}.", field="n")
+        raise UnsupportedRequest(f"'n' must be a whole number from 1 to {MAX_CHOICES}.", field="n")
     tool = forced_tool(body)
     seed = _seed(body)
     count, cut = word_limit(body, settings.response_words)

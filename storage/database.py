@@ -13,6 +13,7 @@ import peewee
 from playhouse.db_url import connect
 
 from storage.models import database_proxy
+from storage.tables import ALL_MODELS
 
 STALE_SECONDS = 300  # a pooled connection idle this long is reopened
 POOL_WAIT_SECONDS = 10  # how long a request waits for a free pooled connection
@@ -71,8 +72,6 @@ def ping() -> None:
 
 def truncate_all() -> None:
     """Delete every row in every table (tests use this between cases)."""
-    from storage.tables import ALL_MODELS
-
     with database_proxy.atomic():
         for model in reversed(ALL_MODELS):
             model.delete().execute()

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.errors import NotFound
+from storage.errors import RecordNotFound
 from storage.ids import new_id, utcnow
 from storage.job_models import Job
 
@@ -20,7 +20,7 @@ STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
 _ACTIVE = (QUEUED, RUNNING)
 
 
-class JobNotFound(NotFound):
+class JobNotFound(RecordNotFound):
     code = "job_not_found"
 
     def __init__(self, job_id: str):

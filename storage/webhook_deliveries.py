@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.errors import Conflict, NotFound
+from storage.errors import RecordConflict, RecordNotFound
 from storage.ids import new_id
 from storage.models import database_proxy
 from storage.webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -24,7 +24,7 @@ from storage.webhooks import FAILED, PENDING, SUCCEEDED, EndpointRecord, SealedS
 ABANDONED = "the worker stopped before this attempt finished; it was retried after its lease ran out"
 
 
-class DeliveryNotFound(NotFound):
+class DeliveryNotFound(RecordNotFound):
     code = "webhook_delivery_not_found"
 
     def __init__(self, delivery_id: str):
@@ -227,6 +227,6 @@ def retry_now(user_id: str, endpoint_id: str, delivery_id: str, now: datetime) -
                                       claim_token=None, updated_at=now)
                .where((WebhookDelivery.id == current.id) & free).execute())
     if changed != 1:
-        raise Conflict("This delivery is being attempted right now; look at its result first.",
+        raise RecordConflict("This delivery is being attempted right now; look at its result first.",
                        code="delivery_in_flight")
     return get_delivery(user_id, endpoint_id, delivery_id, now)

@@ -1,6 +1,6 @@
 """The webhooks repository: endpoints, and the events raised for an account with their deliveries.
 
-Signing secrets come in and go out sealed (``app.webhook_signing.SecretBox``);
+Signing secrets come in and go out sealed (``app.webhooks.signing.SecretBox``);
 this module never sees one in the clear. ``create_event`` stores an event and
 one pending delivery per enabled, subscribed endpoint in one transaction, so a
 delivery exists before anything is sent (``storage.webhook_deliveries`` runs them).
@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.errors import NotFound
+from storage.errors import RecordNotFound
 from storage.ids import new_id, utcnow
 from storage.models import database_proxy
 from storage.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -19,7 +19,7 @@ from storage.webhook_models import WebhookDelivery, WebhookEndpoint, WebhookEven
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 
 
-class EndpointNotFound(NotFound):
+class EndpointNotFound(RecordNotFound):
     code = "webhook_endpoint_not_found"
 
     def __init__(self, endpoint_id: str):

@@ -14,8 +14,8 @@ import storage.keys as keys_repo
 import storage.users as users_repo
 from app import create_app
 from app.config import Settings
-from app.keys import generate_key
-from app.passwords import hash_password
+from app.identity.api_keys import generate_key
+from app.identity.passwords import hash_password
 from storage.database import bind_database, close_connection, truncate_all
 from storage.migrate import apply_migrations
 from storage.records import UserRecord
@@ -107,6 +107,7 @@ def make_app(settings):
 
     def make(**overrides):
         app = create_app(settings.override(**overrides))
+        workers_runtime.init_app(app)  # as wsgi.py does: embedded mode runs the actors here
         app.config["TESTING"] = True
         if not built:
             with app.app_context():

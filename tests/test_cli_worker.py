@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import storage.jobs as jobs_repo
 from app.cli import main
-from workers.broker import make_broker
+from app.jobs import make_broker
 
 REPO = Path(__file__).resolve().parents[1]
 DEADLINE_SECONDS = 60  # generous: only a hung worker gets near it

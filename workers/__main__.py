@@ -2,7 +2,7 @@
 
 ``aqta worker`` runs this. Extra actor modules come first, Dramatiq's options
 after: ``python -m workers [module ...] --processes 2 --threads 16``. It is
-``dramatiq-gevent workers.broker:from_environment workers.actors [module ...]``.
+``dramatiq-gevent workers.runtime:from_environment workers.actors [module ...]``.
 """
 from gevent import monkey
 
@@ -14,7 +14,7 @@ from dramatiq.cli import main, make_argument_parser  # noqa: E402
 
 
 def run(argv: list[str]) -> int:
-    args = make_argument_parser().parse_args(["workers.broker:from_environment", "workers.actors", *argv])
+    args = make_argument_parser().parse_args(["workers.runtime:from_environment", "workers.actors", *argv])
     # Dramatiq re-executes sys.argv on SIGHUP; make that this very command.
     sys.argv = [sys.executable, "-m", "workers", *argv]
     return main(args)

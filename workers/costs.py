@@ -12,13 +12,13 @@ from flask import current_app
 
 import storage.costs as costs_repo
 import storage.jobs as jobs_repo
+from app.analytics.refresh import AGGREGATE_JOB
+from app.analytics.refresh import COSTS_QUEUE as QUEUE
 from workers.options import actor_options
 
 log = logging.getLogger(__name__)
-QUEUE = "costs"  # its own queue: slow jobs elsewhere never delay fresh analytics
 AGGREGATE_EVERY_SECONDS = 5.0
 RETENTION_EVERY_SECONDS = 3600.0
-AGGREGATE_JOB = "costs.aggregate"  # the actor's name, and the job kind of an on-demand refresh
 RETENTION_ACTOR = "costs.enforce_retention"
 
 

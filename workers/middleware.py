@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 from dramatiq import Middleware
 from dramatiq.middleware import TimeLimitExceeded
 
+import storage.jobs as jobs_repo
+from app.errors import LOWER_LAYER_ERRORS, AqtaError, api_error
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -63,15 +66,13 @@ class JobFailures(Middleware):
     def _fail(message, error: str) -> None:
         job_id = message.kwargs.get("job_id")
         if isinstance(job_id, str):
-            import storage.jobs as jobs_repo
-
             jobs_repo.fail(job_id, error)
 
 
 def describe_failure(exception: BaseException, retries: int) -> str:
     """What the job's owner is told: an AqtaError's own message, else no internals."""
-    from app.errors import AqtaError
-
+    if isinstance(exception, LOWER_LAYER_ERRORS):
+        exception = api_error(exception)
     if isinstance(exception, AqtaError):
         return exception.message
     if isinstance(exception, TimeLimitExceeded):

@@ -28,7 +28,10 @@ from dramatiq import Middleware
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import QueueJoinTimeout
 
-from workers.broker import app_context, configure
+import workers.actors
+from app import create_app
+from app.config import settings_from_env
+from workers.broker import install_worker_middleware
 from workers.scheduler import Periodic, Scheduler
 
 if TYPE_CHECKING:
@@ -56,10 +59,14 @@ _exit_hook_registered = False
 
 
 def init_app(app: Flask) -> None:
-    """Install the broker the settings ask for; start the embedded worker if they say so."""
+    """Ready the app's broker to run actors here; start the embedded worker if the settings say so.
+
+    The composition root calls it after ``create_app`` (``wsgi.py``, the tests): the
+    app itself never imports ``workers``.
+    """
     settings = app.config["AQTA_SETTINGS"]
-    broker = configure(settings.redis_url, settings.jobs_namespace)
-    app.extensions["aqta.broker"] = broker
+    broker = app.extensions["aqta.broker"]
+    install_worker_middleware(broker)
     if _embedded is not None and _embedded.broker is not broker:
         stop(drain_seconds=0)  # its broker was replaced; it would consume nothing more
     if settings.run_embedded_worker:
@@ -72,10 +79,8 @@ def start(app: Flask, schedule: list[Periodic] | None = None) -> None:
     Starting again while running only makes actors use ``app``.
     """
     global _embedded, _exit_hook_registered
-    import workers.actors
-
     broker = dramatiq.get_broker()
-    app_context(broker).app = app
+    install_worker_middleware(broker).app = app
     if _embedded is not None and _embedded.pid == os.getpid():
         return
     settings = app.config["AQTA_SETTINGS"]
@@ -150,19 +155,14 @@ def boot_worker_process(*, scheduler: bool = False) -> Flask:
 
     ``scheduler`` asks the master for the scheduler's process (once per ``aqta worker``).
     """
-    from app import create_app
-    from app.config import settings_from_env
-
     exit_with_parent()
     settings = settings_from_env().override(run_embedded_worker=False)
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: a separate worker needs the Redis broker "
                            "the web processes send to")
     app = create_app(settings)
-    import workers.actors  # noqa: F401  (declares every actor)
-
     broker = dramatiq.get_broker()
-    app_context(broker).app = app
+    install_worker_middleware(broker).app = app
     if scheduler:
         broker.add_middleware(SchedulerProcess())
     return app
@@ -170,8 +170,6 @@ def boot_worker_process(*, scheduler: bool = False) -> Flask:
 
 def run_scheduler() -> int:
     """The scheduler's process under ``aqta worker``: ticks until Dramatiq's master stops it."""
-    import workers.actors
-
     app = boot_worker_process()
     scheduler = Scheduler(dramatiq.get_broker(), workers.actors.PERIODIC,
                           redis_client=app.extensions["aqta.redis"],
@@ -179,6 +177,16 @@ def run_scheduler() -> int:
     log.info("scheduler started: %d periodic actor(s)", len(scheduler.schedule))
     scheduler.run()  # until SIGTERM: Dramatiq's handler raises SystemExit
     return 0
+
+
+def from_environment() -> dramatiq.Broker:
+    """For Dramatiq's CLI: ``dramatiq workers.runtime:from_environment workers.actors``.
+
+    Runs in each worker process: builds the app from the environment (which
+    configures the broker from ``REDIS_URL``); every actor is declared on import.
+    """
+    boot_worker_process(scheduler=True)
+    return dramatiq.get_broker()
 
 
 def exit_with_parent() -> None:

@@ -4,6 +4,21 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
+from app.api import (
+    analytics,
+    auth,
+    budgets,
+    chat,
+    docs,
+    jobs,
+    keys,
+    models,
+    oauth,
+    openai_schemas,
+    ops,
+    webhook_schemas,
+    webhooks,
+)
 from app.api.schemas import ErrorSchema
 from app.errors import handle_http_exception
 
@@ -22,22 +37,6 @@ class AqtaApi(Api):
 
 
 def register_api(app: Flask) -> None:
-    from app import docs
-    from app.api import (
-        analytics,
-        auth,
-        budgets,
-        chat,
-        jobs,
-        keys,
-        models,
-        oauth,
-        openai_schemas,
-        ops,
-        webhook_schemas,
-        webhooks,
-    )
-
     app.config.update(
         API_TITLE="Aqta",
         API_VERSION="1.0",

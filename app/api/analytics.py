@@ -9,20 +9,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask_smorest import Blueprint
 
 import storage.costs as costs_repo
-import storage.jobs as jobs_repo
 import storage.request_history as history_repo
 import storage.users as users_repo
+from app.analytics.cost_series import build_series, grand_total, periods
+from app.analytics.refresh import start_refresh
 from app.api.analytics_schemas import CostsQuerySchema, CostsSchema, RequestPageSchema, RequestsQuerySchema
 from app.api.jobs import JobSchema
 from app.api.schemas import AUTHENTICATED
-from app.authn import current_principal, login_required
-from app.cost_series import build_series, grand_total, periods
 from app.errors import InsufficientTier, InvalidRequest
+from app.identity.authentication import current_principal, login_required
 from app.tiers import TIERS
 from storage.costs import CostTotals
 from storage.ids import utcnow
 from storage.request_history import HistoryFilter, Position
-from workers.costs import AGGREGATE_JOB, aggregate_costs
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/analytics",
                 description="Request history and costs (starter tier and above)")
@@ -147,6 +146,5 @@ def refresh_costs():
     /costs counts every request that was in the request log when it ran.
     """
     user_id = analytics_account()
-    job = jobs_repo.create(user_id, AGGREGATE_JOB)
-    aggregate_costs.send(job_id=job.id, user_id=user_id)
+    job = start_refresh(user_id)
     return job, {"Location": f"/api/jobs/{job.id}"}

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.cost_series import INTERVALS
+from app.analytics.cost_series import INTERVALS
 from storage.costs import GROUP_COLUMNS
 
 MAX_PAGE = 500  # records per page of the request history

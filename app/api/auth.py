@@ -8,11 +8,11 @@ from marshmallow import Schema, fields
 
 import storage.users as users_repo
 from app.api.schemas import AUTHENTICATED, UserSchema
-from app.authn import SessionUser, current_principal
-from app.emails import normalise_email
 from app.errors import AqtaError
-from app.passwords import check_strength, hash_password, needs_rehash, verify_password
-from app.signin_throttle import throttle_signin
+from app.identity.authentication import SessionUser, current_principal
+from app.identity.emails import normalise_email
+from app.identity.passwords import check_strength, hash_password, needs_rehash, verify_password
+from app.identity.throttle import throttle_signin
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")
 

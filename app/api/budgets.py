@@ -7,10 +7,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 import storage.budgets as budgets_repo
 import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
-from app.authn import current_principal, login_required
-from app.gateway.budgets import spend_counter
-from app.gateway.quotas import current_period
-from storage.money import EUR_QUANTUM, to_eur
+from app.gateway.admission.quotas import current_period
+from app.gateway.budgets import budget_status
+from app.identity.authentication import current_principal, login_required
+from storage.money import EUR_QUANTUM
 
 blp = Blueprint("budgets", __name__, url_prefix="/api/budgets",
                 description="Monthly budgets in EUR, with alerts and an optional hard stop")
@@ -52,13 +52,6 @@ class PutBudgetSchema(Schema):
             raise ValidationError("at most 8 decimal places")
 
 
-def describe(budget, period: str) -> dict:
-    spent = spend_counter().spent((budget,), period)[0]
-    return {"key_id": budget.key_id, "monthly_eur": budget.monthly_eur,
-            "thresholds": list(budget.thresholds), "hard_stop": budget.hard_stop,
-            "spent_eur": to_eur(spent), "month": period}
-
-
 @blp.route("")
 @blp.response(200, BudgetListSchema)
 @blp.doc(security=AUTHENTICATED)
@@ -67,7 +60,7 @@ def list_budgets():
     """The account's budget and its keys' budgets, with what each spent this month."""
     period = current_period()
     budgets = budgets_repo.for_account(current_principal().user_id)
-    return {"month": period, "data": [describe(budget, period) for budget in budgets]}
+    return {"month": period, "data": [budget_status(budget, period) for budget in budgets]}
 
 
 @blp.route("", methods=["PUT"])
@@ -88,4 +81,4 @@ def put_budget(body):
         return "", 204
     budget = budgets_repo.put(user_id, key_id, body["monthly_eur"],
                               tuple(sorted(set(body["thresholds"]))), body["hard_stop"])
-    return describe(budget, current_period())
+    return budget_status(budget, current_period())

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 import storage.jobs as jobs_repo
 from app.api.schemas import AUTHENTICATED
-from app.authn import current_principal, login_required
+from app.identity.authentication import current_principal, login_required
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/jobs",
                 description="Long-running jobs: poll one until it has succeeded or failed")

@@ -8,11 +8,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
-from app.authn import current_principal, login_required
 from app.errors import InsufficientTier
-from app.gateway.limits import monthly_quota, requests_per_minute
-from app.gateway.loops import LoopThresholds
-from app.keys import generate_key, key_cache
+from app.gateway.admission.rate_limits import monthly_quota, requests_per_minute
+from app.gateway.loops.detector import LoopThresholds
+from app.identity.api_keys import generate_key, key_cache
+from app.identity.authentication import current_principal, login_required
 from app.tiers import TIERS
 
 blp = Blueprint("keys", __name__, url_prefix="/api/keys", description="API keys")

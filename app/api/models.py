@@ -6,9 +6,9 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from app.api.openai_schemas import ModelListSchema, ModelSchema
-from app.authn import authenticate_key
+from app.gateway.catalogue import gateway
 from app.gateway.routing import ModelEntry, ModelNotFound
-from app.gateway.service import gateway
+from app.identity.authentication import authenticate_key
 
 blp = Blueprint("models", __name__, url_prefix="/v1", description="Models and their prices")
 # OpenAI lists a creation time per model; ours is when the registry format began.

@@ -11,12 +11,12 @@ from flask import current_app, redirect, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from app import oauth
 from app.api.auth import SessionSchema, start_session
 from app.api.schemas import ErrorSchema
 from app.errors import AqtaError
-from app.jwks import IdentityProviderUnavailable
-from app.oidc import InvalidIdToken, identity_from_claims
+from app.identity import oauth
+from app.identity.jwks import IdentityProviderUnavailable
+from app.identity.oidc import InvalidIdToken, identity_from_claims
 
 blp = Blueprint("oauth", __name__, url_prefix="/api/auth",
                 description="Sign-in with Google and Microsoft (OpenID Connect)")

@@ -6,8 +6,8 @@ import logging
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from app.connections import redis_client
 from app.errors import ServiceUnavailable
-from app.services import redis_client
 from storage.database import ping
 
 log = logging.getLogger(__name__)

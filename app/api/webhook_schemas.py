@@ -5,7 +5,7 @@ import re
 
 from marshmallow import Schema, fields, validate
 
-from app.webhook_events import EVENT_TYPES, SUBSCRIBABLE, EventType
+from app.webhooks.events import EVENT_TYPES, SUBSCRIBABLE, EventType
 from storage.webhooks import FAILED, PENDING, SUCCEEDED
 
 EXAMPLE_TIMESTAMP = "2025-05-02T09:14:03.120000Z"

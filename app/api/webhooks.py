@@ -13,7 +13,6 @@ from flask_smorest import Blueprint
 
 import storage.webhook_deliveries as deliveries_repo
 import storage.webhooks as hooks_repo
-from app import webhooks
 from app.api.schemas import AUTHENTICATED
 from app.api.webhook_schemas import (
     DeliveryListSchema,
@@ -31,9 +30,10 @@ from app.api.webhook_schemas import (
     component_name,
     example_body,
 )
-from app.authn import current_principal, login_required
 from app.errors import Conflict
-from app.webhook_events import EVENT_TYPES
+from app.identity.authentication import current_principal, login_required
+from app.webhooks import service as webhooks
+from app.webhooks.events import EVENT_TYPES
 from storage.ids import utcnow
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks",

@@ -28,8 +28,9 @@ from flask import Flask, current_app
 import storage.budgets as budgets_repo
 import storage.requests as requests_repo
 from app.errors import AqtaError
-from app.gateway.alerts import alert_once
-from app.gateway.quotas import MONTHLY_TTL, current_period
+from app.gateway.admission.alerts import alert_once
+from app.gateway.admission.quotas import MONTHLY_TTL, current_period
+from app.redis_keys import RedisKeys
 from storage.budgets import BudgetRecord
 from storage.money import to_eur, to_microcents
 from storage.records import ApiKeyRecord
@@ -122,11 +123,20 @@ class DatabaseSpendCounter(SpendCounter):
 
 def init_app(app: Flask) -> None:
     client = app.extensions["aqta.redis"]
-    app.extensions["aqta.spend"] = RedisSpendCounter(client) if client else DatabaseSpendCounter()
+    prefix = RedisKeys(app.config["AQTA_SETTINGS"].redis_key_prefix).spend
+    app.extensions["aqta.spend"] = RedisSpendCounter(client, prefix) if client else DatabaseSpendCounter()
 
 
 def spend_counter() -> SpendCounter:
     return current_app.extensions["aqta.spend"]
+
+
+def budget_status(budget: BudgetRecord, period: str) -> dict:
+    """A budget as the API shows it, with what it spent in ``period``."""
+    spent = spend_counter().spent((budget,), period)[0]
+    return {"key_id": budget.key_id, "monthly_eur": budget.monthly_eur,
+            "thresholds": list(budget.thresholds), "hard_stop": budget.hard_stop,
+            "spent_eur": to_eur(spent), "month": period}
 
 
 def hard_stops(key: ApiKeyRecord) -> tuple[BudgetRecord, ...]:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from app.errors import AqtaError
+from app.errors import AqtaError, api_error
 from providers.base import Usage
+from providers.errors import ProviderFailure
 
 log = logging.getLogger(__name__)
 DONE = b"data: [DONE]\n\n"
@@ -84,7 +85,8 @@ def relay(first: dict, chunks: Iterator[dict], *, include_usage: bool, prompt_ch
                     held.append(chunk)
                     continue
                 yield sse(chunk)
-        except AqtaError as exc:
+        except (AqtaError, ProviderFailure) as failure:
+            exc = api_error(failure)
             outcome_status, error = "error", exc
             for chunk in held:
                 yield sse(chunk)

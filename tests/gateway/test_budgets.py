@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from workers.request_log import drain_all
+from app.gateway.request_log.drain import drain_all
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 
@@ -82,7 +82,7 @@ def test_hard_stop_refuses_once_spent_and_uses_no_quota(gateway, make_account):
 
 def test_a_key_budget_stops_only_that_key(gateway, make_account, app):
     import storage.keys as keys_repo
-    from app.keys import generate_key
+    from app.identity.api_keys import generate_key
 
     account = make_account(tier="pro")
     with gateway.app.app_context():

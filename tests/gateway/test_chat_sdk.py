@@ -11,9 +11,9 @@ import pytest
 import requests
 
 import storage.requests as requests_repo
+from app.gateway.request_log.drain import drain_all
 from tests.fakes.gemini_upstream import Answer
 from tests.gateway.conftest import MODELS
-from workers.request_log import drain_all
 
 PRICES = json.loads((Path(__file__).parents[2] / "app/gateway/data/prices.json").read_text())["models"]
 PROVIDERS = sorted(MODELS)

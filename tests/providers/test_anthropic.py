@@ -9,7 +9,7 @@ import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from app.errors import InvalidRequest
+from app.errors import api_error
 from providers.anthropic import (
     AnthropicProvider,
     StreamTranslator,
@@ -18,9 +18,10 @@ from providers.anthropic import (
     translate_messages,
 )
 from providers.base import ChatRequest, ProviderError, ProviderSettings, ProviderTimeout
+from providers.errors import UnsupportedRequest
 from tests.fakes.anthropic_upstream import DEFAULT_TEXT
 from tests.fakes.server import Reply, StreamReply
-from tests.providers.recorded import load_events, load_json
+from tests.support.recorded import load_events, load_json
 
 MODEL = "claude-sonnet-4-5-20250929"
 CREATED = 1_750_000_000
@@ -121,11 +122,11 @@ USER = {"role": "user", "content": "hi"}
         "name": "list", "schema": {"type": "array"}}}}, "response_format"),
 ])
 def test_untranslatable_requests_are_a_400_naming_the_field(messages, params, field):
-    with pytest.raises(InvalidRequest) as caught:
+    with pytest.raises(UnsupportedRequest) as caught:
         to_anthropic(chat_request(messages, **params))
 
     assert caught.value.status == 400 and caught.value.field == field
-    assert caught.value.body()["error"]["param"] == field
+    assert api_error(caught.value).body()["error"]["param"] == field
 
 
 def test_tool_results_open_their_user_turn_even_after_user_text():
@@ -400,7 +401,7 @@ def test_a_request_the_real_api_refuses_is_a_provider_error(provider):
 
 def test_an_untranslatable_stream_fails_at_the_call_without_calling_upstream(
         provider, anthropic_fake):
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(UnsupportedRequest):
         provider.stream(chat_request(n=3))
 
     assert anthropic_fake.received == []

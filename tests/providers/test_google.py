@@ -6,11 +6,11 @@ import socket
 
 import pytest
 
-from app.errors import InvalidRequest
 from providers import build_provider
 from providers.base import ChatRequest, ProviderError, ProviderSettings, ProviderTimeout
+from providers.errors import UnsupportedRequest
+from providers.gemini_format import SKIP_SIGNATURE
 from providers.google import GoogleProvider
-from providers.google_translate import SKIP_SIGNATURE
 from tests.fakes.gemini_upstream import Answer, FakeGemini
 from tests.fakes.server import Reply
 
@@ -298,7 +298,7 @@ def test_connect_timeout_is_a_provider_timeout(silent):
 
 
 def test_invalid_request_never_reaches_the_upstream(scripted, scripted_provider):
-    with pytest.raises(InvalidRequest) as caught:
+    with pytest.raises(UnsupportedRequest) as caught:
         scripted_provider.chat(ask({"role": "tool", "tool_call_id": "nope", "content": "1"}))
 
     assert caught.value.status == 400

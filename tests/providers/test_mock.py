@@ -8,9 +8,9 @@ import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from app.errors import InvalidRequest
 from providers import build_provider
 from providers.base import ChatRequest, ProviderSettings, Usage
+from providers.errors import UnsupportedRequest
 from providers.mock import (
     MockProvider,
     MockSettings,
@@ -170,7 +170,7 @@ def test_chat_forced_tool_call():
 ])
 def test_invalid_requests(request_, field):
     for call in (mock().chat, lambda r: next(mock().stream(r))):
-        with pytest.raises(InvalidRequest) as caught:
+        with pytest.raises(UnsupportedRequest) as caught:
             call(request_)
         assert (caught.value.status, caught.value.field) == (400, field)
 

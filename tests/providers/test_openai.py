@@ -27,7 +27,7 @@ from providers.openai import (
 )
 from tests.fakes.scripted import refused_url
 from tests.fakes.server import Reply
-from tests.providers.recorded import load_events, load_json
+from tests.support.recorded import load_events, load_json
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 WEATHER_TOOL = {"type": "function", "function": {

@@ -12,7 +12,7 @@ from providers.base import (
 )
 from providers.openai import from_upstream_response, to_upstream_request, usage_from
 from providers.perplexity import PerplexityProvider
-from tests.providers.recorded import load_events, load_json
+from tests.support.recorded import load_events, load_json
 
 MESSAGES = [{"role": "user", "content": "How many stars are in the Milky Way?"}]
 

@@ -26,6 +26,7 @@ def main(database_url: str) -> None:
     settings = Settings(database_url=database_url, secret_key="gevent-test-secret-key-0123456789",
                         run_embedded_worker=True)
     app = create_app(settings)
+    runtime.init_app(app)
     with app.app_context():
         user = users_repo.create(f"gevent-{uuid.uuid4().hex}@example.com", None, "free")
         echo, slow = jobs_repo.create(user.id, "echo"), jobs_repo.create(user.id, "slow")

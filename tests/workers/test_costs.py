@@ -13,7 +13,7 @@ import storage.requests as requests_repo
 from app.config import ConfigError, settings_from_env
 from storage.costs import CostTotals
 from storage.money import to_eur
-from tests.request_records import expected_daily, random_records, request_record, totals_of
+from tests.support.request_records import expected_daily, random_records, request_record, totals_of
 from workers.actors import PERIODIC
 from workers.costs import aggregate_costs, enforce_retention
 from workers.scheduler import Scheduler

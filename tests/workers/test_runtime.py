@@ -9,7 +9,7 @@ from pathlib import Path
 import dramatiq
 
 import storage.jobs as jobs_repo
-from app.authn import current_principal, login_required
+from app.identity.authentication import current_principal, login_required
 from tests.support import wait_for
 from tests.workers import sample_actors
 from workers import runtime

@@ -5,7 +5,7 @@ import dramatiq
 import pytest
 import redis
 
-from workers.broker import make_broker
+from app.jobs import make_broker
 from workers.options import actor_options
 from workers.scheduler import Periodic, ScheduleError, Scheduler
 

@@ -1,0 +1,54 @@
+"""One request-log record per chat completion, whatever its outcome.
+
+An ``Attempt`` is opened when the caller is authenticated and closed exactly
+once: with the answer's usage and cost, as cached, or with the error that
+refused or failed it. Closing hands the record to the request log's sink, which
+keeps it durably before returning: before the answer (or a stream's final
+chunk) leaves, so every response that reached a client is in the log.
+"""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from app.gateway.request_log.sink import request_log
+from providers.base import Usage
+from storage.ids import utcnow
+from storage.records import ApiKeyRecord, RequestRecord
+
+ZERO_EUR = Decimal("0.00000000")
+
+
+class Attempt:
+    def __init__(self, key: ApiKeyRecord, request_id: str):
+        self.key = key
+        self.request_id = request_id
+        self.created_at = utcnow()
+        self.started = time.monotonic()
+        self.model = ""
+        self.provider = ""
+        self.ttft_ms: int | None = None
+        self.closed = False
+
+    def routed(self, model: str, provider: str) -> None:
+        self.model, self.provider = model, provider
+
+    def first_token(self) -> None:
+        self.ttft_ms = self._elapsed_ms()
+
+    def close(self, status: str, *, usage: Usage = Usage(), cost: Decimal = ZERO_EUR,
+              saved: Decimal = ZERO_EUR, error_code: str | None = None, cached: bool = False,
+              loop_detected: bool = False) -> None:
+        """Hand the record off (once; later calls are ignored)."""
+        if self.closed:
+            return
+        self.closed = True
+        request_log().append(RequestRecord(
+            request_id=self.request_id, user_id=self.key.user_id, key_id=self.key.id,
+            model=self.model, provider=self.provider, status=status, error_code=error_code,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            cost_eur=cost, saved_eur=saved, cached=cached, loop_detected=loop_detected,
+            latency_ms=self._elapsed_ms(), ttft_ms=self.ttft_ms, created_at=self.created_at))
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)

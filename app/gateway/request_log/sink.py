@@ -1,0 +1,231 @@
+"""The request log's hot-path sink: hand a finished request's record off, durably, at once.
+
+``append`` never waits on the database. With Redis it is one ``XADD`` to a Redis
+Stream; without Redis (embedded) it writes one line to a local journal file. The
+drain (``app.gateway.request_log.drain``, run by ``workers.request_log``) batch-inserts
+both into the ``request_log`` table,
+idempotently by request id, so every record lands exactly once.
+
+Durability, by mode:
+
+- **Redis**: a record is in Redis when ``append`` returns; it survives any crash of
+  web or worker processes, and a Redis crash loses what Redis's own persistence
+  loses (``appendfsync everysec``: about a second). If Redis is unreachable the
+  record goes to the local journal instead (nothing is lost, the request does not
+  fail); Redis is retried after ``REDIS_RETRY_SECONDS``, and once it answers again
+  this process drains its journal into the database in the background, as does
+  any worker sharing ``REQUEST_JOURNAL_DIR``.
+- **Journal**: a record is written with one ``write(2)`` before ``append`` returns,
+  so a crash of the process loses nothing. A crash of the *machine* can lose the
+  records written since the last ``fsync`` that the drain had not yet committed to
+  the database: at most ``REQUEST_JOURNAL_FSYNC_SECONDS`` of them while requests
+  keep coming (the fsync rides on the next append; when traffic stops, the last
+  records are safe once drained, normally within a second, or once the kernel
+  writes them back). ``0`` fsyncs every record, at a cost in latency.
+
+If neither Redis nor the journal can take a record, ``append`` raises
+``RequestLogUnavailable`` (503) rather than answer a request it could not log.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+from flask import Flask, current_app
+
+from app.errors import ServiceUnavailable
+from app.gateway.request_log.codec import SEGMENT_SUFFIX, STREAM, encode
+from app.gateway.request_log.drain import drain_journal
+from storage.database import close_connection
+from storage.records import RequestRecord
+
+log = logging.getLogger(__name__)
+REDIS_RETRY_SECONDS = 1.0  # after a Redis failure, records go straight to the journal this long
+JOURNAL_LOCK_WAIT_SECONDS = 60.0  # how long a web process waits for another drain of its journal
+
+
+class RequestLogUnavailable(ServiceUnavailable):
+    code = "request_log_unavailable"
+
+
+class Journal:
+    """Append-only segment files written by this process, one line per record.
+
+    The open segment is ``flock``-ed for as long as this process writes it, so the
+    drain can tell a live segment from a finished one (rotated, or its writer gone).
+    A lock makes appends safe across threads and greenlets; nothing inside it yields.
+    """
+
+    def __init__(self, directory: str | Path, fsync_seconds: float = 1.0,
+                 segment_bytes: int = 16 * 1024 * 1024, clock: Callable[[], float] = time.monotonic):
+        self.directory = Path(directory)
+        self.fsync_seconds = fsync_seconds
+        self.segment_bytes = segment_bytes
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+        self._size = 0
+        self._synced_at = float("-inf")
+
+    def append(self, line: bytes) -> None:
+        """Write one line (ending in a newline) to the open segment; raises ``OSError``."""
+        with self._lock:
+            fd = self._segment()
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(f"short write to the request journal ({written} of {len(line)} bytes)")
+                self._size += written
+                now = self.clock()
+                if now - self._synced_at >= self.fsync_seconds:
+                    os.fsync(fd)
+                    self._synced_at = now
+            except OSError:
+                # A partial line stays at the end of a finished segment, where the drain skips it.
+                self._close()
+                raise
+            if self._size >= self.segment_bytes:
+                self._close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _segment(self) -> int:
+        if self._fd is not None and self._pid == os.getpid():
+            return self._fd
+        if self._fd is not None:  # inherited across fork: the parent still writes it
+            os.close(self._fd)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = self.directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}"
+        # Lock before the name the drain looks for exists, so it never sees it unlocked.
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(temporary, path.with_suffix(SEGMENT_SUFFIX))
+        _fsync_directory(self.directory)
+        self._fd, self._pid, self._size = fd, os.getpid(), 0
+        return fd
+
+    def _close(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            if self._pid == os.getpid():
+                os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RequestSink:
+    """Where ``append`` puts records; subclasses fill in ``_append``."""
+
+    def append(self, record: RequestRecord) -> None:
+        """Keep ``record`` durably before returning; raise ``RequestLogUnavailable`` if impossible."""
+        data = encode(record)
+        try:
+            self._append(data)
+        except (OSError, redis.RedisError) as exc:
+            log.error("request log: could not keep record %s", data.decode())
+            raise RequestLogUnavailable(f"The request log is unavailable ({exc}); request "
+                                        f"{record.request_id} was not answered.") from exc
+
+    def _append(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class JournalSink(RequestSink):
+    """Embedded mode: every record is a line in this process's journal."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+
+    def _append(self, data: bytes) -> None:
+        self.journal.append(data + b"\n")
+
+
+class RedisSink(RequestSink):
+    """One ``XADD`` per record; the journal takes over while Redis is unreachable."""
+
+    def __init__(self, client: redis.Redis, journal: Journal, stream: str = STREAM,
+                 retry_seconds: float = REDIS_RETRY_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.client = client
+        self.journal = journal
+        self.stream = stream
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self._retry_at = float("-inf")
+        self._check_journal = True  # leftovers from an outage, or from before a restart
+        self._lock = threading.Lock()
+
+    def _append(self, data: bytes) -> None:
+        if self.clock() >= self._retry_at:
+            try:
+                self.client.xadd(self.stream, {"r": data})
+            except redis.RedisError as exc:
+                log.warning("request log: Redis unreachable, journaling to %s for %ss: %s",
+                            self.journal.directory, self.retry_seconds, exc)
+                self._retry_at = self.clock() + self.retry_seconds
+            else:
+                if self._check_journal:
+                    self._drain_journal_in_background()
+                return
+        self.journal.append(data + b"\n")
+        self._check_journal = True
+
+    def _drain_journal_in_background(self) -> None:
+        with self._lock:
+            if not self._check_journal:
+                return
+            self._check_journal = False
+        if any(self.journal.directory.glob("*" + SEGMENT_SUFFIX)):
+            threading.Thread(target=self._drain_journal, name="aqta-request-journal", daemon=True).start()
+
+    def _drain_journal(self) -> None:
+        try:
+            count = drain_journal(self.journal.directory, wait_seconds=JOURNAL_LOCK_WAIT_SECONDS)
+            log.info("request log: %d journaled record(s) drained after a Redis outage", count)
+        except Exception:
+            log.exception("request log: draining %s failed; trying again later", self.journal.directory)
+            self._check_journal = True
+        finally:
+            close_connection()
+
+
+def init_app(app: Flask) -> None:
+    """Pick the transport: Redis Streams when the app has a client, else the journal.
+
+    Call after ``app.connections.init_app``. The journal folder is made on first use.
+    """
+    settings = app.config["AQTA_SETTINGS"]
+    journal = Journal(settings.request_journal_dir, settings.request_journal_fsync_seconds,
+                      settings.request_journal_segment_bytes)
+    client = app.extensions.get("aqta.redis")
+    app.extensions["aqta.request_log"] = (
+        RedisSink(client, journal, settings.request_log_stream) if client is not None
+        else JournalSink(journal))
+
+
+def request_log() -> RequestSink:
+    return current_app.extensions["aqta.request_log"]

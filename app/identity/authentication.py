@@ -1,0 +1,93 @@
+"""Who is calling: a Bearer API key, or a flask-login session cookie.
+
+The header may be spelled ``Authorization`` or ``Authorisation``. A request
+that presents a key is judged by the key alone; otherwise the session decides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import Flask, g, request
+from flask_login import LoginManager, UserMixin, current_user
+
+import storage.users as users_repo
+from app.errors import InvalidApiKey, NotAuthenticated
+from app.identity.api_keys import KEY_PREFIX, key_cache
+from storage.errors import UserNotFound
+from storage.records import ApiKeyRecord, UserRecord
+
+
+class SessionUser(UserMixin):
+    def __init__(self, record: UserRecord):
+        self.record = record
+
+    def get_id(self) -> str:
+        return self.record.id
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    key: ApiKeyRecord | None  # None when the caller came with a session cookie
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization") or request.headers.get("Authorisation")
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidApiKey("The Authorization header must be 'Bearer sk-aqta-…'.")
+    return token.strip()
+
+
+def authenticate_key() -> ApiKeyRecord:
+    """The API key of this request, or InvalidApiKey."""
+    token = bearer_token()
+    if token is None:
+        raise InvalidApiKey("No API key: send 'Authorization: Bearer sk-aqta-…'.")
+    record = key_cache().lookup(token) if token.startswith(KEY_PREFIX) else None
+    if record is None:
+        raise InvalidApiKey("The API key is not valid or has been revoked.")
+    return record
+
+
+def current_principal() -> Principal:
+    """The caller by key or by session; NotAuthenticated when neither."""
+    if "principal" in g:
+        return g.principal
+    if bearer_token() is not None:
+        key = authenticate_key()
+        principal = Principal(key.user_id, key)
+    elif current_user.is_authenticated:
+        principal = Principal(current_user.get_id(), None)
+    else:
+        raise NotAuthenticated("Sign in, or send 'Authorization: Bearer sk-aqta-…'.")
+    g.principal = principal
+    return principal
+
+
+def login_required(view):
+    """Require a key or a session for a view."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        current_principal()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _load_session_user(user_id: str) -> SessionUser | None:
+    try:
+        return SessionUser(users_repo.get(user_id))
+    except UserNotFound:
+        return None
+
+
+def init_app(app: Flask) -> None:
+    manager = LoginManager()
+    manager.user_loader(_load_session_user)
+    manager.session_protection = "basic"
+    manager.init_app(app)

@@ -1,0 +1,70 @@
+"""Background jobs from the app's side: the broker it sends to, and sending by actor name.
+
+The app never imports an actor's module (``workers/`` imports ``app/``, never the
+reverse): it sends a Dramatiq message that names the actor, and whichever worker
+declared that actor runs it. ``init_app`` installs the broker the settings ask
+for: Redis when ``REDIS_URL`` is set (shared by every web and worker process),
+else an in-process StubBroker that the embedded worker (``workers.runtime``)
+consumes. Workers add their own middleware (``workers.broker``) when they boot.
+"""
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, TimeLimit
+from flask import Flask, current_app
+
+NAMESPACE = "aqta-jobs"  # the prefix of every Redis key Dramatiq and the scheduler use
+DEFAULT_QUEUE = "default"
+# Per million broker commands, how many also requeue the unacknowledged messages of
+# workers silent for a minute (killed mid-task). Dramatiq's 1,000 leaves them for tens
+# of minutes on a quiet queue; 10,000 brings them back within a few.
+MAINTENANCE_CHANCE = 10_000
+
+_installed: tuple[tuple[str | None, str], dramatiq.Broker] | None = None  # (url, namespace), broker
+
+
+def standard_middleware() -> list[dramatiq.Middleware]:
+    """The middleware every broker has, whether it only sends or also runs actors."""
+    return [AgeLimit(), TimeLimit(), Callbacks(), Pipelines(), Retries()]
+
+
+def make_broker(redis_url: str | None, namespace: str = NAMESPACE) -> dramatiq.Broker:
+    """A new broker: Redis with keys under ``namespace``, or in-process without a URL."""
+    if redis_url:
+        return RedisBroker(url=redis_url, namespace=namespace, middleware=standard_middleware(),
+                           maintenance_chance=MAINTENANCE_CHANCE)
+    return StubBroker(middleware=standard_middleware())
+
+
+def configure(redis_url: str | None, namespace: str = NAMESPACE) -> dramatiq.Broker:
+    """Install the broker for ``redis_url`` and rebind the actors declared so far to it.
+
+    Configuring again for the same URL and namespace keeps the installed broker (and
+    so the messages an in-process worker is consuming).
+    """
+    global _installed
+    previous = dramatiq.broker.global_broker
+    if previous is not None and _installed == ((redis_url, namespace), previous):
+        return previous
+    broker = make_broker(redis_url, namespace)
+    for actor in list(previous.actors.values()) if previous is not None else ():
+        actor.broker = broker
+        broker.declare_actor(actor)
+    dramatiq.set_broker(broker)
+    _installed = ((redis_url, namespace), broker)
+    return broker
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["AQTA_SETTINGS"]
+    app.extensions["aqta.broker"] = configure(settings.redis_url, settings.jobs_namespace)
+
+
+def enqueue(actor_name: str, *, queue_name: str = DEFAULT_QUEUE, delay_ms: int | None = None,
+            **kwargs: object) -> dramatiq.Message:
+    """Send a message to the actor named ``actor_name`` (JSON keyword arguments only)."""
+    message = dramatiq.Message(queue_name=queue_name, actor_name=actor_name, args=(),
+                               kwargs=kwargs, options={})
+    return current_app.extensions["aqta.broker"].enqueue(message, delay=delay_ms)
