@@ -46,6 +46,7 @@ setup(
             "openapi-spec-validator>=0.7",
             "standardwebhooks>=1.0",
             "ruff>=0.6",
+            "import-linter>=2.1",
         ],
     },
     entry_points={

@@ -24,7 +24,7 @@ import orjson
 from app.errors import AqtaError, InvalidRequest, api_error
 from app.gateway import budgets
 from app.gateway.admission import admit as admission
-from app.gateway.cache.store import CacheHit, chunks_to_completion, recording, response_cache
+from app.gateway.cache.store import CacheHit, chunks_to_completion, response_cache, teed_into
 from app.gateway.catalogue import gateway
 from app.gateway.loops.detector import LoopDetected
 from app.gateway.request_log.attempt import ZERO_EUR, Attempt
@@ -163,7 +163,7 @@ def stream_answer(call: Call, provider: Provider) -> Answer:
     seen: list[dict] = []
     chunks = provider.stream(ChatRequest(call.route.model, call.body))
     if call.cache_key:
-        chunks = recording(chunks, seen)
+        chunks = teed_into(chunks, seen)
     # Wait for the first chunk before answering, so an upstream that fails before
     # any token gets a real HTTP error status the SDKs understand.
     first = next(chunks)

@@ -126,7 +126,7 @@ def chunks_to_completion(chunks: list[dict]) -> dict:
     return completion
 
 
-def recording(chunks: Iterator[dict], into: list[dict]) -> Iterator[dict]:
+def teed_into(chunks: Iterator[dict], into: list[dict]) -> Iterator[dict]:
     """Pass ``chunks`` through, appending each to ``into``; closing this closes them."""
     try:
         for chunk in chunks:

@@ -21,12 +21,12 @@ import redis
 from flask import Flask, current_app
 
 from app.gateway.cache.keys import cache_decision, cache_key
-from app.gateway.cache.replay import chunks_to_completion, completion_to_chunks, recording
+from app.gateway.cache.replay import chunks_to_completion, completion_to_chunks, teed_into
 from app.redis_keys import RedisKeys
 
 __all__ = ["CacheBackend", "CacheEntry", "CacheHit", "MemoryCache", "NullCache", "RedisCache",
            "ResponseCache", "cache_decision", "cache_key", "chunks_to_completion",
-           "completion_to_chunks", "init_app", "recording", "response_cache"]
+           "completion_to_chunks", "init_app", "teed_into", "response_cache"]
 
 log = logging.getLogger(__name__)
 DEFAULT_TTL_SECONDS = 3600  # seconds an answer stays cached

@@ -25,7 +25,7 @@ from app.gateway.cache.store import (
     chunks_to_completion,
     completion_to_chunks,
     init_app,
-    recording,
+    teed_into,
 )
 
 BODY = {"model": "gpt-4o", "temperature": 0,
@@ -254,7 +254,7 @@ def test_recording_keeps_what_passes_and_closes_the_source():
             closed.append(True)
 
     seen: list[dict] = []
-    relayed = recording(source(), seen)
+    relayed = teed_into(source(), seen)
     assert [next(relayed), next(relayed)] == [{"n": 0}, {"n": 1}]
     relayed.close()
     assert seen == [{"n": 0}, {"n": 1}] and closed == [True]
