@@ -36,7 +36,7 @@ from typing import Any
 
 from providers.base import ChatRequest, ChatResponse, Usage
 from providers.errors import ProviderError, UnsupportedRequest
-from providers.openai_format import arguments_text, content_parts, part_text, tool_arguments
+from providers.openai_format import arguments_text, text_parts, tool_arguments
 
 PROVIDER = "anthropic"
 DEFAULT_MAX_TOKENS = 4096  # tokens; Anthropic requires max_tokens, OpenAI does not
@@ -150,15 +150,12 @@ def _max_tokens(body: dict) -> int:
 
 
 def _text_blocks(content: Any, where: str) -> list[dict]:
-    blocks = []
-    for j, part in enumerate(content_parts(content)):
-        text = part_text(part)
-        if text is None:
-            raise UnsupportedRequest(f"{where}.content[{j}] must be text here.",
-                                     field=f"{where}.content[{j}].type")
-        if text:
-            blocks.append(_with_cache({"type": "text", "text": text}, part))
-    return blocks
+    def not_text(j: int) -> UnsupportedRequest:
+        return UnsupportedRequest(f"{where}.content[{j}] must be text here.",
+                                  field=f"{where}.content[{j}].type")
+
+    return [_with_cache({"type": "text", "text": text}, part)
+            for text, part in text_parts(content, not_text)]
 
 
 def _user_blocks(content: Any, where: str) -> list[dict]:

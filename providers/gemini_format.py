@@ -53,12 +53,7 @@ import orjson
 
 from providers.base import ChatResponse, Usage
 from providers.errors import ProviderError, UnsupportedRequest
-from providers.openai_format import (
-    arguments_text,
-    content_parts,
-    part_text,
-    tool_arguments,
-)
+from providers.openai_format import arguments_text, text_parts, tool_arguments
 
 PROVIDER = "google"
 SKIP_SIGNATURE = "skip_thought_signature_validator"  # Google's documented placeholder
@@ -164,15 +159,11 @@ def _contents(messages: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def _texts(content: Any, where: str) -> list[str]:
     """The text of a content string or a list of text (or refusal) parts."""
-    texts = []
-    for j, part in enumerate(content_parts(content)):
-        text = part_text(part)
-        if text is None:
-            raise UnsupportedRequest(f"{where}.content[{j}]: only text parts are allowed here.",
-                                     field=f"{where}.content")
-        if text:
-            texts.append(text)
-    return texts
+    def not_text(j: int) -> UnsupportedRequest:
+        return UnsupportedRequest(f"{where}.content[{j}]: only text parts are allowed here.",
+                                  field=f"{where}.content")
+
+    return [text for text, _part in text_parts(content, not_text)]
 
 
 def _user_parts(content: Any, where: str) -> list[dict]:

@@ -196,7 +196,7 @@ def mock_chunks(request: ChatRequest, settings: MockSettings, created: int) -> I
 
     def choice_chunk(index: int, delta: dict, finish_reason: str | None = None) -> dict:
         return completion_chunk(*head, [delta_choice(index, delta, finish_reason)],
-                     system_fingerprint="fp_mock", usage=None)
+                                system_fingerprint="fp_mock", usage=None)
 
     for c in choices:
         if c.tool_call:

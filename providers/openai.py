@@ -84,6 +84,7 @@ def parse_stream_data(data: str, provider: str) -> dict[str, Any] | None:
         raise ProviderError(provider, upstream_message=str(message or error))
     return chunk
 
+
 @dataclass
 class StreamState:
     """What a stream has shown so far, to close it correctly."""

@@ -6,6 +6,7 @@ of OpenAI's format they all need live here once, pure and without I/O.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -41,12 +42,20 @@ def content_parts(content: Any) -> list:
     return list(content) if isinstance(content, list) else []
 
 
-def part_text(part: dict) -> str | None:
-    """The text of a text or refusal part ("" when it has none); None for any other part."""
-    kind = part.get("type")
-    if kind not in ("text", "refusal"):
-        return None
-    return part.get(kind) or ""
+def text_parts(content: Any, not_text: Callable[[int], Exception]) -> list[tuple[str, dict]]:
+    """(text, part) for each non-empty text or refusal part of a message's ``content``.
+
+    Where only text may stand (a system message, a tool result), any other part is
+    refused: ``not_text(j)`` builds the error for the part at index ``j``.
+    """
+    texts = []
+    for j, part in enumerate(content_parts(content)):
+        kind = part.get("type")
+        if kind not in ("text", "refusal"):
+            raise not_text(j)
+        if part.get(kind):
+            texts.append((part[kind], part))
+    return texts
 
 
 def message_text(content: Any) -> str:
