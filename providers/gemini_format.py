@@ -45,13 +45,15 @@ Decisions and gaps, and how each reaches the client:
 """
 from __future__ import annotations
 
-import json
 import mimetypes
 import uuid
 from typing import Any
 
-from providers.base import ChatResponse, ProviderError, Usage
-from providers.errors import UnsupportedRequest
+import orjson
+
+from providers.base import ChatResponse, Usage
+from providers.errors import ProviderError, UnsupportedRequest
+from providers.openai_format import arguments_text, text_parts, tool_arguments
 
 PROVIDER = "google"
 SKIP_SIGNATURE = "skip_thought_signature_validator"  # Google's documented placeholder
@@ -157,19 +159,11 @@ def _contents(messages: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def _texts(content: Any, where: str) -> list[str]:
     """The text of a content string or a list of text (or refusal) parts."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [content] if content else []
-    texts = []
-    for j, part in enumerate(content):
-        kind = part.get("type")
-        if kind not in ("text", "refusal"):
-            raise UnsupportedRequest(f"{where}.content[{j}]: only text parts are allowed here.",
-                                 field=f"{where}.content")
-        if part.get(kind):
-            texts.append(part[kind])
-    return texts
+    def not_text(j: int) -> UnsupportedRequest:
+        return UnsupportedRequest(f"{where}.content[{j}]: only text parts are allowed here.",
+                                  field=f"{where}.content")
+
+    return [text for text, _part in text_parts(content, not_text)]
 
 
 def _user_parts(content: Any, where: str) -> list[dict]:
@@ -223,11 +217,8 @@ def _assistant_parts(message: dict, tool_names: dict[str, str], where: str) -> l
         if call.get("type", "function") != "function" or not function.get("name"):
             raise UnsupportedRequest(f"{field}: only function tool calls with a name are supported.",
                                  field=field)
-        try:
-            args = json.loads(function.get("arguments") or "{}")
-        except ValueError:
-            args = None
-        if not isinstance(args, dict):
+        args = tool_arguments(call)
+        if args is None:
             raise UnsupportedRequest(f"{field}.function.arguments must be a JSON object.", field=field)
         tool_names[call.get("id", "")] = function["name"]
         part: dict[str, Any] = {"functionCall": {"name": function["name"], "args": args}}
@@ -245,8 +236,8 @@ def _function_response(message: dict, tool_names: dict[str, str], where: str) ->
                              "an earlier assistant message.", field=f"{where}.tool_call_id")
     text = "".join(_texts(message.get("content"), where))
     try:
-        value: Any = json.loads(text)
-    except ValueError:
+        value: Any = orjson.loads(text)
+    except orjson.JSONDecodeError:
         value = text
     response = value if isinstance(value, dict) else {"output": value}
     return {"functionResponse": {"name": tool_names[call_id], "response": response}}
@@ -326,7 +317,7 @@ def tool_call(part: dict) -> dict:
     call: dict[str, Any] = {
         "id": function.get("id") or f"call_{uuid.uuid4().hex[:24]}", "type": "function",
         "function": {"name": function.get("name", ""),
-                     "arguments": json.dumps(function.get("args") or {}, ensure_ascii=False)}}
+                     "arguments": arguments_text(function.get("args"))}}
     if part.get("thoughtSignature"):
         call["extra_content"] = {"google": {"thought_signature": part["thoughtSignature"]}}
     return call

@@ -8,13 +8,12 @@ that turns stream events into OpenAI chunks.
 """
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from providers.base import ChatRequest, ChatResponse, HttpProvider, ProviderError
+from providers.base import ChatRequest, ChatResponse
+from providers.errors import ProviderError
 from providers.gemini_format import (
     PROVIDER,
     answer_text,
@@ -27,18 +26,17 @@ from providers.gemini_format import (
     upstream_error,
     usage_body,
 )
-
-GEMINI_MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
-                 "gemini-2.0-flash", "gemini-2.0-flash-lite")
+from providers.http import HttpProvider
+from providers.openai_format import completion_chunk, delta_choice, usage_chunk
+from providers.sse import event_object
 
 
 class StreamTranslator:
     """Turns Gemini stream events (partial ``GenerateContentResponse``s) into OpenAI chunks.
 
-    Feed each parsed event to ``feed``; call ``finish`` when the upstream stream ends,
-    which yields the usage chunk and raises if the answer stopped half-way. Gemini
-    sends whole function calls, so each becomes one tool-call delta with its full
-    arguments.
+    Feed each event to ``feed``; call ``finish`` when the upstream stream ends, which
+    yields the usage chunk and raises if the answer stopped half-way. Gemini sends
+    whole function calls, so each becomes one tool-call delta with its full arguments.
     """
 
     def __init__(self, model: str, created: int):
@@ -50,14 +48,15 @@ class StreamTranslator:
         self._finished: set[int] = set()
         self._usage: dict | None = None
 
-    def feed(self, event: dict[str, Any]) -> list[dict]:
-        if "error" in event:
-            raise upstream_error(event["error"])
-        self.id = self.id or event.get("responseId") or new_completion_id()
-        self.model = event.get("modelVersion") or self.model
-        self._usage = event.get("usageMetadata") or self._usage
-        candidates = event.get("candidates") or []
-        if not candidates and (event.get("promptFeedback") or {}).get("blockReason"):
+    def feed(self, event: str | None, data: str) -> list[dict]:
+        response = event_object(data, PROVIDER)
+        if "error" in response:
+            raise upstream_error(response["error"])
+        self.id = self.id or response.get("responseId") or new_completion_id()
+        self.model = response.get("modelVersion") or self.model
+        self._usage = response.get("usageMetadata") or self._usage
+        candidates = response.get("candidates") or []
+        if not candidates and (response.get("promptFeedback") or {}).get("blockReason"):
             self._finished.add(0)
             return [*self._delta(0, [], None), self._chunk(0, {}, "content_filter")]
         chunks: list[dict] = []
@@ -78,7 +77,7 @@ class StreamTranslator:
             raise ProviderError(PROVIDER, upstream_message="stream ended before the answer finished")
         if self._usage is None:
             return []
-        return [{**self._envelope(), "choices": [], "usage": usage_body(self._usage)}]
+        return [usage_chunk(self.id, self.created, self.model, usage_body(self._usage))]
 
     def _delta(self, index: int, parts: list[dict], logprobs_result: dict | None) -> list[dict]:
         delta: dict[str, Any] = {}
@@ -95,58 +94,37 @@ class StreamTranslator:
             self._tool_calls[index] += len(calls)
         if not delta:
             return []
-        chunk = self._chunk(index, delta, None)
-        chunk["choices"][0]["logprobs"] = logprobs(logprobs_result)
-        return [chunk]
+        return [self._chunk(index, delta, None, logprobs(logprobs_result))]
 
-    def _chunk(self, index: int, delta: dict, reason: str | None) -> dict:
-        return {**self._envelope(), "choices": [
-            {"index": index, "delta": delta, "logprobs": None, "finish_reason": reason}]}
-
-    def _envelope(self) -> dict:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model}
+    def _chunk(self, index: int, delta: dict, reason: str | None,
+               choice_logprobs: dict | None = None) -> dict:
+        return completion_chunk(self.id, self.created, self.model,
+                     [delta_choice(index, delta, reason, choice_logprobs)])
 
 
 class GoogleProvider(HttpProvider):
     """Gemini models through the Gemini API's ``generateContent`` endpoints."""
 
-    name = "google"
+    name = PROVIDER
     default_base_url = "https://generativelanguage.googleapis.com"
 
     def headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.settings.api_key} if self.settings.api_key else {}
 
-    def chat(self, request: ChatRequest) -> ChatResponse:
-        payload = to_gemini_request(request.body)
-        response = self.post(self._path(request.model, "generateContent"), payload)
-        try:
-            data = self.read_json(response)
-        finally:
-            response.close()
-        return from_gemini_response(data, model=request.model, created=int(time.time()))
+    def chat_path(self, request: ChatRequest) -> str:
+        return self._path(request.model, "generateContent")
 
-    def stream(self, request: ChatRequest) -> Iterator[dict]:
-        payload = to_gemini_request(request.body)
-        response = self.post(self._path(request.model, "streamGenerateContent") + "?alt=sse",
-                             payload, stream=True)
-        translator = StreamTranslator(request.model, int(time.time()))
-        events = self.events(response)
-        try:
-            for _name, data in events:
-                try:
-                    event = json.loads(data)
-                except ValueError as exc:
-                    raise ProviderError(self.name, upstream_message=f"unreadable event: {data[:200]}"
-                                        ) from exc
-                yield from translator.feed(event)
-            yield from translator.finish()
-        finally:
-            events.close()  # closes the upstream response, also when the client goes away
-            response.close()
+    def stream_path(self, request: ChatRequest) -> str:
+        return self._path(request.model, "streamGenerateContent") + "?alt=sse"
 
-    def models(self) -> list[str]:
-        return list(GEMINI_MODELS)
+    def to_upstream(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return to_gemini_request(request.body)
+
+    def from_upstream(self, body: Any, request: ChatRequest) -> ChatResponse:
+        return from_gemini_response(body, model=request.model, created=int(time.time()))
+
+    def stream_translator(self, request: ChatRequest) -> StreamTranslator:
+        return StreamTranslator(request.model, int(time.time()))
 
     @staticmethod
     def _path(model: str, method: str) -> str:

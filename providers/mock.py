@@ -9,14 +9,16 @@ work offline too.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from providers.base import ChatRequest, ChatResponse, Provider, ProviderSettings, Usage
 from providers.errors import UnsupportedRequest
+from providers.openai_format import completion_chunk, delta_choice, message_text, usage_chunk
 
 MODEL_PREFIX = "mock-"
 TOOL_CALL_TOKENS = 8  # completion tokens charged for one tool call
@@ -70,16 +72,6 @@ class _Choice:
 
 
 # -- pure answer building ---------------------------------------------------------------
-def message_text(content: Any) -> str:
-    """The text of a message's ``content``: a string, or the text parts of a list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(part.get("text", "") for part in content
-                        if isinstance(part, dict) and part.get("type") == "text")
-    return ""
-
-
 def count_prompt_tokens(body: dict[str, Any]) -> int:
     """A rough, deterministic prompt size: the words in every message's text."""
     return sum(len(message_text(m.get("content")).split())
@@ -154,8 +146,8 @@ def _choices(request: ChatRequest, settings: MockSettings) -> list[_Choice]:
 
 
 def _identity(request: ChatRequest) -> str:
-    blob = json.dumps([request.model, request.body], sort_keys=True, default=str)
-    return "chatcmpl-mock" + hashlib.sha256(blob.encode()).hexdigest()[:24]
+    blob = orjson.dumps([request.model, request.body], option=orjson.OPT_SORT_KEYS, default=str)
+    return "chatcmpl-mock" + hashlib.sha256(blob).hexdigest()[:24]
 
 
 def _usage(request: ChatRequest, choices: list[_Choice]) -> Usage:
@@ -200,28 +192,27 @@ def mock_chunks(request: ChatRequest, settings: MockSettings, created: int) -> I
     """The ``chat.completion.chunk`` dicts of the streamed answer, OpenAI's order and shape."""
     choices = _choices(request, settings)
     usage = _usage(request, choices)
-    head = {"id": _identity(request), "object": "chat.completion.chunk", "created": created,
-            "model": request.model, "system_fingerprint": "fp_mock"}
+    head = (_identity(request), created, request.model)
 
-    def chunk(index: int, delta: dict, finish_reason: str | None = None) -> dict:
-        return {**head, "choices": [{"index": index, "delta": delta, "logprobs": None,
-                                     "finish_reason": finish_reason}], "usage": None}
+    def choice_chunk(index: int, delta: dict, finish_reason: str | None = None) -> dict:
+        return completion_chunk(*head, [delta_choice(index, delta, finish_reason)],
+                                system_fingerprint="fp_mock", usage=None)
 
     for c in choices:
         if c.tool_call:
             call = c.tool_call
-            yield chunk(c.index, {"role": "assistant", "content": None, "refusal": None,
+            yield choice_chunk(c.index, {"role": "assistant", "content": None, "refusal": None,
                                   "tool_calls": [{"index": 0, "id": call["id"], "type": "function",
                                                   "function": {"name": call["function"]["name"],
                                                                "arguments": ""}}]})
-            yield chunk(c.index, {"tool_calls": [{"index": 0, "function": {
+            yield choice_chunk(c.index, {"tool_calls": [{"index": 0, "function": {
                 "arguments": call["function"]["arguments"]}}]})
         else:
-            yield chunk(c.index, {"role": "assistant", "content": "", "refusal": None})
+            yield choice_chunk(c.index, {"role": "assistant", "content": "", "refusal": None})
             for piece in _pieces(c.content or "", settings.chunk_count):
-                yield chunk(c.index, {"content": piece})
-        yield chunk(c.index, {}, c.finish_reason)
-    yield {**head, "choices": [], "usage": usage.as_openai()}
+                yield choice_chunk(c.index, {"content": piece})
+        yield choice_chunk(c.index, {}, c.finish_reason)
+    yield usage_chunk(*head, usage.as_openai(), system_fingerprint="fp_mock")
 
 
 # -- the provider ---------------------------------------------------------------------

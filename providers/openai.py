@@ -9,12 +9,15 @@ does (Perplexity, for one, puts usage on its content chunks).
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.base import ChatRequest, ChatResponse, HttpProvider, ProviderError, Usage
+from providers.base import ChatRequest, ChatResponse, Usage
+from providers.errors import ProviderError
+from providers.http import HttpProvider
+from providers.openai_format import usage_chunk
+from providers.sse import event_object
 
 DONE = "[DONE]"
 
@@ -74,12 +77,7 @@ def parse_stream_data(data: str, provider: str) -> dict[str, Any] | None:
     """
     if data.strip() == DONE:
         return None
-    try:
-        chunk = json.loads(data)
-    except ValueError as exc:
-        raise ProviderError(provider, upstream_message=f"unreadable stream event: {data[:200]!r}") from exc
-    if not isinstance(chunk, dict):
-        raise ProviderError(provider, upstream_message=f"unexpected stream event: {data[:200]!r}")
+    chunk = event_object(data, provider)
     error = chunk.get("error")
     if error:
         message = error.get("message") if isinstance(error, dict) else error
@@ -134,8 +132,35 @@ def closing_usage_chunk(state: StreamState) -> dict[str, Any] | None:
     """The ``choices: []`` usage chunk to end the stream with, if the upstream sent none."""
     if state.usage_sent or not state.usage:
         return None
-    return {"id": state.id, "object": "chat.completion.chunk", "created": state.created,
-            "model": state.model, "choices": [], "usage": state.usage, **state.extras}
+    return usage_chunk(state.id, state.created, state.model, state.usage, **state.extras)
+
+
+class StreamTranslator:
+    """Makes an OpenAI-compatible stream OpenAI's own: normalised chunks, then the usage chunk.
+
+    Events after ``[DONE]`` are read and dropped, so the connection can go back to the pool.
+    """
+
+    def __init__(self, provider: str, keep_fields: Iterable[str] = ()):
+        self.provider = provider
+        self.keep_fields = tuple(keep_fields)
+        self.state = StreamState()
+        self.done = False
+
+    def feed(self, event: str | None, data: str) -> list[dict]:
+        if self.done:
+            return []
+        chunk = parse_stream_data(data, self.provider)
+        if chunk is None:
+            self.done = self.state.finished = True
+            return []
+        return [normalize_chunk(chunk, self.state, self.keep_fields)]
+
+    def finish(self) -> list[dict]:
+        if not self.state.finished:
+            raise ProviderError(self.provider, upstream_message="stream ended before it finished")
+        closing = closing_usage_chunk(self.state)
+        return [closing] if closing else []
 
 
 # -- the provider ---------------------------------------------------------------------
@@ -144,7 +169,6 @@ class OpenAIProvider(HttpProvider):
 
     name = "openai"
     default_base_url = "https://api.openai.com/v1"
-    chat_path = "/chat/completions"
     send_stream_options = True  # does the upstream understand ``stream_options``?
     keep_fields: tuple[str, ...] = ()  # extra top-level fields repeated on the usage chunk
 
@@ -152,40 +176,14 @@ class OpenAIProvider(HttpProvider):
         key = self.settings.api_key
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def chat(self, request: ChatRequest) -> ChatResponse:
-        payload = to_upstream_request(request, stream=False)
-        response = self.post(self.chat_path, payload)
-        try:
-            body = self.read_json(response)
-        finally:
-            response.close()
+    def chat_path(self, request: ChatRequest) -> str:
+        return "/chat/completions"
+
+    def to_upstream(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return to_upstream_request(request, stream=stream, include_usage=self.send_stream_options)
+
+    def from_upstream(self, body: Any, request: ChatRequest) -> ChatResponse:
         return from_upstream_response(body, self.name)
 
-    def stream(self, request: ChatRequest) -> Iterator[dict]:
-        """OpenAI chunks as dicts; the upstream call starts on the first ``next()``."""
-        payload = to_upstream_request(request, stream=True, include_usage=self.send_stream_options)
-        response = self.post(self.chat_path, payload, stream=True)
-        events = self.events(response)
-        try:
-            yield from self.relay(events)
-        finally:
-            events.close()  # closes the upstream response even if events never started
-            response.close()
-
-    def relay(self, events: Iterator[tuple[str | None, str]]) -> Iterator[dict]:
-        """Normalised chunks from upstream SSE events, ending with the usage chunk."""
-        state = StreamState()
-        done = False
-        for _event, data in events:
-            if done:
-                continue  # read to the end so the connection can go back to the pool
-            chunk = parse_stream_data(data, self.name)
-            if chunk is None:
-                done = state.finished = True
-                continue
-            yield normalize_chunk(chunk, state, self.keep_fields)
-        if not state.finished:
-            raise ProviderError(self.name, upstream_message="stream ended before it finished")
-        closing = closing_usage_chunk(state)
-        if closing:
-            yield closing
+    def stream_translator(self, request: ChatRequest) -> StreamTranslator:
+        return StreamTranslator(self.name, self.keep_fields)

@@ -64,10 +64,11 @@ class FakeOpenAI(FakeUpstream):
         super().__init__()
         self.canned = Canned()
         self.chunk_delay = 0.0  # seconds between stream events
-        self.completed_streams = 0  # streams written to the end
+        self.completed_streams = 0  # streams whose every chunk was written (counted before [DONE])
         self.aborted_streams = 0  # streams the client (or a break) cut short
         self._stream_error_after: int | None = None
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by reset(): a stream counts only in the test it began in
 
     # -- what tests call ------------------------------------------------------------
     def answer(self, **changes: Any) -> None:
@@ -80,9 +81,11 @@ class FakeOpenAI(FakeUpstream):
 
     def reset(self) -> None:
         super().reset()
+        with self._lock:
+            self._generation += 1
+            self.completed_streams = self.aborted_streams = 0
         self.canned = Canned()
         self.chunk_delay = 0.0
-        self.completed_streams = self.aborted_streams = 0
         self._stream_error_after = None
 
     def error_body(self, status: int) -> Any:
@@ -112,7 +115,8 @@ class FakeOpenAI(FakeUpstream):
             return Reply(openai_error(400, "The 'stream_options' parameter is only allowed when "
                                            "'stream' is enabled.", "stream_options"), 400)
         if body.get("stream"):
-            return StreamReply(self._events(self.chunks(body)), delay=self.chunk_delay)
+            return StreamReply(self._events(self.chunks(body), self._generation),
+                               delay=self.chunk_delay)
         return Reply(self.completion(body))
 
     def tool_call(self, body: dict) -> tuple[str, str] | None:
@@ -182,7 +186,13 @@ class FakeOpenAI(FakeUpstream):
         if with_usage:
             yield {**head, "choices": [], "usage": self.usage()}
 
-    def _events(self, chunks: Iterator[dict]) -> Iterator[tuple[str | None, str]]:
+    def _events(self, chunks: Iterator[dict], generation: int) -> Iterator[tuple[str | None, str]]:
+        """The stream's events, counted once it ends.
+
+        A stream is counted complete before ``[DONE]`` goes out: a client that stops
+        reading at ``[DONE]`` (as the openai SDK does) may look at the count at once.
+        A stream still running when its test ended counts for no later test.
+        """
         error_after, self._stream_error_after = self._stream_error_after, None
         finished = False
         try:
@@ -192,14 +202,21 @@ class FakeOpenAI(FakeUpstream):
                                                              "processing your request."))
                     return
                 yield None, json.dumps(chunk)
-            yield None, "[DONE]"
             finished = True
+            self._count(generation, completed=True)
+            yield None, "[DONE]"
         finally:
-            with self._lock:
-                if finished:
-                    self.completed_streams += 1
-                else:
-                    self.aborted_streams += 1
+            if not finished:
+                self._count(generation, completed=False)
+
+    def _count(self, generation: int, *, completed: bool) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            if completed:
+                self.completed_streams += 1
+            else:
+                self.aborted_streams += 1
 
 
 def word_pieces(text: str) -> list[str]:

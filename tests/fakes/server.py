@@ -178,8 +178,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        events = iter(reply.events)
         try:
-            for index, (event, data) in enumerate(reply.events):
+            for index, (event, data) in enumerate(events):
                 if break_after is not None and index >= break_after:
                     # Close mid-stream without the terminating chunk: a broken upstream.
                     self.wfile.flush()
@@ -196,3 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            close = getattr(events, "close", None)
+            if close:  # a generator's own clean-up runs now, in this handler's thread
+                close()

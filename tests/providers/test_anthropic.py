@@ -10,15 +10,10 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from app.errors import api_error
-from providers.anthropic import (
-    AnthropicProvider,
-    StreamTranslator,
-    from_anthropic,
-    to_anthropic,
-    translate_messages,
-)
-from providers.base import ChatRequest, ProviderError, ProviderSettings, ProviderTimeout
-from providers.errors import UnsupportedRequest
+from providers.anthropic import AnthropicProvider, StreamTranslator
+from providers.anthropic_format import from_anthropic, to_anthropic, translate_messages
+from providers.base import ChatRequest, ProviderSettings
+from providers.errors import ProviderError, ProviderTimeout, UnsupportedRequest
 from tests.fakes.anthropic_upstream import DEFAULT_TEXT
 from tests.fakes.server import Reply, StreamReply
 from tests.support.recorded import load_events, load_json

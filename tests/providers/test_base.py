@@ -10,7 +10,9 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-from providers.base import ProviderError, ProviderTimeout, iter_lines, iter_sse, transport_error
+from providers.errors import ProviderError, ProviderTimeout
+from providers.http import transport_error
+from providers.sse import iter_lines, iter_sse
 
 
 @pytest.mark.parametrize("chunks, lines", [

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from providers.base import ProviderError, Usage
-from providers.errors import UnsupportedRequest
+from providers.base import Usage
+from providers.errors import ProviderError, UnsupportedRequest
 from providers.gemini_format import (
     SKIP_SIGNATURE,
     finish_reason,
@@ -246,7 +246,7 @@ def test_logprobs():
 
 def translate(events, model=MODEL):
     translator = StreamTranslator(model, created=1)
-    chunks = [chunk for _, data in events for chunk in translator.feed(json.loads(data))]
+    chunks = [chunk for event, data in events for chunk in translator.feed(event, data)]
     return chunks + translator.finish()
 
 
@@ -284,7 +284,7 @@ def test_tool_call_indexes_continue_across_events():
     call = {"functionCall": {"name": "f", "args": {}}}
     event = {"candidates": [{"content": {"parts": [call]}}]}
 
-    first, second = translator.feed(event), translator.feed(event)
+    first, second = translator.feed(None, json.dumps(event)), translator.feed(None, json.dumps(event))
 
     assert first[0]["choices"][0]["delta"]["tool_calls"][0]["index"] == 0
     assert second[0]["choices"][0]["delta"] == {"tool_calls": [

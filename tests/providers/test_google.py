@@ -6,9 +6,10 @@ import socket
 
 import pytest
 
+from app.gateway.routing import ModelRegistry
 from providers import build_provider
-from providers.base import ChatRequest, ProviderError, ProviderSettings, ProviderTimeout
-from providers.errors import UnsupportedRequest
+from providers.base import ChatRequest, ProviderSettings
+from providers.errors import ProviderError, ProviderTimeout, UnsupportedRequest
 from providers.gemini_format import SKIP_SIGNATURE
 from providers.google import GoogleProvider
 from tests.fakes.gemini_upstream import Answer, FakeGemini
@@ -46,7 +47,7 @@ def test_registered_under_its_name():
 
     assert isinstance(provider, GoogleProvider)
     assert provider.base_url == "https://generativelanguage.googleapis.com"
-    assert MODEL in provider.models()
+    assert ModelRegistry.from_file().resolve(MODEL).provider == provider.name
 
 
 def test_chat_text(gemini_fake):

@@ -17,9 +17,9 @@ from providers.mock import (
     answer_words,
     count_prompt_tokens,
     forced_tool,
-    message_text,
     word_limit,
 )
+from providers.openai_format import message_text
 
 MESSAGES = [{"role": "system", "content": "Be brief."},
             {"role": "user", "content": "What is Aqta?"}]

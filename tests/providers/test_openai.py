@@ -4,17 +4,13 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Iterator
 
 import pytest
 import urllib3
 
-from providers.base import (
-    ChatRequest,
-    ProviderError,
-    ProviderSettings,
-    ProviderTimeout,
-    Usage,
-)
+from providers.base import ChatRequest, ProviderSettings, Usage
+from providers.errors import ProviderError, ProviderTimeout
 from providers.openai import (
     OpenAIProvider,
     StreamState,
@@ -37,6 +33,12 @@ WEATHER_TOOL = {"type": "function", "function": {
 def chat_request(**body) -> ChatRequest:
     return ChatRequest(model="gpt-4o-2024-08-06",
                        body={"model": "gpt-4o", "messages": MESSAGES, **body})
+
+
+def relayed(events: list) -> Iterator[dict]:
+    """What the provider makes of recorded upstream events."""
+    provider = OpenAIProvider(ProviderSettings())
+    return provider.relay(iter(events), provider.stream_translator(chat_request(stream=True)))
 
 
 def provider_for(fake, **settings) -> OpenAIProvider:
@@ -158,7 +160,7 @@ def test_normalize_chunk_passes_openai_usage_chunk_through():
      {"prompt_tokens": 66, "completion_tokens": 17}),
 ])
 def test_relay_of_recorded_streams(payload, text, arguments, usage):
-    chunks = list(OpenAIProvider(ProviderSettings()).relay(iter(load_events(payload))))
+    chunks = list(relayed(load_events(payload)))
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert text_of(chunks) == text
     assert "".join(call["function"]["arguments"]
@@ -170,7 +172,7 @@ def test_relay_of_recorded_streams(payload, text, arguments, usage):
 
 
 def test_relay_raises_on_an_error_event_after_the_chunks_before_it():
-    relay = OpenAIProvider(ProviderSettings()).relay(iter(load_events("openai_stream_error.sse")))
+    relay = relayed(load_events("openai_stream_error.sse"))
     assert [next(relay)["choices"][0]["delta"].get("content") for _ in range(2)] == ["", "The"]
     with pytest.raises(ProviderError) as caught:
         next(relay)
@@ -180,7 +182,7 @@ def test_relay_raises_on_an_error_event_after_the_chunks_before_it():
 def test_relay_raises_when_the_stream_ends_unfinished():
     events = load_events("openai_stream_text.sse")[:3]  # no finish_reason, no [DONE]
     with pytest.raises(ProviderError) as caught:
-        list(OpenAIProvider(ProviderSettings()).relay(iter(events)))
+        list(relayed(events))
     assert caught.value.upstream_message == "stream ended before it finished"
 
 

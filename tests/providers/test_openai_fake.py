@@ -48,6 +48,7 @@ def test_openai_fake_streams_with_usage(openai_fake):
 def test_openai_fake_streams_without_usage_unless_asked(openai_fake):
     chunks = list(client(openai_fake).chat.completions.create(
         model="gpt-4o", messages=MESSAGES, stream=True))
+    assert chunks
     assert all(c.choices and c.usage is None for c in chunks)
 
 

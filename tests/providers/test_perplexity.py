@@ -1,15 +1,12 @@
 """PerplexityProvider: search fields and usage kept, streams closed with a usage chunk."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from providers.base import (
-    ChatRequest,
-    ProviderError,
-    ProviderSettings,
-    ProviderTimeout,
-    Usage,
-)
+from providers.base import ChatRequest, ProviderSettings, Usage
+from providers.errors import ProviderError, ProviderTimeout
 from providers.openai import from_upstream_response, to_upstream_request, usage_from
 from providers.perplexity import PerplexityProvider
 from tests.support.recorded import load_events, load_json
@@ -20,6 +17,12 @@ MESSAGES = [{"role": "user", "content": "How many stars are in the Milky Way?"}]
 def chat_request(**body) -> ChatRequest:
     return ChatRequest(model="sonar", body={"model": "perplexity/sonar", "messages": MESSAGES,
                                             **body})
+
+
+def relayed(events: list) -> Iterator[dict]:
+    """What the provider makes of recorded upstream events."""
+    provider = PerplexityProvider(ProviderSettings())
+    return provider.relay(iter(events), provider.stream_translator(chat_request(stream=True)))
 
 
 def provider_for(fake, **settings) -> PerplexityProvider:
@@ -51,7 +54,7 @@ def test_recorded_answer_keeps_search_fields_and_usage():
 
 def test_recorded_stream_is_made_openai_shaped():
     events = load_events("perplexity_stream.sse")
-    chunks = list(PerplexityProvider(ProviderSettings()).relay(iter(events)))
+    chunks = list(relayed(events))
     content = [c for c in chunks if c["choices"]]
     assert "".join(c["choices"][0]["delta"]["content"] for c in content) == (
         "About 100 to 400 billion stars[1][2].")
@@ -70,7 +73,8 @@ def test_recorded_stream_is_made_openai_shaped():
 def test_recorded_stream_without_usage_gets_no_usage_chunk():
     events = [(None, data.replace('"usage"', '"usage_elsewhere"'))
               for _, data in load_events("perplexity_stream.sse")]
-    chunks = list(PerplexityProvider(ProviderSettings()).relay(iter(events)))
+    chunks = list(relayed(events))
+    assert chunks
     assert all(c["choices"] for c in chunks)
 
 
