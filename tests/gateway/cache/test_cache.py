@@ -27,6 +27,7 @@ from app.gateway.cache.store import (
     init_app,
     recording,
 )
+from tests.support import Clock
 
 BODY = {"model": "gpt-4o", "temperature": 0,
         "messages": [{"role": "system", "content": "Be brief."},
@@ -261,14 +262,6 @@ def test_recording_keeps_what_passes_and_closes_the_source():
 
 
 # --- backends -------------------------------------------------------------------------
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 ENTRY = CacheEntry(ANSWERS["text"], "openai", Decimal("0.00012345"))
 
