@@ -102,6 +102,8 @@ def test_accounts_never_share_keys():
     ({}, {"X-Aqta-Cache": "maybe"}, False),
     ({"temperature": 0}, {"Cache-Control": "no-cache"}, False),
     ({"temperature": 0}, {"cache-control": "max-age=0, No-Store"}, False),
+    ({"temperature": 0}, {"Cache-Control": "max-age=0,no-store"}, False),  # no space after the comma
+    ({"temperature": 0}, {"Cache-Control": 'no-cache="x-aqta-cache"'}, False),  # an argument is ignored
     ({"seed": 1}, {"X-Aqta-Cache": "off"}, False),
     ({}, {"X-Aqta-Cache": "on", "Cache-Control": "no-store"}, False),
     ({"temperature": 0}, {"Cache-Control": "max-age=60"}, True),
