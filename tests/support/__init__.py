@@ -1,4 +1,4 @@
-"""Helpers shared by tests: polling with a deadline, and a Redis server of a test's own."""
+"""Helpers shared by tests: polling with a deadline, a clock moved by hand, a Redis server of a test's own."""
 from __future__ import annotations
 
 import socket
@@ -20,6 +20,16 @@ def wait_for(condition, what: str, deadline_seconds: float = DEADLINE_SECONDS):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+class Clock:
+    """A clock that stands still until the test moves it (``clock.now += 59.999``)."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class PrivateRedis:

@@ -4,11 +4,14 @@ from __future__ import annotations
 import base64
 
 import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 import storage.webhooks as hooks_repo
 from app.webhooks.events import EVENT_TYPES, SUBSCRIBABLE
-from app.webhooks.signing import SecretBox
-from tests.support.webhooks import create_endpoint
+from app.webhooks.signing import SecretBox, new_secret
+from tests.fakes.webhook_receiver import Received, WebhookReceiver
+from tests.support.webhooks import FAST, create_endpoint, finished_delivery
 
 PUBLIC_URL = "https://93.184.215.14/hooks"  # a public address literal: no DNS needed to check it
 
@@ -186,3 +189,36 @@ def test_an_account_has_at_most_twenty_endpoints(client, account):
         create_endpoint(client, account, PUBLIC_URL)
     response = client.post("/api/webhooks", json={"url": PUBLIC_URL}, headers=account.headers)
     assert response.status_code == 409 and response.json["error"]["code"] == "too_many_endpoints"
+
+
+def test_the_secret_shown_verifies_what_is_delivered(make_app, make_account):
+    # The receiver is given no secret: the test checks each delivery itself with standardwebhooks.
+    receiver = WebhookReceiver().start()
+    try:
+        app, account = make_app(run_embedded_worker=True, **FAST), make_account()
+        client = app.test_client()
+        created = create_endpoint(client, account, receiver.url)
+        first = send_test_event(client, account, created["id"], receiver)
+        assert Webhook(created["secret"]).verify(first.body, first.headers)["type"] == "webhook.test"
+        for wrong_secret, body in ((new_secret(), first.body), (created["secret"], first.body + b" ")):
+            with pytest.raises(WebhookVerificationError):
+                Webhook(wrong_secret).verify(body, first.headers)
+
+        rotated = client.post(f"/api/webhooks/{created['id']}/rotate-secret", headers=account.headers)
+        second = send_test_event(client, account, created["id"], receiver)
+        for secret in (rotated.json["secret"], created["secret"]):  # both, until the old one expires
+            payload = Webhook(secret).verify(second.body, second.headers)
+            assert payload["data"]["endpoint_id"] == created["id"]
+    finally:
+        receiver.stop()
+
+
+def send_test_event(client, account, endpoint_id: str, receiver: WebhookReceiver) -> Received:
+    """Send the endpoint a test event and wait until it has been delivered; what arrived."""
+    sent = client.post(f"/api/webhooks/{endpoint_id}/test", headers=account.headers)
+    assert sent.status_code == 202
+    delivery = finished_delivery(client, account, endpoint_id, sent.json["delivery_id"])
+    assert delivery["status"] == "succeeded"
+    [got] = [r for r in receiver.received if r.webhook_id == sent.json["event_id"]]
+    assert got.verified_by == []  # nothing was checked on the way: the test checks it here
+    return got

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 import storage.keys as keys_repo
+from tests.support import Clock
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 
@@ -23,9 +24,17 @@ def live(make_gateway, mode, request):
     def make(**overrides):
         if mode == "redis":
             overrides.setdefault("redis_url", request.getfixturevalue("redis_url"))
+            overrides.setdefault("redis_key_prefix", request.getfixturevalue("jobs_namespace") + ":")
         return make_gateway(**overrides)
 
     return make
+
+
+def clocked(gateway) -> Clock:
+    """Admission in ``gateway`` counts by a clock the test moves; it starts standing still."""
+    clock = Clock()
+    gateway.app.extensions["aqta.admission_clock"] = clock
+    return clock
 
 
 def chat(gateway, account, model="mock-1", **extra):
@@ -81,17 +90,47 @@ def test_moving_window_has_no_burst_at_the_window_edge(live, make_account):
     # A 2-second window with a limit of 3. A fixed window would allow 3 more right
     # after its boundary; a moving window frees only the slots whose requests left it.
     gateway = live(rate_limit_window_seconds=2)
+    clock = clocked(gateway)
+    started = clock.now
     account = make_account(tier="pro")
     set_limits(gateway.app, account, rpm_limit=3)
-    started = time.monotonic()
     assert chat(gateway, account).status_code == 200
-    time.sleep(1.0)
+    clock.now += 1.0
     assert chat(gateway, account).status_code == 200
     assert chat(gateway, account).status_code == 200
     assert chat(gateway, account).status_code == 429
-    time.sleep(max(0.0, started + 2.2 - time.monotonic()))
+    clock.now = started + 2.2
     assert chat(gateway, account).status_code == 200  # the first request left the window
     assert chat(gateway, account).status_code == 429  # the other two are still in it
+
+
+def test_the_window_is_sixty_seconds_and_a_slot_frees_at_its_edge(live, make_account):
+    # The default window, to the millisecond: a request made at t holds its slot
+    # until t + 60 s exactly, and no longer.
+    gateway = live()
+    clock = clocked(gateway)
+    started = int(clock.now)
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, rpm_limit=2)
+
+    def at(seconds: float) -> requests.Response:
+        clock.now = started + seconds
+        return chat(gateway, account)
+
+    assert at(0).status_code == 200
+    assert at(1).status_code == 200
+    refused = at(1)
+    assert refused.status_code == 429
+    assert (refused.headers["Retry-After"], refused.headers["X-RateLimit-Reset"]) == ("59", str(started + 60))
+    refused = at(59.999)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    admitted = at(60)  # the first request leaves the window now; the second is still in it
+    assert admitted.status_code == 200
+    assert admitted.headers["X-RateLimit-Reset"] == str(started + 61)
+    assert at(60).status_code == 429
+    assert at(61).status_code == 200
+    assert at(61).status_code == 429
+    assert [at(121).status_code for _ in range(3)] == [200, 200, 429]  # every slot freed at once
 
 
 def test_monthly_quota_admits_exactly_n(live, make_account):

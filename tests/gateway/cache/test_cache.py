@@ -27,6 +27,7 @@ from app.gateway.cache.store import (
     init_app,
     teed_into,
 )
+from tests.support import Clock
 
 BODY = {"model": "gpt-4o", "temperature": 0,
         "messages": [{"role": "system", "content": "Be brief."},
@@ -101,6 +102,8 @@ def test_accounts_never_share_keys():
     ({}, {"X-Aqta-Cache": "maybe"}, False),
     ({"temperature": 0}, {"Cache-Control": "no-cache"}, False),
     ({"temperature": 0}, {"cache-control": "max-age=0, No-Store"}, False),
+    ({"temperature": 0}, {"Cache-Control": "max-age=0,no-store"}, False),  # no space after the comma
+    ({"temperature": 0}, {"Cache-Control": 'no-cache="x-aqta-cache"'}, False),  # an argument is ignored
     ({"seed": 1}, {"X-Aqta-Cache": "off"}, False),
     ({}, {"X-Aqta-Cache": "on", "Cache-Control": "no-store"}, False),
     ({"temperature": 0}, {"Cache-Control": "max-age=60"}, True),
@@ -261,14 +264,6 @@ def test_recording_keeps_what_passes_and_closes_the_source():
 
 
 # --- backends -------------------------------------------------------------------------
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 ENTRY = CacheEntry(ANSWERS["text"], "openai", Decimal("0.00012345"))
 

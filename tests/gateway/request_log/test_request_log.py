@@ -11,19 +11,24 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import openai
+import peewee
 import pytest
 import redis
 
 import storage.requests as requests_repo
 from app.gateway.request_log.drain import StreamDrain, drain_all, drain_journal, drain_stream
 from app.gateway.request_log.sink import Journal, RedisSink, request_log
+from storage.models import database_proxy
 from storage.records import RequestRecord
+from tests.fakes.silent_database import SilentDatabase
 from tests.gateway.conftest import _fake_servers, fakes, gateway_settings, make_gateway  # noqa: F401
+from tests.support import wait_for
 
 PLACES = ["Cork", "Galway", "Sligo", "Kerry", "Clare", "Mayo"]  # distinct words: no loop is seen
 
@@ -370,3 +375,101 @@ def _pending(client: redis.Redis, stream: str) -> int:
         return client.xpending(stream, "aqta-request-log")["pending"]
     except redis.ResponseError:  # no group yet
         return 0
+
+
+# -- A database that refuses, and a drain that dies with a batch in hand ------------------
+
+
+@contextmanager
+def table_renamed_away(app):
+    """Every insert into the request log fails (the table is gone) until the block ends."""
+    with app.app_context():
+        database_proxy.execute_sql("ALTER TABLE request_log RENAME TO request_log_away")
+    try:
+        yield
+    finally:
+        with app.app_context():
+            database_proxy.execute_sql("ALTER TABLE request_log_away RENAME TO request_log")
+
+
+def held_in_redis(app, stream: str) -> tuple[int, int]:
+    """(entries in the stream, entries read but not acknowledged) of the drain's group."""
+    client = app.extensions["aqta.redis"]
+    return client.xlen(stream), _pending(client, stream)
+
+
+def drain_until_logged(app, user_id: str, count: int) -> None:
+    def landed() -> bool:
+        drain(app)
+        return len(logged(app, user_id)) >= count
+
+    wait_for(landed, f"{count} records of {user_id} to be logged")
+
+
+def test_a_batch_the_database_refuses_is_kept_until_it_can_be_inserted(make_app, log_settings, mode):
+    app = make_app(**log_settings)
+    records = [record("usr_refused", number) for number in range(30)]
+    with app.app_context():
+        for item in records:
+            request_log().append(item)
+    with table_renamed_away(app):
+        with app.app_context(), pytest.raises(peewee.DatabaseError):
+            drain_all(wait_seconds=10)
+        if mode == "redis":
+            assert held_in_redis(app, log_settings["request_log_stream"]) == (30, 30)
+    # The table is back: the next drains insert everything (a stream entry is retried once
+    # it has been idle for the claim time), each record once.
+    drain_until_logged(app, "usr_refused", 30)
+    rows = logged(app, "usr_refused")
+    assert sorted(row.request_id for row in rows) == sorted(r.request_id for r in records)
+    assert drain(app) == 0
+    if mode == "redis":
+        assert held_in_redis(app, log_settings["request_log_stream"]) == (0, 0)
+
+
+DRAIN_ONCE = """
+from app import create_app
+from app.gateway.request_log.drain import drain_all
+
+with create_app().app_context():
+    drain_all(wait_seconds=10)  # its insert never returns: the test kills this process there
+"""
+
+
+def test_a_drain_killed_between_reading_and_acknowledging_loses_nothing(
+        make_app, settings, log_settings, mode, tmp_path):
+    app = make_app(**log_settings)
+    records = [record("usr_drain_killed", number) for number in range(30)]
+    with app.app_context():
+        for item in records:
+            request_log().append(item)
+    silent = SilentDatabase().start()
+    env = {**os.environ, "DATABASE_URL": silent.url, "SECRET_KEY": settings.secret_key,
+           "REQUEST_JOURNAL_DIR": log_settings["request_journal_dir"], "EMBEDDED_WORKER": "false"}
+    env.pop("REDIS_URL", None)
+    if mode == "redis":
+        env.update(REDIS_URL=log_settings["redis_url"], REQUEST_LOG_STREAM=log_settings["request_log_stream"])
+    drainer = subprocess.Popen([sys.executable, "-c", DRAIN_ONCE], env=env, cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # It has read its batch and waits on its insert: kill it there, with no clean shutdown.
+        wait_for(lambda: silent.connected.is_set() or drainer.poll() is not None, "the drain's insert")
+        assert drainer.poll() is None, drainer.stderr.read().decode()
+        drainer.kill()
+        assert drainer.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if drainer.poll() is None:
+            drainer.kill()
+            drainer.wait(timeout=10)
+        drainer.stderr.close()
+        silent.stop()
+    if mode == "redis":
+        assert held_in_redis(app, log_settings["request_log_stream"]) == (30, 30)
+    # Another drain takes the dead one's batch over (once it has been idle for the claim time).
+    drain_until_logged(app, "usr_drain_killed", 30)
+    rows = logged(app, "usr_drain_killed")
+    assert sorted(row.request_id for row in rows) == sorted(r.request_id for r in records)
+    assert sum(row.cost_eur for row in rows) == Decimal("0.00030000")
+    assert drain(app) == 0
+    if mode == "redis":
+        assert held_in_redis(app, log_settings["request_log_stream"]) == (0, 0)

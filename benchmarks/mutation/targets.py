@@ -1,0 +1,30 @@
+"""The guarantee modules under mutation test, each with the tests that guard it.
+
+Each target's mutants run against its own test subset only, on SQLite with Redis,
+so the whole run fits a small machine. Order is priority: a budgeted run stops
+after the first targets.
+"""
+from __future__ import annotations
+
+TARGETS: dict[str, tuple[list[str], list[str]]] = {
+    # name: (modules to mutate, tests that guard them)
+    "rate-window": (["app/gateway/admission/rate_limits.py"],
+                    ["tests/gateway/admission/test_admission.py"]),
+    "quotas": (["app/gateway/admission/quotas.py", "storage/quotas.py"],
+               ["tests/gateway/admission/test_admission.py", "tests/gateway/admission/test_quota_race.py",
+                "tests/gateway/admission/test_alerts.py"]),
+    "admission-counters": (["app/gateway/admission/counters.py"],
+                           ["tests/gateway/admission/test_admission.py",
+                            "tests/gateway/loops/test_loops_http.py", "tests/gateway/test_budgets.py"]),
+    "loop-verdicts": (["app/gateway/loops/detector.py"],
+                      ["tests/gateway/loops/test_loops.py", "tests/gateway/loops/test_loops_http.py"]),
+    "cache-key": (["app/gateway/cache/keys.py"], ["tests/gateway/cache/test_cache.py"]),
+    "pricing": (["app/gateway/pricing.py"],
+                ["tests/gateway/test_chat_sdk.py", "tests/gateway/cache/test_cache_http.py"]),
+    "request-log": (["app/gateway/request_log/sink.py", "app/gateway/request_log/drain.py"],
+                    ["tests/gateway/request_log/test_request_log.py"]),
+    "api-keys": (["app/identity/api_keys.py", "app/identity/authentication.py"],
+                 ["tests/identity/test_keys.py", "tests/identity/test_auth.py"]),
+    "webhook-signing": (["app/webhooks/signing.py", "app/webhooks/safety.py"],
+                        ["tests/webhooks/test_endpoints_api.py", "tests/webhooks/test_delivery.py"]),
+}
