@@ -116,7 +116,7 @@ def serve_command(host: str, port: int, workers: int, worker_connections: int):
     # modules are imported, which gunicorn's gevent worker does when it loads wsgi.
     gunicorn = shutil.which("gunicorn") or sys.executable
     argv = [gunicorn] if gunicorn != sys.executable else [sys.executable, "-m", "gunicorn"]
-    argv += ["--worker-class", "gevent", "--workers", str(workers),
+    argv += ["--worker-class", "app.serving.AqtaGeventWorker", "--workers", str(workers),
              "--worker-connections", str(worker_connections), "--bind", f"{host}:{port}",
              "--graceful-timeout", "10", "--keep-alive", "5", "wsgi:app"]
     click.echo(f"Aqta listening on http://{host}:{port} (docs at /docs)")

@@ -1,4 +1,5 @@
 """The aqta command: migrate, create-key, and serve on a fresh folder."""
+import json
 import os
 import socket
 import subprocess
@@ -66,7 +67,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
+@pytest.fixture
+def served(tmp_path):
+    """``aqta serve`` in a fresh folder with no configuration: its base URL, once ready."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
     aqta = os.path.join(os.path.dirname(sys.executable), "aqta")
@@ -84,17 +87,42 @@ def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
             assert server.poll() is None, server.stdout.read().decode()
             assert time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.2)
-        session = requests.Session()
-        signup = session.post(f"{base}/api/auth/signup",
-                              json={"email": "first@example.com", "password": "Fresh start 2026"})
-        assert signup.status_code == 201
-        created = session.post(f"{base}/api/keys", json={"name": "laptop"})
-        assert created.status_code == 201
-        bearer = {"Authorization": f"Bearer {created.json()['key']}"}
-        for _ in range(4):
-            assert session.get(f"{base}/api/keys").status_code == 200
-            assert requests.get(f"{base}/api/auth/me", timeout=20, headers=bearer).status_code == 200
-        assert (tmp_path / "aqta.db").exists()
+        yield base
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path, served):
+    base = served
+    session = requests.Session()
+    signup = session.post(f"{base}/api/auth/signup",
+                          json={"email": "first@example.com", "password": "Fresh start 2026"})
+    assert signup.status_code == 201
+    created = session.post(f"{base}/api/keys", json={"name": "laptop"})
+    assert created.status_code == 201
+    bearer = {"Authorization": f"Bearer {created.json()['key']}"}
+    for _ in range(4):
+        assert session.get(f"{base}/api/keys").status_code == 200
+        assert requests.get(f"{base}/api/auth/me", timeout=20, headers=bearer).status_code == 200
+    assert (tmp_path / "aqta.db").exists()
+
+
+@pytest.mark.parametrize("request_line, status, code", [
+    (b"GET /api/keys?" + b"q" * 10_000 + b" HTTP/1.1", 414, "uri_too_long"),
+    (b"GET /api/keys HTTP/9.9", 400, "invalid_request"),
+    (b"G\x00T /api/keys HTTP/1.1", 400, "invalid_request"),
+])
+def test_the_servers_own_errors_have_the_error_shape(served, request_line, status, code):
+    """gunicorn answers these before the app sees them: in the JSON error shape too."""
+    host, port = served.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request_line + b"\r\nHost: localhost\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == str(status).encode()
+    assert b"content-type: application/json" in head.lower()
+    error = json.loads(body)["error"]
+    assert error["code"] == code and error["type"] == "invalid_request_error" and error["message"]

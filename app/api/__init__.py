@@ -1,7 +1,7 @@
 """The HTTP API: one flask-smorest blueprint per area, documented in /openapi.json."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api
 
 from app.api import (
@@ -20,7 +20,7 @@ from app.api import (
     webhooks,
 )
 from app.api.schemas import ErrorSchema
-from app.errors import handle_http_exception
+from app.errors import InvalidRequest, handle_http_exception
 
 # Routes that serve the documentation itself; everything else must be in the spec.
 UNDOCUMENTED_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
@@ -34,6 +34,15 @@ class AqtaApi(Api):
 
     def handle_http_exception(self, error):
         return handle_http_exception(error)
+
+
+def refuse_nul_characters() -> None:
+    """No management API field may hold a NUL character: PostgreSQL cannot store one."""
+    if request.path.startswith("/v1/"):
+        return  # chat bodies go to providers, not tables; validation checks what is stored
+    if "\x00" in request.path or "%00" in request.query_string.decode("latin-1") \
+            or b"\\u0000" in request.get_data(cache=True):
+        raise InvalidRequest("Text may not contain NUL characters (\\u0000).")
 
 
 def register_api(app: Flask) -> None:
@@ -63,4 +72,5 @@ def register_api(app: Flask) -> None:
                    budgets):
         api.register_blueprint(module.blp)
     docs.init_app(app)
+    app.before_request(refuse_nul_characters)
     app.extensions["aqta.api"] = api

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from flask_smorest import Blueprint
 
@@ -13,7 +13,13 @@ import storage.request_history as history_repo
 import storage.users as users_repo
 from app.analytics.cost_series import build_series, grand_total, periods
 from app.analytics.refresh import start_refresh
-from app.api.analytics_schemas import CostsQuerySchema, CostsSchema, RequestPageSchema, RequestsQuerySchema
+from app.api.analytics_schemas import (
+    CostsQuerySchema,
+    CostsSchema,
+    RequestPageSchema,
+    RequestsQuerySchema,
+    in_range,
+)
 from app.api.jobs import JobSchema
 from app.api.schemas import AUTHENTICATED
 from app.errors import InsufficientTier, InvalidRequest
@@ -29,6 +35,7 @@ blp = Blueprint("analytics", __name__, url_prefix="/api/analytics",
 DEFAULT_RANGE_DAYS = 30  # the costs range when since is not given
 MAX_RANGE_DAYS = 3660  # ten years
 MAX_PERIODS = 1000  # points in one series
+MAX_ID_CHARS = 64
 
 
 def analytics_account() -> str:
@@ -51,12 +58,17 @@ def decode_cursor(cursor: str) -> Position:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, request_id = json.loads(raw)
         moment = datetime.fromisoformat(created_at)
-        if moment.tzinfo is None or not isinstance(request_id, str):
+        if moment.tzinfo is None or not is_request_id(request_id):
             raise ValueError
+        return Position(in_range(moment), request_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise InvalidRequest("cursor is not one this API returned; pass next_cursor unchanged.",
                              field="cursor") from None
-    return Position(moment.astimezone(UTC), request_id)
+
+
+def is_request_id(value: object) -> bool:
+    return (isinstance(value, str) and value.startswith("req_") and len(value) <= MAX_ID_CHARS
+            and value.isascii() and value.isprintable())
 
 
 @blp.route("/requests")

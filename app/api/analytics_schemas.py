@@ -23,19 +23,35 @@ class Money(fields.String):
         return None if value is None else format(value, "f")
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # analytics times lie between these
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def in_range(moment: datetime) -> datetime:
+    """The moment in UTC, or ValueError when it lies outside the years analytics covers."""
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("out of range")
+    return moment
+
+
 class Instant(fields.AwareDateTime):
-    """An ISO-8601 date or date-time; a date means its midnight, naive times are UTC."""
+    """An ISO-8601 date or date-time from 1970 to 2999; a date means its midnight, naive times are UTC."""
 
     def __init__(self, **kwargs):
-        super().__init__(default_timezone=UTC, **kwargs)
+        metadata = {"example": "2026-11-01", **kwargs.pop("metadata", {})}
+        super().__init__(default_timezone=UTC, metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> datetime:
-        if isinstance(value, str) and len(value) == 10:
-            try:
-                return datetime.combine(date.fromisoformat(value), time(), UTC)
-            except ValueError:
-                raise ValidationError("Not a valid date or date-time (ISO 8601).") from None
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        try:
+            if isinstance(value, str) and len(value) == 10:
+                return in_range(datetime.combine(date.fromisoformat(value), time(), UTC))
+            return in_range(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError:
+            raise ValidationError("Not a valid date or date-time (ISO 8601) from 1970 to 2999.") from None
 
 
 class RequestsQuerySchema(Schema):

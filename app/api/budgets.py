@@ -12,6 +12,8 @@ from app.gateway.budgets import budget_status
 from app.identity.authentication import current_principal, login_required
 from storage.money import EUR_QUANTUM
 
+MAX_MONTHLY_EUR = 1_000_000_000  # a billion EUR: far above any budget, far below the counters' range
+
 blp = Blueprint("budgets", __name__, url_prefix="/api/budgets",
                 description="Monthly budgets in EUR, with alerts and an optional hard stop")
 
@@ -33,8 +35,10 @@ class BudgetListSchema(Schema):
 class PutBudgetSchema(Schema):
     key_id = fields.String(load_default=None, allow_none=True,
                            metadata={"description": "Omit or null for the account's budget"})
-    monthly_eur = fields.Decimal(required=True, allow_none=True,
-                                 metadata={"description": "EUR, above 0; null removes the budget",
+    monthly_eur = fields.Decimal(required=True, allow_none=True, as_string=True,
+                                 metadata={"description": "EUR, above 0 and at most "
+                                                          f"{MAX_MONTHLY_EUR:,}, at most 8 decimal "
+                                                          "places; null removes the budget",
                                            "example": "100"})
     thresholds = fields.List(fields.Integer(validate=validate.Range(min=1, max=1000)),
                              load_default=[50, 80, 100], validate=validate.Length(max=10))
@@ -46,8 +50,8 @@ class PutBudgetSchema(Schema):
     def check_amount(self, value, **_):
         if value is None:
             return
-        if value <= 0:
-            raise ValidationError("must be above 0")
+        if not 0 < value <= MAX_MONTHLY_EUR:
+            raise ValidationError(f"must be above 0 and at most {MAX_MONTHLY_EUR:,}")
         if value != value.quantize(EUR_QUANTUM):
             raise ValidationError("at most 8 decimal places")
 

@@ -14,12 +14,32 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function
 PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 TOOL_CHOICES = frozenset({"none", "auto", "required"})
 RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
+FUNCTION_CALL_MODES = frozenset({"none", "auto"})
 MAX_STOP_SEQUENCES = 4
 MAX_N = 128
+MAX_DEPTH = 64  # nesting of arrays and objects; JSON Schemas in tools stay far below
+MAX_MODEL_CHARS = 256
 
 
 def _fail(field: str, problem: str):
     raise InvalidRequest(f"{field}: {problem}", field=field)
+
+
+def _one_of(value: Any, allowed: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in allowed
+
+
+def _check_depth(body: dict) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH: the parser takes 1,024 levels, our encoder 254."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            _fail("body", f"is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
 
 
 def _is_number(value: Any) -> bool:
@@ -53,7 +73,7 @@ def _content(field: str, content: Any, role: str) -> None:
         _fail(field, "must be a string or a list of content parts")
     for index, part in enumerate(content):
         where = f"{field}[{index}]"
-        if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
+        if not isinstance(part, dict) or not _one_of(part.get("type"), PART_TYPES):
             _fail(f"{where}.type", f"must be one of {', '.join(sorted(PART_TYPES))}")
         kind = part["type"]
         if kind == "text" and not isinstance(part.get("text"), str):
@@ -86,7 +106,7 @@ def _messages(messages: Any) -> None:
         if not isinstance(message, dict):
             _fail(where, "must be an object")
         role = message.get("role")
-        if role not in ROLES:
+        if not _one_of(role, ROLES):
             _fail(f"{where}.role", f"must be one of {', '.join(sorted(ROLES))}")
         if "content" not in message and not message.get("tool_calls"):
             _fail(f"{where}.content", "is required")
@@ -95,6 +115,8 @@ def _messages(messages: Any) -> None:
             if role != "assistant":
                 _fail(f"{where}.tool_calls", "only assistant messages carry tool calls")
             _tool_calls(f"{where}.tool_calls", message["tool_calls"])
+        if message.get("function_call") is not None:
+            _function(f"{where}.function_call", message["function_call"], arguments=True)
         if role == "tool" and not isinstance(message.get("tool_call_id"), str):
             _fail(f"{where}.tool_call_id", "is required for tool messages")
         if message.get("name") is not None and not isinstance(message["name"], str):
@@ -114,6 +136,34 @@ def _tools(tools: Any) -> None:
             _fail(f"{where}.function.name", "must be a non-empty string")
         if function.get("parameters") is not None and not isinstance(function["parameters"], dict):
             _fail(f"{where}.function.parameters", "must be a JSON Schema object")
+
+
+def _function(field: str, function: Any, *, arguments: bool = False) -> None:
+    """A legacy function (definition, or call when ``arguments``): a name, and its arguments."""
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
+            or not function["name"]:
+        _fail(f"{field}.name", "must be a non-empty string")
+    if arguments and not isinstance(function.get("arguments"), str):
+        _fail(f"{field}.arguments", "must be a JSON string")
+    if not arguments and function.get("parameters") is not None \
+            and not isinstance(function["parameters"], dict):
+        _fail(f"{field}.parameters", "must be a JSON Schema object")
+
+
+def _functions(functions: Any) -> None:
+    if not isinstance(functions, list):
+        _fail("functions", "must be a list")
+    for index, function in enumerate(functions):
+        _function(f"functions[{index}]", function)
+
+
+def _function_call(choice: Any) -> None:
+    if isinstance(choice, str):
+        if choice not in FUNCTION_CALL_MODES:
+            _fail("function_call", "must be none, auto or {\"name\": ...}")
+        return
+    if not isinstance(choice, dict) or not isinstance(choice.get("name"), str):
+        _fail("function_call.name", "must name a function")
 
 
 def _tool_choice(choice: Any) -> None:
@@ -138,8 +188,12 @@ def validate_chat_request(body: Any) -> dict:
     """Return the body when it is a valid chat request; raise InvalidRequest naming the field."""
     if not isinstance(body, dict):
         _fail("body", "must be a JSON object")
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        _fail("model", "is required and must be a string")
+    _check_depth(body)
+    model = body.get("model")
+    if not isinstance(model, str) or not model or len(model) > MAX_MODEL_CHARS \
+            or not model.isprintable():
+        _fail("model", f"is required and must be a printable string of at most {MAX_MODEL_CHARS} "
+                       "characters")
     _messages(body.get("messages"))
     _number_in(body, "temperature", 0, 2)
     _number_in(body, "top_p", 0, 1)
@@ -165,9 +219,13 @@ def validate_chat_request(body: Any) -> dict:
         _tools(body["tools"])
     if body.get("tool_choice") is not None:
         _tool_choice(body["tool_choice"])
+    if body.get("functions") is not None:
+        _functions(body["functions"])
+    if body.get("function_call") is not None:
+        _function_call(body["function_call"])
     response_format = body.get("response_format")
     if response_format is not None and (not isinstance(response_format, dict)
-                                        or response_format.get("type") not in RESPONSE_FORMATS):
+                                        or not _one_of(response_format.get("type"), RESPONSE_FORMATS)):
         _fail("response_format.type", f"must be one of {', '.join(sorted(RESPONSE_FORMATS))}")
     if body.get("user") is not None and not isinstance(body["user"], str):
         _fail("user", "must be a string")

@@ -21,6 +21,7 @@ unavailable never fails a request: the check is skipped and logged.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,8 @@ from app.gateway.loops.similarity import RequestSummary, find_cycle, near_duplic
 log = logging.getLogger(__name__)
 Pattern = Literal["repeat", "near_duplicate", "cycle"]
 MAX_VERDICT_FINGERPRINTS = 16
+MAX_HISTORY_LIMIT = 1000  # requests kept per key
+MAX_WINDOW_SECONDS = 86_400  # one day
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,16 @@ class LoopThresholds:
     history_limit: int = 100  # the most recent requests kept per key
 
     def __post_init__(self):
-        if self.window_seconds <= 0 or self.burst_seconds < 0:
-            raise ValueError("window_seconds must be positive and burst_seconds not negative")
+        for name, kind in _THRESHOLD_TYPES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind) \
+                    or (kind is not int and not math.isfinite(value)):
+                raise ValueError(f"{name} must be {_KIND_NAMES[kind]}")
+        if self.history_limit > MAX_HISTORY_LIMIT:
+            raise ValueError(f"history_limit must be at most {MAX_HISTORY_LIMIT}")
+        if not 0 < self.window_seconds <= MAX_WINDOW_SECONDS or self.burst_seconds < 0:
+            raise ValueError(f"window_seconds must be above 0 and at most {MAX_WINDOW_SECONDS}, "
+                             "and burst_seconds not negative")
         if min(self.repeat_count, self.near_duplicate_count, self.cycle_repeats) < 2:
             raise ValueError("repeat_count, near_duplicate_count and cycle_repeats must be at least 2")
         if not 0 < self.similarity <= 1:
@@ -63,6 +74,13 @@ class LoopThresholds:
         if self.history_limit < max(self.repeat_count, self.near_duplicate_count,
                                     self.cycle_max_period * self.cycle_repeats):
             raise ValueError("history_limit is too small to see the loops the counts describe")
+
+
+_THRESHOLD_TYPES = {"enabled": bool, "window_seconds": (int, float), "repeat_count": int,
+                    "near_duplicate_count": int, "similarity": (int, float), "cycle_min_period": int,
+                    "cycle_max_period": int, "cycle_repeats": int, "burst_seconds": (int, float),
+                    "history_limit": int}
+_KIND_NAMES = {bool: "true or false", int: "an integer", (int, float): "a number"}
 
 
 @dataclass(frozen=True)
