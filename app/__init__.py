@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or settings_from_env()
     app = Flask(__name__, static_folder=None)
     app.config.update(
+        PERMANENT_SESSION_LIFETIME=settings.session_max_seconds,  # the cookie signature's max age
         AQTA_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,

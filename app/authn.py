@@ -13,6 +13,7 @@ from flask_login import LoginManager, UserMixin, current_user
 
 import storage.users as users_repo
 from app.errors import InvalidApiKey, NotAuthenticated
+from app.identity import sessions
 from app.keys import KEY_PREFIX, key_cache
 from storage.errors import UserNotFound
 from storage.records import ApiKeyRecord, UserRecord
@@ -81,9 +82,10 @@ def login_required(view):
 
 def _load_session_user(user_id: str) -> SessionUser | None:
     try:
-        return SessionUser(users_repo.get(user_id))
+        user = users_repo.get(user_id)
     except UserNotFound:
         return None
+    return SessionUser(user) if sessions.is_current(user) else None
 
 
 def init_app(app: Flask) -> None:

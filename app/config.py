@@ -49,6 +49,8 @@ class Settings:
     redis_max_connections: int = 64
     secret_key: str = ""
     session_cookie_secure: bool = False
+    session_idle_seconds: int = 8 * 3600  # a session unused this long is over
+    session_max_seconds: int = 7 * 24 * 3600  # a session this old is over, however used
     max_request_bytes: int = 8 * 1024 * 1024  # bytes
     key_cache_seconds: float = 1.0  # how long an API key lookup is trusted in process
     rate_limit_window_seconds: int = 60  # the window a key's requests-per-minute are counted in
@@ -262,6 +264,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
                                       int, 1),
         secret_key=_secret_key(env),
         session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
+        session_idle_seconds=_number(env, "SESSION_IDLE_SECONDS", Settings.session_idle_seconds,
+                                     int, 60),
+        session_max_seconds=_number(env, "SESSION_MAX_SECONDS", Settings.session_max_seconds,
+                                    int, 60),
         max_request_bytes=_number(env, "MAX_REQUEST_BYTES", Settings.max_request_bytes, int, 1024),
         key_cache_seconds=_number(env, "KEY_CACHE_SECONDS", Settings.key_cache_seconds),
         signin_rate_limit=check_rate_limit(

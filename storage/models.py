@@ -38,6 +38,9 @@ class User(BaseModel):
     password_hash = peewee.CharField(max_length=255, null=True)
     tier = peewee.CharField(max_length=20, default="free")
     created_at = UtcDateTimeField()
+    # Session cookies carry the generation they were issued under; bumping it (log-out,
+    # password change) makes every earlier cookie of this user worthless.
+    session_generation = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = "users"

@@ -13,6 +13,7 @@ class UserRecord:
     tier: str
     created_at: datetime
     has_password: bool
+    session_generation: int = 0  # session cookies of earlier generations are void
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Accounts, passwords, OAuth/OIDC sign-in, sessions and API keys."""
