@@ -9,6 +9,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 
 from app.config import ConfigError
+from app.keys import INFERENCE, SCOPES
 from app.tiers import TIER_NAMES
 
 
@@ -44,9 +45,12 @@ def migrate_command():
               help="Requests per minute for this key (default: the tier's).")
 @click.option("--monthly-quota", type=click.IntRange(min=1), default=None,
               help="Requests per calendar month for this key (default: the tier's).")
+@click.option("--scope", type=click.Choice(SCOPES), default=INFERENCE,
+              show_default=True,
+              help="inference: chat and models only; admin: managing keys, webhooks, budgets too.")
 @with_appcontext
 def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
-                       monthly_quota: int | None):
+                       monthly_quota: int | None, scope: str):
     """Create an API key (and the account if needed); prints the key on the last line."""
     import storage.keys as keys_repo
     import storage.users as users_repo
@@ -68,10 +72,10 @@ def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
         user = users_repo.set_tier(user.id, tier)
         click.echo(f"set tier of {user.id} <{email}> to {tier}")
     new = generate_key()
-    record = keys_repo.create(user.id, name, new.key_hash, new.prefix, new.last_four)
+    record = keys_repo.create(user.id, name, new.key_hash, new.prefix, new.last_four, scope=scope)
     if rpm is not None or monthly_quota is not None:
         keys_repo.set_limits(user.id, record.id, rpm_limit=rpm, monthly_quota=monthly_quota)
-    click.echo(f"created key {record.id} ({name}) for {email}")
+    click.echo(f"created {scope} key {record.id} ({name}) for {email}")
     click.echo(new.plaintext)
 
 

@@ -22,6 +22,8 @@ from storage.ids import utcnow
 from storage.records import ApiKeyRecord
 
 KEY_PREFIX = "sk-aqta-"
+INFERENCE, ADMIN = "inference", "admin"
+SCOPES = (INFERENCE, ADMIN)  # inference: chat and models only; admin: management too
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
 
 

@@ -15,16 +15,18 @@ def _record(key: ApiKey, tier: str) -> ApiKeyRecord:
                         last_four=key.last_four, tier=tier, created_at=key.created_at,
                         last_used_at=key.last_used_at, revoked_at=key.revoked_at,
                         rpm_limit=key.rpm_limit, monthly_quota=key.monthly_quota,
-                        loop_settings=json.loads(key.loop_settings) if key.loop_settings else None)
+                        loop_settings=json.loads(key.loop_settings) if key.loop_settings else None,
+                        scope=key.scope)
 
 
 def _with_owner():
     return ApiKey.select(ApiKey, User.id, User.tier).join(User)
 
 
-def create(user_id: str, name: str, key_hash: str, prefix: str, last_four: str) -> ApiKeyRecord:
+def create(user_id: str, name: str, key_hash: str, prefix: str, last_four: str,
+           scope: str = "inference") -> ApiKeyRecord:
     key = ApiKey.create(id=new_id("key"), user=user_id, name=name, key_hash=key_hash,
-                        prefix=prefix, last_four=last_four, created_at=utcnow())
+                        prefix=prefix, last_four=last_four, created_at=utcnow(), scope=scope)
     return get_for_user(user_id, key.id)
 
 

@@ -74,6 +74,7 @@ class ApiKey(BaseModel):
     rpm_limit = peewee.IntegerField(null=True)  # requests per minute
     monthly_quota = peewee.IntegerField(null=True)  # requests per calendar month (UTC)
     loop_settings = peewee.TextField(null=True)  # JSON: loop-detection thresholds for this key
+    scope = peewee.CharField(max_length=20, default="inference")  # inference or admin
 
     class Meta:
         table_name = "api_keys"

@@ -38,7 +38,8 @@ def test_create_key_prints_a_working_key_last(run, app):
 
 
 def test_create_key_reuses_the_account_and_changes_its_tier(run, app):
-    first = run("create-key", "--email", "team@example.com").output.strip().splitlines()[-1]
+    first = run("create-key", "--email", "team@example.com",
+                "--scope", "admin").output.strip().splitlines()[-1]
     second = run("create-key", "--email", "team@example.com", "--tier", "starter").output
     second_key = second.strip().splitlines()[-1]
     client = app.test_client()
@@ -48,9 +49,24 @@ def test_create_key_reuses_the_account_and_changes_its_tier(run, app):
     assert me.json["tier"] == "starter"
 
 
+def test_create_key_says_which_scope_it_made(run, app):
+    made = run("create-key", "--email", "ops@example.com").output.strip().splitlines()
+    assert "created inference key key_" in made[-2]
+    client = app.test_client()
+    bearer = {"Authorization": f"Bearer {made[-1]}"}
+    assert client.get("/v1/models", headers=bearer).status_code == 200
+    assert client.get("/api/keys", headers=bearer).status_code == 403
+    admin = run("create-key", "--email", "ops@example.com", "--scope", "admin").output
+    assert "created admin key key_" in admin.strip().splitlines()[-2]
+    bearer = {"Authorization": f"Bearer {admin.strip().splitlines()[-1]}"}
+    assert {k["scope"] for k in client.get("/api/keys", headers=bearer).json["data"]} == \
+        {"inference", "admin"}
+
+
 def test_create_key_refuses_bad_input(run):
     assert run("create-key", "--email", "nope").exit_code == 2
     assert run("create-key", "--email", "a@example.com", "--tier", "gold").exit_code == 2
+    assert run("create-key", "--email", "a@example.com", "--scope", "root").exit_code == 2
 
 
 def test_bad_configuration_stops_with_one_line():

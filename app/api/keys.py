@@ -12,7 +12,7 @@ from app.authn import current_principal, login_required
 from app.errors import InsufficientTier
 from app.gateway.limits import monthly_quota, requests_per_minute
 from app.gateway.loops import LoopThresholds
-from app.keys import generate_key, key_cache
+from app.keys import INFERENCE, SCOPES, generate_key, key_cache
 from app.tiers import TIERS
 
 blp = Blueprint("keys", __name__, url_prefix="/api/keys", description="API keys")
@@ -23,6 +23,9 @@ class KeySchema(Schema):
     name = fields.String(required=True)
     prefix = fields.String(required=True, metadata={"description": "The key's first characters"})
     last_four = fields.String(required=True)
+    scope = fields.String(required=True, metadata={
+        "enum": list(SCOPES), "description": "inference: chat and models only; admin: "
+                                             "managing keys, webhooks, budgets… too"})
     tier = fields.String(required=True)
     created_at = fields.AwareDateTime(required=True)
     last_used_at = fields.AwareDateTime(allow_none=True)
@@ -43,6 +46,8 @@ class KeyListSchema(Schema):
 
 class NewKeySchema(Schema):
     name = fields.String(load_default="default", validate=validate.Length(min=1, max=100))
+    scope = fields.String(load_default=INFERENCE, validate=validate.OneOf(SCOPES), metadata={
+        "description": "inference (the default): chat and models only; admin: management too"})
 
 
 class KeyLimitsSchema(Schema):
@@ -92,10 +97,11 @@ def list_keys():
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def create_key(body):
-    """Create a key. Its value is in this response only; store it now."""
+    """Create a key (an inference key unless asked). Its value is in this response only."""
     new = generate_key()
     record = keys_repo.create(current_principal().user_id, body.get("name", "default"),
-                              new.key_hash, new.prefix, new.last_four)
+                              new.key_hash, new.prefix, new.last_four,
+                              scope=body.get("scope", INFERENCE))
     return SimpleNamespace(**record.__dict__, key=new.plaintext)
 
 

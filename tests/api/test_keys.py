@@ -1,6 +1,8 @@
 """API keys through HTTP: create, list, revoke, and isolation between users."""
 import hashlib
 
+import pytest
+
 from storage.models import ApiKey
 from tests.conftest import PASSWORD
 
@@ -30,7 +32,7 @@ def test_create_shows_the_key_once_and_stores_only_its_hash(app, client):
 
 def test_a_key_authenticates_and_records_last_use(client, app):
     signed_in(client)
-    key = client.post("/api/keys", json={}).json["key"]
+    key = client.post("/api/keys", json={"scope": "admin"}).json["key"]
     other = app.test_client()
     listed = other.get("/api/keys", headers={"Authorisation": f"Bearer {key}"})
     assert listed.status_code == 200
@@ -46,7 +48,7 @@ def test_list_is_newest_first(client):
 
 def test_delete_revokes_at_once(client, app):
     signed_in(client)
-    created = client.post("/api/keys", json={"name": "doomed"}).json
+    created = client.post("/api/keys", json={"name": "doomed", "scope": "admin"}).json
     bearer = {"Authorization": f"Bearer {created['key']}"}
     assert app.test_client().get("/api/keys", headers=bearer).status_code == 200
     assert client.delete(f"/api/keys/{created['id']}").status_code == 204
@@ -101,3 +103,71 @@ def test_key_name_is_validated(client):
     response = client.post("/api/keys", json={"name": "x" * 101})
     assert response.status_code == 400
     assert response.json["error"]["param"] == "name"
+
+
+def test_new_keys_are_inference_keys_unless_asked(client):
+    signed_in(client)
+    plain = client.post("/api/keys", json={"name": "app"}).json
+    assert plain["scope"] == "inference"
+    admin = client.post("/api/keys", json={"name": "ops", "scope": "admin"}).json
+    assert admin["scope"] == "admin"
+    listed = {k["name"]: k["scope"] for k in client.get("/api/keys").json["data"]}
+    assert listed == {"app": "inference", "ops": "admin"}
+    bad = client.post("/api/keys", json={"scope": "root"})
+    assert bad.status_code == 400
+    assert bad.json["error"]["param"] == "scope"
+
+
+MANAGEMENT = [
+    ("get", "/api/keys", None),
+    ("post", "/api/keys", {"scope": "admin"}),
+    ("patch", "/api/keys/{key_id}", {"rpm_limit": 1}),
+    ("delete", "/api/keys/{key_id}", None),
+    ("get", "/api/webhooks", None),
+    ("post", "/api/webhooks", {"url": "https://example.com/hook"}),
+    ("get", "/api/budgets", None),
+    ("put", "/api/budgets", {"monthly_eur": "10"}),
+    ("get", "/api/analytics/requests", None),
+    ("get", "/api/analytics/costs", None),
+    ("post", "/api/analytics/costs/refresh", None),
+    ("get", "/api/jobs/job_x", None),
+]
+
+
+@pytest.mark.parametrize("method, path, body", MANAGEMENT)
+def test_an_inference_key_cannot_manage_the_account(app, make_account, method, path, body):
+    account = make_account(tier="pro", scope="inference")
+    client = app.test_client()
+    kwargs = {"json": body} if body is not None else {}
+    response = getattr(client, method)(path.format(key_id=account.key_id),
+                                       headers=account.headers, **kwargs)
+    assert response.status_code == 403, response.json
+    assert response.json["error"]["code"] == "insufficient_scope"
+    assert response.json["error"]["type"] == "permission_error"
+    # The key itself is untouched, and still does what it is for.
+    assert client.get("/v1/models", headers=account.headers).status_code == 200
+    me = client.get("/api/auth/me", headers=account.headers)
+    assert me.status_code == 200 and me.json["id"] == account.user.id
+
+
+def test_a_leaked_inference_key_cannot_outlive_its_revocation(client, app):
+    signed_in(client)
+    leaked = client.post("/api/keys", json={"name": "leaked"}).json
+    thief = app.test_client()
+    bearer = {"Authorization": f"Bearer {leaked['key']}"}
+    minted = thief.post("/api/keys", json={"name": "backdoor"}, headers=bearer)
+    assert minted.status_code == 403
+    assert thief.post("/api/webhooks", json={"url": "https://evil.example/x"},
+                      headers=bearer).status_code == 403
+    assert client.delete(f"/api/keys/{leaked['id']}").status_code == 204
+    assert thief.get("/v1/models", headers=bearer).status_code == 401
+    assert [k["name"] for k in client.get("/api/keys").json["data"]] == []
+
+
+@pytest.mark.parametrize("method, path, body", MANAGEMENT[:3])
+def test_an_admin_key_can_manage_the_account(app, make_account, method, path, body):
+    account = make_account(tier="pro", scope="admin")
+    kwargs = {"json": body} if body is not None else {}
+    response = getattr(app.test_client(), method)(path.format(key_id=account.key_id),
+                                                  headers=account.headers, **kwargs)
+    assert response.status_code in (200, 201), response.json
