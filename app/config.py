@@ -55,6 +55,7 @@ class Settings:
     key_cache_seconds: float = 1.0  # how long an API key lookup is trusted in process
     rate_limit_window_seconds: int = 60  # the window a key's requests-per-minute are counted in
     signin_rate_limit: str = "10/minute"  # password sign-ups and logins per client address
+    signin_account_failure_limit: str = "10/hour"  # wrong passwords per account before a pause
     cache_ttl_seconds: int = 3600  # how long a cached answer is served; 0 turns the cache off
     cache_max_bytes: int = 64 * 1024 * 1024  # bytes the in-process cache may hold (no Redis)
     db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
@@ -272,6 +273,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         key_cache_seconds=_number(env, "KEY_CACHE_SECONDS", Settings.key_cache_seconds),
         signin_rate_limit=check_rate_limit(
             "SIGNIN_RATE_LIMIT", _text(env, "SIGNIN_RATE_LIMIT", Settings.signin_rate_limit)),
+        signin_account_failure_limit=check_rate_limit(
+            "SIGNIN_ACCOUNT_FAILURE_LIMIT", _text(env, "SIGNIN_ACCOUNT_FAILURE_LIMIT",
+                                                  Settings.signin_account_failure_limit)),
         cache_ttl_seconds=_number(env, "CACHE_TTL_SECONDS", Settings.cache_ttl_seconds, int),
         cache_max_bytes=_number(env, "CACHE_MAX_BYTES", Settings.cache_max_bytes, int),
         db_pool_size=_number(env, "DB_POOL_SIZE", Settings.db_pool_size, int, 1),

@@ -18,6 +18,7 @@ from app.errors import AqtaError, InvalidRequest
 from app.jwks import TIMEOUT, JwksCache
 from app.oidc import Identity, identity_from_claims, verify_id_token
 from app.passwords import verify_password
+from app.signin_throttle import check_account, count_failure
 from storage.errors import EmailTaken
 from storage.records import UserRecord
 
@@ -152,5 +153,7 @@ def _check_link_allowed(user: UserRecord, password_hash: str | None, password: s
         raise LinkNeedsPassword(
             "An account with this email already exists and has a password. To add this sign-in "
             "to it, send its password with the ID token, or sign in with the password first.")
+    check_account(user.email)
     if not verify_password(password_hash, password):
+        count_failure(user.email)
         raise WrongLinkPassword("The password of the account with this email is wrong.")

@@ -13,7 +13,7 @@ from app.emails import normalise_email
 from app.errors import AqtaError, Forbidden
 from app.identity import sessions
 from app.passwords import check_strength, hash_password, needs_rehash, verify_password
-from app.signin_throttle import throttle_signin
+from app.signin_throttle import check_account, count_failure, throttle_signin
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")
 
@@ -76,9 +76,11 @@ def login(credentials):
         email = normalise_email(credentials["email"])
     except AqtaError:
         raise wrong from None
+    check_account(email)
     found = users_repo.password_hash_for(email)
     user, password_hash = found if found else (None, None)
     if not verify_password(password_hash, credentials["password"]):
+        count_failure(email)
         raise wrong
     if needs_rehash(password_hash):
         users_repo.set_password_hash(user.id, hash_password(credentials["password"]))
@@ -111,8 +113,10 @@ def change_password(body):
     throttle_signin()
     user = users_repo.get(current_principal().user_id)
     if user.has_password:
+        check_account(user.email)
         _, password_hash = users_repo.password_hash_for(user.email)
         if not verify_password(password_hash, body["current_password"] or ""):
+            count_failure(user.email)
             raise InvalidCredentials("The current password is wrong.")
     check_strength(body["new_password"], user.email)
     return start_session(users_repo.change_password(user.id, hash_password(body["new_password"])))

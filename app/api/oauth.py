@@ -18,6 +18,7 @@ from app.api.schemas import ErrorSchema
 from app.errors import AqtaError
 from app.jwks import IdentityProviderUnavailable
 from app.oidc import InvalidIdToken, identity_from_claims
+from app.signin_throttle import throttle_signin
 
 blp = Blueprint("oauth", __name__, url_prefix="/api/auth",
                 description="Sign-in with Google and Microsoft (OpenID Connect)")
@@ -72,6 +73,7 @@ _UNAVAILABLE = {"schema": ErrorSchema,
 @blp.alt_response(409, schema=ErrorSchema,
                   description="An account with the token's email has a password: send it to "
                               "link this sign-in (account_link_requires_password)")
+@blp.alt_response(429, schema=ErrorSchema, description="Too many sign-in attempts")
 @blp.alt_response(503, **_UNAVAILABLE)
 def oauth_signin(body):
     """Sign in with an ID token from Google or Microsoft; sets the session cookie.
@@ -79,6 +81,7 @@ def oauth_signin(body):
     The account is found by the provider's subject, else created; an existing account
     with the same email is linked only for its holder (signed in, or giving its password).
     """
+    throttle_signin()
     identity = oauth.verify(body["provider"], body["id_token"], body["nonce"])
     result = oauth.sign_in(identity, password=body["password"],
                            signed_in_user_id=_signed_in_user_id())
@@ -109,9 +112,11 @@ def oauth_login(provider: str):
                   description="An account with this email has a password: sign in with it "
                               "first, then again with the provider, to link them "
                               "(account_link_requires_password)")
+@blp.alt_response(429, schema=ErrorSchema, description="Too many sign-in attempts")
 @blp.alt_response(503, **_UNAVAILABLE)
 def oauth_callback(provider: str):
     """Finish the browser sign-in: check state, exchange the code, verify the ID token."""
+    throttle_signin()
     remote = oauth.remote_app(provider)
     with _provider_errors(provider):
         token = remote.authorize_access_token()

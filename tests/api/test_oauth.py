@@ -160,6 +160,30 @@ def test_an_account_made_by_a_provider_links_another_provider_by_email(client, g
     assert second.json == {"user": first, "created": False}
 
 
+def test_oauth_sign_in_is_throttled_per_address(make_app, google):
+    client = make_app(oauth={"google": google.client("google")},
+                      signin_rate_limit="2/minute").test_client()
+    assert [signin(client, "google", google.mint()).status_code for _ in range(3)] == \
+        [200, 200, 429]
+    refused = signin(client, "google", google.mint())
+    assert refused.json["error"]["code"] == "rate_limit_exceeded"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    callback = client.get("/api/auth/oauth/google/callback?code=x&state=y")
+    assert callback.status_code == 400  # its own count: the state is checked, not refused
+
+
+def test_wrong_link_passwords_count_against_the_account(make_app, google, make_account):
+    client = make_app(oauth={"google": google.client("google")},
+                      signin_account_failure_limit="2/hour").test_client()
+    make_account(email="ada@example.com")
+    answers = [signin(client, "google", google.mint(), password="Guess 1 abc").status_code
+               for _ in range(2)]
+    assert answers == [401, 401]
+    assert signin(client, "google", google.mint(), password=PASSWORD).status_code == 429
+    assert client.post("/api/auth/login", json={"email": "ada@example.com",
+                                                "password": PASSWORD}).status_code == 429
+
+
 def test_the_nonce_is_checked_when_given(client, google):
     token = google.mint(nonce="n-0123456789")
     assert signin(client, "google", token, nonce="n-0123456789").status_code == 200
