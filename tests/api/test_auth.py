@@ -63,6 +63,24 @@ def test_signup_refuses_a_taken_email_whatever_its_case(client):
     assert response.json["error"]["code"] == "email_taken"
 
 
+def test_a_full_width_spelling_is_the_same_account(client):
+    assert client.post(SIGNUP, json={"email": "victim@example.com",
+                                     "password": PASSWORD}).status_code == 201
+    again = client.post(SIGNUP, json={"email": "ｖictim@example.com", "password": PASSWORD})
+    assert again.status_code == 409
+    assert again.json["error"]["code"] == "email_taken"
+    login = client.post(LOGIN, json={"email": "ＶＩＣＴＩＭ@example.com", "password": PASSWORD})
+    assert login.status_code == 200
+
+
+@pytest.mark.parametrize("email", ["victim@exаmple.com", "victim@xn--exmple-4nf.com",
+                                   "vіctim@example.com"])
+def test_signup_refuses_look_alike_addresses(client, email):
+    response = client.post(SIGNUP, json={"email": email, "password": PASSWORD})
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_email"
+
+
 def test_login_and_logout(client, make_account):
     account = make_account(email="login@example.com")
     response = client.post(LOGIN, json={"email": "Login@Example.com", "password": PASSWORD})
