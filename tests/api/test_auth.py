@@ -42,6 +42,11 @@ def test_secure_cookie_when_configured(make_app):
     ({"email": "a@example.com", "password": "aaaaaaaaaaaa1"}, "password", "weak_password"),
     ({"email": "alexander@example.com", "password": "Alexander2024"}, "password", "weak_password"),
     ({"email": "a@example.com", "password": "x" * 300 + "A1"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "password12"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "qwertyuiop1"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "Password1!"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "!Sunshine2024"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "Iloveyou123"}, "password", "weak_password"),
     ({"password": PASSWORD}, "email", "invalid_request"),
     ({"email": "a@example.com"}, "password", "invalid_request"),
     ({"email": 42, "password": PASSWORD}, "email", "invalid_request"),
@@ -54,6 +59,22 @@ def test_signup_rejects_bad_input_naming_the_field(client, body, field, code):
     assert error["param"] == field
     assert field in error["message"]
     assert error["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("password", ["Correct horse 9 battery", "Sunshine-on-Tuesday-48",
+                                      "kX9!mQ2#vL7p"])
+def test_uncommon_passwords_are_accepted(client, password):
+    response = client.post(SIGNUP, json={"email": "fine@example.com", "password": password})
+    assert response.status_code == 201, response.json
+
+
+def test_a_common_password_cannot_be_set_by_a_change_either(client):
+    client.post(SIGNUP, json={"email": "c@example.com", "password": PASSWORD})
+    response = client.post("/api/auth/password", json={"current_password": PASSWORD,
+                                                       "new_password": "Password123!"})
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "weak_password"
+    assert "common" in response.json["error"]["message"]
 
 
 def test_signup_refuses_a_taken_email_whatever_its_case(client):
