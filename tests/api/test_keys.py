@@ -1,5 +1,6 @@
 """API keys through HTTP: create, list, revoke, and isolation between users."""
 import hashlib
+import io
 
 import pytest
 
@@ -91,11 +92,50 @@ def test_keys_need_authentication(client):
     assert client.delete("/api/keys/key_x").status_code == 401
 
 
-def test_cookie_authenticated_change_must_be_json(client):
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x"])
+def test_cookie_authenticated_change_must_be_json(client, content_type):
     signed_in(client)
-    response = client.post("/api/keys", data="name=forged", content_type="text/plain")
+    with_body = client.post("/api/keys", data="name=forged", content_type=content_type)
+    empty = client.post("/api/keys", data=b"", content_type=content_type)
+    chunked = client.post("/api/keys", input_stream=io.BytesIO(b"6\r\nname=x\r\n0\r\n\r\n"),
+                          content_type=content_type, headers={"Transfer-Encoding": "chunked"})
+    for response in (with_body, empty, chunked):
+        assert response.status_code == 415
+        assert response.json["error"]["code"] == "unsupported_media_type"
+    assert client.get("/api/keys").json["data"] == []
+
+
+def test_a_chunked_body_without_a_type_is_refused_from_a_cookie(client):
+    signed_in(client)
+    response = client.post("/api/keys", input_stream=io.BytesIO(b"{}"),
+                           headers={"Transfer-Encoding": "chunked"})
     assert response.status_code == 415
     assert client.get("/api/keys").json["data"] == []
+
+
+def test_bodiless_changes_without_a_type_still_work(client):
+    signed_in(client)
+    created = client.post("/api/keys").json
+    assert client.delete(f"/api/keys/{created['id']}").status_code == 204
+
+
+def test_answers_with_a_key_are_not_stored_by_caches(client):
+    signed_in(client)
+    response = client.post("/api/keys", json={})
+    assert response.status_code == 201
+    assert response.headers["Cache-Control"] == "no-store"
+    assert client.get("/api/keys").headers["Cache-Control"] == "no-store"
+
+
+def test_401s_say_how_to_authenticate(client):
+    anonymous = client.get("/api/keys")
+    assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="aqta"'
+    bad_key = client.get("/v1/models", headers={"Authorization": "Bearer sk-aqta-nope"})
+    assert bad_key.status_code == 401
+    assert bad_key.headers["WWW-Authenticate"] == 'Bearer realm="aqta", error="invalid_token"'
+    wrong = client.post("/api/auth/login", json={"email": "a@example.com", "password": "Nope 12345"})
+    assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
 
 
 def test_key_name_is_validated(client):
