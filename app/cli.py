@@ -111,8 +111,12 @@ def set_limits_command(key_id: str, rpm: int | None, monthly_quota: int | None):
               help="gunicorn worker processes (gevent).")
 @click.option("--worker-connections", default=1000, show_default=True, type=int,
               help="Concurrent connections per worker.")
+@click.option("--control-socket", default=None,
+              help="gunicorn's control socket (for gunicornc) [default: "
+                   "$XDG_RUNTIME_DIR or ~/.gunicorn, aqta-HOST-PORT.ctl]")
 @with_appcontext
-def serve_command(host: str, port: int, workers: int, worker_connections: int):
+def serve_command(host: str, port: int, workers: int, worker_connections: int,
+                  control_socket: str | None):
     """Migrate, then run the gateway under gunicorn with gevent workers."""
     from flask import current_app
 
@@ -130,10 +134,20 @@ def serve_command(host: str, port: int, workers: int, worker_connections: int):
     argv = [gunicorn] if gunicorn != sys.executable else [sys.executable, "-m", "gunicorn"]
     argv += ["--worker-class", "gevent", "--workers", str(workers),
              "--worker-connections", str(worker_connections), "--bind", f"{host}:{port}",
-             "--graceful-timeout", "10", "--keep-alive", "5", "wsgi:app"]
+             "--graceful-timeout", "10", "--keep-alive", "5",
+             "--control-socket", control_socket or control_socket_path(host, port), "wsgi:app"]
     click.echo(f"Aqta listening on http://{host}:{port} (docs at /docs)")
     sys.stdout.flush()
     os.execvp(argv[0], argv)
+
+
+def control_socket_path(host: str, port: int) -> str:
+    """A control socket path of this server's own: gunicorn's default is one per user, so a
+    second server would take over (and on exit remove) the first one's socket."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    folder = runtime if runtime and os.path.isdir(runtime) else os.path.join(
+        os.path.expanduser("~"), ".gunicorn")
+    return os.path.join(folder, f"aqta-{host.replace(':', '_')}-{port}.ctl")
 
 
 @click.command("worker")

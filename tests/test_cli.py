@@ -82,24 +82,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_serve(folder, port: int, env: dict) -> subprocess.Popen:
+    """``aqta serve`` in ``folder``, once /readyz answers."""
+    aqta = os.path.join(os.path.dirname(sys.executable), "aqta")
+    server = subprocess.Popen([aqta, "serve", "--port", str(port)], cwd=folder,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                return server
+        except requests.RequestException:  # not up yet, or slow under load
+            pass
+        assert server.poll() is None, server.stdout.read().decode()
+        assert time.monotonic() < deadline, "server did not become ready"
+        time.sleep(0.2)
+
+
+def fresh_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+    return {**env, **extra}
+
+
 def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
-    aqta = os.path.join(os.path.dirname(sys.executable), "aqta")
-    server = subprocess.Popen([aqta, "serve", "--port", str(port)], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    server = start_serve(tmp_path, port, fresh_env(XDG_RUNTIME_DIR=str(tmp_path)))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:  # not up yet, or slow under load
-                pass
-            assert server.poll() is None, server.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.2)
         session = requests.Session()
         signup = session.post(f"{base}/api/auth/signup",
                               json={"email": "first@example.com", "password": "Fresh start 2026"})
@@ -110,7 +119,30 @@ def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
         for _ in range(4):
             assert session.get(f"{base}/api/keys").status_code == 200
             assert requests.get(f"{base}/api/auth/me", timeout=20, headers=bearer).status_code == 200
-        assert (tmp_path / "aqta.db").exists()
+        assert (tmp_path / "aqta.db").stat().st_mode & 0o077 == 0  # owner-only
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def test_each_serve_has_its_own_control_socket(tmp_path):
+    from gunicorn.ctl.client import ControlClient
+
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    ports = [free_port(), free_port()]
+    servers = []
+    try:
+        for n, port in enumerate(ports):
+            folder = tmp_path / f"site{n}"
+            folder.mkdir()
+            servers.append(start_serve(folder, port, fresh_env(XDG_RUNTIME_DIR=str(runtime))))
+        for port in ports:
+            path = runtime / f"aqta-127.0.0.1-{port}.ctl"
+            with ControlClient(str(path), timeout=10) as control:
+                listeners = control.send_command("show listeners")["listeners"]
+            assert [listener["address"] for listener in listeners] == [f"http://127.0.0.1:{port}"]
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
