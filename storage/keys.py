@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from storage.account_lock import capped
 from storage.errors import KeyNotFound
 from storage.ids import new_id, utcnow
 from storage.models import ApiKey, User
@@ -24,10 +25,20 @@ def _with_owner():
 
 
 def create(user_id: str, name: str, key_hash: str, prefix: str, last_four: str,
-           scope: str = "inference") -> ApiKeyRecord:
-    key = ApiKey.create(id=new_id("key"), user=user_id, name=name, key_hash=key_hash,
-                        prefix=prefix, last_four=last_four, created_at=utcnow(), scope=scope)
-    return get_for_user(user_id, key.id)
+           scope: str = "inference", limit: int | None = None) -> ApiKeyRecord:
+    """A new key; LimitReached when the account has ``limit`` live keys already (race-free)."""
+    def insert() -> str:
+        return ApiKey.create(id=new_id("key"), user=user_id, name=name, key_hash=key_hash,
+                             prefix=prefix, last_four=last_four, created_at=utcnow(),
+                             scope=scope).id
+
+    key_id = insert() if limit is None else capped(user_id, lambda: count_live(user_id), limit,
+                                                   insert)
+    return get_for_user(user_id, key_id)
+
+
+def count_live(user_id: str) -> int:
+    return ApiKey.select().where((ApiKey.user == user_id) & ApiKey.revoked_at.is_null()).count()
 
 
 def list_for_user(user_id: str) -> list[ApiKeyRecord]:

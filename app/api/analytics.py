@@ -9,11 +9,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask_smorest import Blueprint
 
 import storage.costs as costs_repo
-import storage.jobs as jobs_repo
 import storage.request_history as history_repo
 import storage.users as users_repo
 from app.api.analytics_schemas import CostsQuerySchema, CostsSchema, RequestPageSchema, RequestsQuerySchema
-from app.api.jobs import JobSchema
+from app.api.jobs import JobSchema, start_job
 from app.api.schemas import AUTHENTICATED
 from app.authn import current_principal, login_required
 from app.cost_series import build_series, grand_total, periods
@@ -138,6 +137,7 @@ def costs(interval: str, since: datetime | None = None, until: datetime | None =
                                                       "schema": {"type": "string"}}})
 @blp.alt_response(401, description="Not authenticated")
 @blp.alt_response(403, description="insufficient_tier: the free tier has no analytics")
+@blp.alt_response(409, description="too_many_jobs: 10 jobs of the account are unfinished")
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def refresh_costs():
@@ -147,6 +147,6 @@ def refresh_costs():
     /costs counts every request that was in the request log when it ran.
     """
     user_id = analytics_account()
-    job = jobs_repo.create(user_id, AGGREGATE_JOB)
+    job = start_job(user_id, AGGREGATE_JOB)
     aggregate_costs.send(job_id=job.id, user_id=user_id)
     return job, {"Location": f"/api/jobs/{job.id}"}

@@ -7,6 +7,10 @@ from marshmallow import Schema, fields, validate
 import storage.jobs as jobs_repo
 from app.api.schemas import AUTHENTICATED
 from app.authn import current_principal, login_required
+from app.errors import Conflict
+from storage.account_lock import LimitReached
+
+MAX_ACTIVE_JOBS = 10  # jobs queued or running per account
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/jobs",
                 description="Long-running jobs: poll one until it has succeeded or failed")
@@ -26,6 +30,15 @@ class JobSchema(Schema):
     created_at = fields.AwareDateTime(required=True)
     started_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
+
+
+def start_job(user_id: str, kind: str) -> jobs_repo.JobRecord:
+    """A new queued job, unless the account has MAX_ACTIVE_JOBS unfinished (409 too_many_jobs)."""
+    try:
+        return jobs_repo.create(user_id, kind, limit=MAX_ACTIVE_JOBS)
+    except LimitReached:
+        raise Conflict(f"An account may have at most {MAX_ACTIVE_JOBS} jobs queued or running; "
+                       "wait for one to finish.", code="too_many_jobs") from None
 
 
 @blp.route("/<string:job_id>")

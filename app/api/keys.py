@@ -9,11 +9,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
 from app.authn import current_principal, login_required
-from app.errors import InsufficientTier
+from app.errors import Conflict, InsufficientTier
 from app.gateway.limits import monthly_quota, requests_per_minute
 from app.gateway.loops import LoopThresholds
-from app.keys import INFERENCE, SCOPES, generate_key, key_cache
+from app.keys import INFERENCE, MAX_KEYS, SCOPES, generate_key, key_cache
 from app.tiers import TIERS
+from storage.account_lock import LimitReached
 
 blp = Blueprint("keys", __name__, url_prefix="/api/keys", description="API keys")
 
@@ -94,14 +95,19 @@ def list_keys():
 @blp.arguments(NewKeySchema, required=False)
 @blp.response(201, CreatedKeySchema)
 @blp.alt_response(401, description="Not authenticated")
+@blp.alt_response(409, description="too_many_keys: the account has 100 live keys")
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def create_key(body):
     """Create a key (an inference key unless asked). Its value is in this response only."""
     new = generate_key()
-    record = keys_repo.create(current_principal().user_id, body.get("name", "default"),
-                              new.key_hash, new.prefix, new.last_four,
-                              scope=body.get("scope", INFERENCE))
+    try:
+        record = keys_repo.create(current_principal().user_id, body.get("name", "default"),
+                                  new.key_hash, new.prefix, new.last_four,
+                                  scope=body.get("scope", INFERENCE), limit=MAX_KEYS)
+    except LimitReached:
+        raise Conflict(f"An account may have at most {MAX_KEYS} live API keys; revoke one first.",
+                       code="too_many_keys") from None
     return SimpleNamespace(**record.__dict__, key=new.plaintext)
 
 
