@@ -9,7 +9,7 @@ setup(
                                     "providers", "providers.*", "migrations"]),
     py_modules=["wsgi"],
     include_package_data=True,
-    package_data={"app": ["gateway/data/*.json"]},
+    package_data={"app": ["gateway/data/*.json", "identity/data/*"]},
     install_requires=[
         "flask>=3.1,<4",
         "flask-smorest>=0.45",

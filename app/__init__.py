@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or settings_from_env()
     app = Flask(__name__, static_folder=None)
     app.config.update(
+        PERMANENT_SESSION_LIFETIME=settings.session_max_seconds,  # the cookie signature's max age
         AQTA_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
@@ -69,15 +70,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.after_request
     def add_request_id(response):
         response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
+        if request.path.startswith("/api/"):
+            # Account data, new keys and webhook secrets: never kept by a cache or proxy.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.before_request
     def refuse_non_json_bodies():
         # Browsers send cross-site form posts as form or text types without a CORS
         # preflight; accepting only JSON bodies (together with SameSite=Lax cookies)
-        # makes a cookie-authenticated change unforgeable from another site.
-        if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.content_length \
-                and not request.is_json:
+        # makes a cookie-authenticated change unforgeable from another site. Without a
+        # key, a non-JSON type is refused even with an empty or chunked body.
+        if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.is_json:
+            return
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        by_cookie = not (request.headers.get("Authorization")
+                         or request.headers.get("Authorisation"))
+        if request.content_length or (by_cookie and (request.mimetype or chunked)):
             raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
 
     return app

@@ -14,7 +14,7 @@ import storage.users as users_repo
 from app import create_app
 from app.config import ConfigError, settings_from_env
 from app.errors import AqtaError
-from app.identity.api_keys import generate_key
+from app.identity.api_keys import INFERENCE, SCOPES, generate_key
 from app.identity.emails import normalise_email
 from app.tiers import TIER_NAMES
 from storage.database import close_connection
@@ -49,9 +49,12 @@ def migrate_command():
               help="Requests per minute for this key (default: the tier's).")
 @click.option("--monthly-quota", type=click.IntRange(min=1), default=None,
               help="Requests per calendar month for this key (default: the tier's).")
+@click.option("--scope", type=click.Choice(SCOPES), default=INFERENCE,
+              show_default=True,
+              help="inference: chat and models only; admin: managing keys, webhooks, budgets too.")
 @with_appcontext
 def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
-                       monthly_quota: int | None):
+                       monthly_quota: int | None, scope: str):
     """Create an API key (and the account if needed); prints the key on the last line."""
     apply_migrations()  # so a first command on a fresh database works
     try:
@@ -66,10 +69,10 @@ def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
         user = users_repo.set_tier(user.id, tier)
         click.echo(f"set tier of {user.id} <{email}> to {tier}")
     new = generate_key()
-    record = keys_repo.create(user.id, name, new.key_hash, new.prefix, new.last_four)
+    record = keys_repo.create(user.id, name, new.key_hash, new.prefix, new.last_four, scope=scope)
     if rpm is not None or monthly_quota is not None:
         keys_repo.set_limits(user.id, record.id, rpm_limit=rpm, monthly_quota=monthly_quota)
-    click.echo(f"created key {record.id} ({name}) for {email}")
+    click.echo(f"created {scope} key {record.id} ({name}) for {email}")
     click.echo(new.plaintext)
 
 
@@ -102,11 +105,13 @@ def set_limits_command(key_id: str, rpm: int | None, monthly_quota: int | None):
               help="gunicorn worker processes (gevent).")
 @click.option("--worker-connections", default=1000, show_default=True, type=int,
               help="Concurrent connections per worker.")
+@click.option("--control-socket", default=None,
+              help="gunicorn's control socket (for gunicornc) [default: "
+                   "$XDG_RUNTIME_DIR or ~/.gunicorn, aqta-HOST-PORT.ctl]")
 @with_appcontext
-def serve_command(host: str, port: int, workers: int, worker_connections: int):
+def serve_command(host: str, port: int, workers: int, worker_connections: int,
+                  control_socket: str | None):
     """Migrate, then run the gateway under gunicorn with gevent workers."""
-
-
     if workers > 1 and not current_app.config["AQTA_SETTINGS"].redis_url:
         raise click.UsageError("--workers above 1 needs REDIS_URL: rate limits, loop windows and "
                                "the cache must be shared between processes")
@@ -118,10 +123,20 @@ def serve_command(host: str, port: int, workers: int, worker_connections: int):
     argv = [gunicorn] if gunicorn != sys.executable else [sys.executable, "-m", "gunicorn"]
     argv += ["--worker-class", "app.serving.AqtaGeventWorker", "--workers", str(workers),
              "--worker-connections", str(worker_connections), "--bind", f"{host}:{port}",
-             "--graceful-timeout", "10", "--keep-alive", "5", "wsgi:app"]
+             "--graceful-timeout", "10", "--keep-alive", "5",
+             "--control-socket", control_socket or control_socket_path(host, port), "wsgi:app"]
     click.echo(f"Aqta listening on http://{host}:{port} (docs at /docs)")
     sys.stdout.flush()
     os.execvp(argv[0], argv)
+
+
+def control_socket_path(host: str, port: int) -> str:
+    """A control socket path of this server's own: gunicorn's default is one per user, so a
+    second server would take over (and on exit remove) the first one's socket."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    folder = runtime if runtime and os.path.isdir(runtime) else os.path.join(
+        os.path.expanduser("~"), ".gunicorn")
+    return os.path.join(folder, f"aqta-{host.replace(':', '_')}-{port}.ctl")
 
 
 @click.command("worker")

@@ -52,10 +52,13 @@ class Settings:
     redis_key_prefix: str = "aqta:"  # every key the app writes in Redis starts with this
     secret_key: str = ""
     session_cookie_secure: bool = False
+    session_idle_seconds: int = 8 * 3600  # a session unused this long is over
+    session_max_seconds: int = 7 * 24 * 3600  # a session this old is over, however used
     max_request_bytes: int = 8 * 1024 * 1024  # bytes
     key_cache_seconds: float = 1.0  # how long an API key lookup is trusted in process
     rate_limit_window_seconds: int = 60  # the window a key's requests-per-minute are counted in
     signin_rate_limit: str = "10/minute"  # password sign-ups and logins per client address
+    signin_account_failure_limit: str = "10/hour"  # wrong passwords per account before a pause
     cache_ttl_seconds: int = 3600  # how long a cached answer is served; 0 turns the cache off
     cache_max_bytes: int = 64 * 1024 * 1024  # bytes the in-process cache may hold (no Redis)
     db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
@@ -264,10 +267,17 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         redis_key_prefix=_text(env, "REDIS_KEY_PREFIX", Settings.redis_key_prefix),
         secret_key=_secret_key(env),
         session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
+        session_idle_seconds=_number(env, "SESSION_IDLE_SECONDS", Settings.session_idle_seconds,
+                                     int, 60),
+        session_max_seconds=_number(env, "SESSION_MAX_SECONDS", Settings.session_max_seconds,
+                                    int, 60),
         max_request_bytes=_number(env, "MAX_REQUEST_BYTES", Settings.max_request_bytes, int, 1024),
         key_cache_seconds=_number(env, "KEY_CACHE_SECONDS", Settings.key_cache_seconds),
         signin_rate_limit=check_rate_limit(
             "SIGNIN_RATE_LIMIT", _text(env, "SIGNIN_RATE_LIMIT", Settings.signin_rate_limit)),
+        signin_account_failure_limit=check_rate_limit(
+            "SIGNIN_ACCOUNT_FAILURE_LIMIT", _text(env, "SIGNIN_ACCOUNT_FAILURE_LIMIT",
+                                                  Settings.signin_account_failure_limit)),
         cache_ttl_seconds=_number(env, "CACHE_TTL_SECONDS", Settings.cache_ttl_seconds, int),
         cache_max_bytes=_number(env, "CACHE_MAX_BYTES", Settings.cache_max_bytes, int),
         db_pool_size=_number(env, "DB_POOL_SIZE", Settings.db_pool_size, int, 1),

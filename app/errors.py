@@ -44,6 +44,11 @@ _CODE_BY_STATUS = {
 }
 
 
+# RFC 9110 §15.5.2: a 401 names how to authenticate. Keys are bearer tokens (RFC 6750).
+CHALLENGE = 'Bearer realm="aqta"'
+INVALID_TOKEN_CHALLENGE = 'Bearer realm="aqta", error="invalid_token"'
+
+
 def error_type(status: int) -> str:
     if status in _TYPE_BY_STATUS:
         return _TYPE_BY_STATUS[status]
@@ -165,6 +170,8 @@ def handle_http_exception(error: HTTPException):
         response.headers[name] = value
     if status == 405 and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", CHALLENGE)
     return response
 
 
@@ -199,6 +206,9 @@ def handle_aqta_error(error: AqtaError):
     response = jsonify(error.body())
     response.status_code = error.status
     response.headers.update(error.headers)
+    if error.status == 401:
+        response.headers.setdefault("WWW-Authenticate", INVALID_TOKEN_CHALLENGE
+                                    if error.code == "invalid_api_key" else CHALLENGE)
     return response
 
 

@@ -15,8 +15,14 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, TimeLimit
 from flask import Flask, current_app
 
+import storage.jobs as jobs_repo
+from app.errors import Conflict
+from storage.account_lock import LimitReached
+from storage.jobs import JobRecord
+
 NAMESPACE = "aqta-jobs"  # the prefix of every Redis key Dramatiq and the scheduler use
 DEFAULT_QUEUE = "default"
+MAX_ACTIVE_JOBS = 10  # jobs queued or running per account
 # Per million broker commands, how many also requeue the unacknowledged messages of
 # workers silent for a minute (killed mid-task). Dramatiq's 1,000 leaves them for tens
 # of minutes on a quiet queue; 10,000 brings them back within a few.
@@ -68,3 +74,12 @@ def enqueue(actor_name: str, *, queue_name: str = DEFAULT_QUEUE, delay_ms: int |
     message = dramatiq.Message(queue_name=queue_name, actor_name=actor_name, args=(),
                                kwargs=kwargs, options={})
     return current_app.extensions["aqta.broker"].enqueue(message, delay=delay_ms)
+
+
+def start_job(user_id: str, kind: str) -> JobRecord:
+    """A new queued job, unless the account has MAX_ACTIVE_JOBS unfinished (409 too_many_jobs)."""
+    try:
+        return jobs_repo.create(user_id, kind, limit=MAX_ACTIVE_JOBS)
+    except LimitReached:
+        raise Conflict(f"An account may have at most {MAX_ACTIVE_JOBS} jobs queued or running; "
+                       "wait for one to finish.", code="too_many_jobs") from None

@@ -62,7 +62,7 @@ def main() -> int:
         with app.app_context():
             user = users_repo.create("demo@example.com", None, "pro")
             new = generate_key()
-            keys_repo.create(user.id, "demo", new.key_hash, new.prefix, new.last_four)
+            keys_repo.create(user.id, "demo", new.key_hash, new.prefix, new.last_four, scope="admin")
         client, headers = app.test_client(), {"Authorization": f"Bearer {new.plaintext}"}
         endpoint = client.post("/api/webhooks", json={"url": receiver.url, "event_types": ["loop.detected"]},
                                headers=headers).json

@@ -7,6 +7,7 @@ library, and psycopg2 is made cooperative with psycogreen.
 """
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit, urlunsplit
 
 import peewee
@@ -28,6 +29,7 @@ def database_from_url(url: str, pool_size: int = 20) -> peewee.Database:
     backend = backend_of(url)
     parts = urlsplit(url)
     if backend == "sqlite":
+        _create_private(parts.path[1:])
         # WAL lets readers and one writer work at once; busy_timeout waits for the
         # write lock instead of failing at once when several workers write.
         return connect(url, pragmas={"journal_mode": "wal", "foreign_keys": 1,
@@ -42,6 +44,16 @@ def database_from_url(url: str, pool_size: int = 20) -> peewee.Database:
         return connect(pooled, max_connections=pool_size, stale_timeout=STALE_SECONDS,
                        timeout=POOL_WAIT_SECONDS, charset="utf8mb4")
     raise ValueError(f"unsupported database URL scheme {parts.scheme!r}")
+
+
+def _create_private(path: str) -> None:
+    """Create a new SQLite file readable by its owner only (its -wal and -shm files follow)."""
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process created it first
+        pass
 
 
 _databases: dict[str, peewee.Database] = {}  # one per URL per process, so pools are shared

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from storage.account_lock import capped
 from storage.errors import RecordNotFound
 from storage.ids import new_id, utcnow
 from storage.job_models import Job
@@ -56,10 +57,22 @@ def _record(job: Job) -> JobRecord:
                      finished_at=job.finished_at)
 
 
-def create(user_id: str, kind: str) -> JobRecord:
-    """A new queued job of ``user_id``'s; send its id to the actor that does it."""
-    job = Job.create(id=new_id("job"), user=user_id, kind=kind, status=QUEUED, created_at=utcnow())
-    return _record(job)
+def create(user_id: str, kind: str, *, limit: int | None = None) -> JobRecord:
+    """A new queued job of ``user_id``'s; send its id to the actor that does it.
+
+    LimitReached when the account has ``limit`` jobs queued or running already (race-free).
+    """
+    def insert() -> JobRecord:
+        return _record(Job.create(id=new_id("job"), user=user_id, kind=kind, status=QUEUED,
+                                  created_at=utcnow()))
+
+    if limit is None:
+        return insert()
+    return capped(user_id, lambda: count_active(user_id), limit, insert)
+
+
+def count_active(user_id: str) -> int:
+    return Job.select().where((Job.user == user_id) & Job.status.in_(_ACTIVE)).count()
 
 
 def get(job_id: str) -> JobRecord:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from storage.account_lock import capped
 from storage.errors import KeyNotFound
 from storage.ids import new_id, utcnow
 from storage.models import ApiKey, User
@@ -15,17 +16,29 @@ def _record(key: ApiKey, tier: str) -> ApiKeyRecord:
                         last_four=key.last_four, tier=tier, created_at=key.created_at,
                         last_used_at=key.last_used_at, revoked_at=key.revoked_at,
                         rpm_limit=key.rpm_limit, monthly_quota=key.monthly_quota,
-                        loop_settings=json.loads(key.loop_settings) if key.loop_settings else None)
+                        loop_settings=json.loads(key.loop_settings) if key.loop_settings else None,
+                        scope=key.scope)
 
 
 def _with_owner():
     return ApiKey.select(ApiKey, User.id, User.tier).join(User)
 
 
-def create(user_id: str, name: str, key_hash: str, prefix: str, last_four: str) -> ApiKeyRecord:
-    key = ApiKey.create(id=new_id("key"), user=user_id, name=name, key_hash=key_hash,
-                        prefix=prefix, last_four=last_four, created_at=utcnow())
-    return get_for_user(user_id, key.id)
+def create(user_id: str, name: str, key_hash: str, prefix: str, last_four: str,
+           scope: str = "inference", limit: int | None = None) -> ApiKeyRecord:
+    """A new key; LimitReached when the account has ``limit`` live keys already (race-free)."""
+    def insert() -> str:
+        return ApiKey.create(id=new_id("key"), user=user_id, name=name, key_hash=key_hash,
+                             prefix=prefix, last_four=last_four, created_at=utcnow(),
+                             scope=scope).id
+
+    key_id = insert() if limit is None else capped(user_id, lambda: count_live(user_id), limit,
+                                                   insert)
+    return get_for_user(user_id, key_id)
+
+
+def count_live(user_id: str) -> int:
+    return ApiKey.select().where((ApiKey.user == user_id) & ApiKey.revoked_at.is_null()).count()
 
 
 def list_for_user(user_id: str) -> list[ApiKeyRecord]:

@@ -38,6 +38,9 @@ class User(BaseModel):
     password_hash = peewee.CharField(max_length=255, null=True)
     tier = peewee.CharField(max_length=20, default="free")
     created_at = UtcDateTimeField()
+    # Session cookies carry the generation they were issued under; bumping it (log-out,
+    # password change) makes every earlier cookie of this user worthless.
+    session_generation = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = "users"
@@ -71,6 +74,7 @@ class ApiKey(BaseModel):
     rpm_limit = peewee.IntegerField(null=True)  # requests per minute
     monthly_quota = peewee.IntegerField(null=True)  # requests per calendar month (UTC)
     loop_settings = peewee.TextField(null=True)  # JSON: loop-detection thresholds for this key
+    scope = peewee.CharField(max_length=20, default="inference")  # inference or admin
 
     class Meta:
         table_name = "api_keys"

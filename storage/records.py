@@ -13,6 +13,7 @@ class UserRecord:
     tier: str
     created_at: datetime
     has_password: bool
+    session_generation: int = 0  # session cookies of earlier generations are void
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class ApiKeyRecord:
     monthly_quota: int | None = None  # None: the tier's
     loop_settings: dict | None = None  # None: the gateway's defaults
     budgets: tuple = ()  # the account's and this key's budgets (storage.budgets.BudgetRecord)
+    scope: str = "inference"  # inference: chat and models only; admin: management too
 
     @property
     def active(self) -> bool:

@@ -11,7 +11,8 @@ from storage.records import UserRecord
 
 def _record(user: User) -> UserRecord:
     return UserRecord(id=user.id, email=user.email, tier=user.tier, created_at=user.created_at,
-                      has_password=user.password_hash is not None)
+                      has_password=user.password_hash is not None,
+                      session_generation=user.session_generation)
 
 
 def create(email: str, password_hash: str | None = None, tier: str = "free") -> UserRecord:
@@ -44,7 +45,20 @@ def password_hash_for(email: str) -> tuple[UserRecord, str | None] | None:
 
 
 def set_password_hash(user_id: str, password_hash: str) -> None:
+    """Store a new hash of the same password (a rehash); sessions stay valid."""
     User.update(password_hash=password_hash).where(User.id == user_id).execute()
+
+
+def change_password(user_id: str, password_hash: str) -> UserRecord:
+    """Set a new password and void every session cookie issued before."""
+    User.update(password_hash=password_hash,
+                session_generation=User.session_generation + 1).where(User.id == user_id).execute()
+    return get(user_id)
+
+
+def end_sessions(user_id: str) -> None:
+    """Void every session cookie of this user issued so far."""
+    User.update(session_generation=User.session_generation + 1).where(User.id == user_id).execute()
 
 
 def set_tier(user_id: str, tier: str) -> UserRecord:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from storage.account_lock import capped
 from storage.errors import RecordNotFound
 from storage.ids import new_id, utcnow
 from storage.models import database_proxy
@@ -91,12 +92,20 @@ def _types(event_types: list[str] | None) -> str | None:
 
 
 def create_endpoint(user_id: str, url: str, sealed_secret: str, *, description: str = "",
-                    event_types: list[str] | None = None, enabled: bool = True) -> EndpointRecord:
-    now = utcnow()
-    row = WebhookEndpoint.create(id=new_id("ep"), user=user_id, url=url, description=description,
-                                 event_types=_types(event_types), enabled=enabled,
-                                 secret=sealed_secret, created_at=now, updated_at=now)
-    return _endpoint(row)
+                    event_types: list[str] | None = None, enabled: bool = True,
+                    limit: int | None = None) -> EndpointRecord:
+    """A new endpoint; LimitReached when the account has ``limit`` already (race-free)."""
+    def insert() -> EndpointRecord:
+        now = utcnow()
+        row = WebhookEndpoint.create(id=new_id("ep"), user=user_id, url=url,
+                                     description=description, event_types=_types(event_types),
+                                     enabled=enabled, secret=sealed_secret, created_at=now,
+                                     updated_at=now)
+        return _endpoint(row)
+
+    if limit is None:
+        return insert()
+    return capped(user_id, lambda: count_endpoints(user_id), limit, insert)
 
 
 def count_endpoints(user_id: str) -> int:

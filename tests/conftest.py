@@ -187,15 +187,17 @@ class Account:
 
 @pytest.fixture
 def make_account(app):
-    """Create a user with a password and one API key, through the repositories."""
+    """Create a user with a password and one API key (admin unless asked), through the
+    repositories."""
     counter = iter(range(1, 10_000))
 
-    def make(tier: str = "free", email: str | None = None) -> Account:
+    def make(tier: str = "free", email: str | None = None, scope: str = "admin") -> Account:
         with app.app_context():
             user = users_repo.create(email or f"user{next(counter)}@example.com",
                                      hash_password(PASSWORD), tier)
             new = generate_key()
-            record = keys_repo.create(user.id, "test", new.key_hash, new.prefix, new.last_four)
+            record = keys_repo.create(user.id, "test", new.key_hash, new.prefix, new.last_four,
+                                      scope=scope)
         return Account(user, new.plaintext, record.id)
 
     return make

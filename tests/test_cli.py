@@ -39,7 +39,8 @@ def test_create_key_prints_a_working_key_last(run, app):
 
 
 def test_create_key_reuses_the_account_and_changes_its_tier(run, app):
-    first = run("create-key", "--email", "team@example.com").output.strip().splitlines()[-1]
+    first = run("create-key", "--email", "team@example.com",
+                "--scope", "admin").output.strip().splitlines()[-1]
     second = run("create-key", "--email", "team@example.com", "--tier", "starter").output
     second_key = second.strip().splitlines()[-1]
     client = app.test_client()
@@ -49,9 +50,24 @@ def test_create_key_reuses_the_account_and_changes_its_tier(run, app):
     assert me.json["tier"] == "starter"
 
 
+def test_create_key_says_which_scope_it_made(run, app):
+    made = run("create-key", "--email", "ops@example.com").output.strip().splitlines()
+    assert "created inference key key_" in made[-2]
+    client = app.test_client()
+    bearer = {"Authorization": f"Bearer {made[-1]}"}
+    assert client.get("/v1/models", headers=bearer).status_code == 200
+    assert client.get("/api/keys", headers=bearer).status_code == 403
+    admin = run("create-key", "--email", "ops@example.com", "--scope", "admin").output
+    assert "created admin key key_" in admin.strip().splitlines()[-2]
+    bearer = {"Authorization": f"Bearer {admin.strip().splitlines()[-1]}"}
+    assert {k["scope"] for k in client.get("/api/keys", headers=bearer).json["data"]} == \
+        {"inference", "admin"}
+
+
 def test_create_key_refuses_bad_input(run):
     assert run("create-key", "--email", "nope").exit_code == 2
     assert run("create-key", "--email", "a@example.com", "--tier", "gold").exit_code == 2
+    assert run("create-key", "--email", "a@example.com", "--scope", "root").exit_code == 2
 
 
 def test_bad_configuration_stops_with_one_line():
@@ -67,45 +83,82 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path):
-    """``aqta serve`` in a fresh folder with no configuration: its base URL, once ready."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+def start_serve(folder, port: int, env: dict) -> subprocess.Popen:
+    """``aqta serve`` in ``folder``, once /readyz answers."""
     aqta = os.path.join(os.path.dirname(sys.executable), "aqta")
-    server = subprocess.Popen([aqta, "serve", "--port", str(port)], cwd=tmp_path,
+    server = subprocess.Popen([aqta, "serve", "--port", str(port)], cwd=folder,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                return server
+        except requests.RequestException:  # not up yet, or slow under load
+            pass
+        assert server.poll() is None, server.stdout.read().decode()
+        assert time.monotonic() < deadline, "server did not become ready"
+        time.sleep(0.2)
+
+
+def fresh_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+    return {**env, **extra}
+
+
+def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
+    server = start_serve(tmp_path, port, fresh_env(XDG_RUNTIME_DIR=str(tmp_path)))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:  # not up yet, or slow under load
-                pass
-            assert server.poll() is None, server.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.2)
-        yield base
+        session = requests.Session()
+        signup = session.post(f"{base}/api/auth/signup",
+                              json={"email": "first@example.com", "password": "Fresh start 2026"})
+        assert signup.status_code == 201
+        created = session.post(f"{base}/api/keys", json={"name": "laptop"})
+        assert created.status_code == 201
+        bearer = {"Authorization": f"Bearer {created.json()['key']}"}
+        for _ in range(4):
+            assert session.get(f"{base}/api/keys").status_code == 200
+            assert requests.get(f"{base}/api/auth/me", timeout=20, headers=bearer).status_code == 200
+        assert (tmp_path / "aqta.db").stat().st_mode & 0o077 == 0  # owner-only
     finally:
         server.terminate()
         server.wait(timeout=15)
 
 
-def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path, served):
-    base = served
-    session = requests.Session()
-    signup = session.post(f"{base}/api/auth/signup",
-                          json={"email": "first@example.com", "password": "Fresh start 2026"})
-    assert signup.status_code == 201
-    created = session.post(f"{base}/api/keys", json={"name": "laptop"})
-    assert created.status_code == 201
-    bearer = {"Authorization": f"Bearer {created.json()['key']}"}
-    for _ in range(4):
-        assert session.get(f"{base}/api/keys").status_code == 200
-        assert requests.get(f"{base}/api/auth/me", timeout=20, headers=bearer).status_code == 200
-    assert (tmp_path / "aqta.db").exists()
+def test_each_serve_has_its_own_control_socket(tmp_path):
+    from gunicorn.ctl.client import ControlClient
+
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    ports = [free_port(), free_port()]
+    servers = []
+    try:
+        for n, port in enumerate(ports):
+            folder = tmp_path / f"site{n}"
+            folder.mkdir()
+            servers.append(start_serve(folder, port, fresh_env(XDG_RUNTIME_DIR=str(runtime))))
+        for port in ports:
+            path = runtime / f"aqta-127.0.0.1-{port}.ctl"
+            with ControlClient(str(path), timeout=10) as control:
+                listeners = control.send_command("show listeners")["listeners"]
+            assert [listener["address"] for listener in listeners] == [f"http://127.0.0.1:{port}"]
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """``aqta serve`` in a fresh folder with no configuration: its base URL, once ready."""
+    port = free_port()
+    server = start_serve(tmp_path, port, fresh_env())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
 
 
 @pytest.mark.parametrize("request_line, status, code", [

@@ -14,6 +14,7 @@ def test_defaults_are_embedded():
     assert settings.database_url == "sqlite:///aqta.db"
     assert settings.redis_url is None
     assert settings.session_cookie_secure is False
+    assert (settings.session_idle_seconds, settings.session_max_seconds) == (8 * 3600, 7 * 86400)
     assert settings.providers["openai"].api_key is None
 
 
@@ -36,6 +37,8 @@ def test_provider_variables_are_read():
     ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
     ({"SECRET_KEY": "short"}, "SECRET_KEY"),
     ({"SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE"),
+    ({"SESSION_IDLE_SECONDS": "10"}, "SESSION_IDLE_SECONDS"),
+    ({"SESSION_MAX_SECONDS": "a week"}, "SESSION_MAX_SECONDS"),
     ({"MAX_REQUEST_BYTES": "lots"}, "MAX_REQUEST_BYTES"),
     ({"KEY_CACHE_SECONDS": "-1"}, "KEY_CACHE_SECONDS"),
     ({"PROVIDER_READ_TIMEOUT": "soon"}, "PROVIDER_READ_TIMEOUT"),

@@ -149,6 +149,7 @@ def costs(interval: str, since: datetime | None = None, until: datetime | None =
                                                       "schema": {"type": "string"}}})
 @blp.alt_response(401, description="Not authenticated")
 @blp.alt_response(403, description="insufficient_tier: the free tier has no analytics")
+@blp.alt_response(409, description="too_many_jobs: 10 jobs of the account are unfinished")
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def refresh_costs():

@@ -8,12 +8,13 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
-from app.errors import InsufficientTier
+from app.errors import Conflict, InsufficientTier
 from app.gateway.admission.rate_limits import monthly_quota, requests_per_minute
 from app.gateway.loops.detector import LoopThresholds
-from app.identity.api_keys import generate_key, key_cache
+from app.identity.api_keys import INFERENCE, MAX_KEYS, SCOPES, generate_key, key_cache
 from app.identity.authentication import current_principal, login_required
 from app.tiers import TIERS
+from storage.account_lock import LimitReached
 
 blp = Blueprint("keys", __name__, url_prefix="/api/keys", description="API keys")
 
@@ -23,6 +24,9 @@ class KeySchema(Schema):
     name = fields.String(required=True)
     prefix = fields.String(required=True, metadata={"description": "The key's first characters"})
     last_four = fields.String(required=True)
+    scope = fields.String(required=True, metadata={
+        "enum": list(SCOPES), "description": "inference: chat and models only; admin: "
+                                             "managing keys, webhooks, budgets… too"})
     tier = fields.String(required=True)
     created_at = fields.AwareDateTime(required=True)
     last_used_at = fields.AwareDateTime(allow_none=True)
@@ -43,6 +47,8 @@ class KeyListSchema(Schema):
 
 class NewKeySchema(Schema):
     name = fields.String(load_default="default", validate=validate.Length(min=1, max=100))
+    scope = fields.String(load_default=INFERENCE, validate=validate.OneOf(SCOPES), metadata={
+        "description": "inference (the default): chat and models only; admin: management too"})
 
 
 class KeyLimitsSchema(Schema):
@@ -89,13 +95,19 @@ def list_keys():
 @blp.arguments(NewKeySchema, required=False)
 @blp.response(201, CreatedKeySchema)
 @blp.alt_response(401, description="Not authenticated")
+@blp.alt_response(409, description="too_many_keys: the account has 100 live keys")
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def create_key(body):
-    """Create a key. Its value is in this response only; store it now."""
+    """Create a key (an inference key unless asked). Its value is in this response only."""
     new = generate_key()
-    record = keys_repo.create(current_principal().user_id, body.get("name", "default"),
-                              new.key_hash, new.prefix, new.last_four)
+    try:
+        record = keys_repo.create(current_principal().user_id, body.get("name", "default"),
+                                  new.key_hash, new.prefix, new.last_four,
+                                  scope=body.get("scope", INFERENCE), limit=MAX_KEYS)
+    except LimitReached:
+        raise Conflict(f"An account may have at most {MAX_KEYS} live API keys; revoke one first.",
+                       code="too_many_keys") from None
     return SimpleNamespace(**record.__dict__, key=new.plaintext)
 
 

@@ -8,6 +8,7 @@ import requests
 from authlib.integrations.base_client import MismatchingStateError
 from authlib.integrations.flask_client import OAuthError
 from flask import current_app, redirect, url_for
+from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
@@ -17,6 +18,7 @@ from app.errors import AqtaError
 from app.identity import oauth
 from app.identity.jwks import IdentityProviderUnavailable
 from app.identity.oidc import InvalidIdToken, identity_from_claims
+from app.identity.throttle import throttle_signin
 
 blp = Blueprint("oauth", __name__, url_prefix="/api/auth",
                 description="Sign-in with Google and Microsoft (OpenID Connect)")
@@ -44,6 +46,9 @@ class OAuthSigninSchema(Schema):
     nonce = fields.String(load_default=None, metadata={
         "description": "The nonce the client put in its authentication request; "
                        "checked against the token's when given"})
+    password = fields.String(load_default=None, load_only=True, metadata={
+        "description": "The password of an existing account with the token's email: needed "
+                       "once, to add this sign-in to it (unless signed in to it already)"})
 
 
 class OAuthSessionSchema(SessionSchema):
@@ -62,15 +67,24 @@ _UNAVAILABLE = {"schema": ErrorSchema,
 @blp.alt_response(400, schema=ErrorSchema, description="Unknown or disabled provider")
 @blp.alt_response(401, schema=ErrorSchema,
                   description="The ID token is forged, expired, for another client or issuer, "
-                              "has the wrong nonce or no verified email (invalid_id_token)")
+                              "has the wrong nonce or no verified email (invalid_id_token); "
+                              "the password given to link an account is wrong "
+                              "(invalid_credentials)")
+@blp.alt_response(409, schema=ErrorSchema,
+                  description="An account with the token's email has a password: send it to "
+                              "link this sign-in (account_link_requires_password)")
+@blp.alt_response(429, schema=ErrorSchema, description="Too many sign-in attempts")
 @blp.alt_response(503, **_UNAVAILABLE)
 def oauth_signin(body):
     """Sign in with an ID token from Google or Microsoft; sets the session cookie.
 
-    The account is found by the provider's subject, else linked by email, else created.
+    The account is found by the provider's subject, else created; an existing account
+    with the same email is linked only for its holder (signed in, or giving its password).
     """
+    throttle_signin()
     identity = oauth.verify(body["provider"], body["id_token"], body["nonce"])
-    result = oauth.sign_in(identity)
+    result = oauth.sign_in(identity, password=body["password"],
+                           signed_in_user_id=_signed_in_user_id())
     return {**start_session(result.user), "created": result.created}
 
 
@@ -94,18 +108,30 @@ def oauth_login(provider: str):
                   description="Unknown provider, or a state this browser did not start")
 @blp.alt_response(401, schema=ErrorSchema,
                   description="The provider refused, or its ID token is invalid")
+@blp.alt_response(409, schema=ErrorSchema,
+                  description="An account with this email has a password: sign in with it "
+                              "first, then again with the provider, to link them "
+                              "(account_link_requires_password)")
+@blp.alt_response(429, schema=ErrorSchema, description="Too many sign-in attempts")
 @blp.alt_response(503, **_UNAVAILABLE)
 def oauth_callback(provider: str):
     """Finish the browser sign-in: check state, exchange the code, verify the ID token."""
+    throttle_signin()
     remote = oauth.remote_app(provider)
     with _provider_errors(provider):
         token = remote.authorize_access_token()
     claims = token.get("userinfo")
     if not claims:
         raise InvalidIdToken("is missing from the provider's answer")
-    result = oauth.sign_in(identity_from_claims(provider, claims))
+    result = oauth.sign_in(identity_from_claims(provider, claims),
+                           signed_in_user_id=_signed_in_user_id())
     start_session(result.user)
     return redirect(current_app.config["AQTA_SETTINGS"].oauth_after_login_url)
+
+
+def _signed_in_user_id() -> str | None:
+    """The account this browser is signed in to by session cookie, if any."""
+    return current_user.get_id() if current_user.is_authenticated else None
 
 
 @contextmanager

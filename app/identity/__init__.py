@@ -2,6 +2,8 @@
 
 - ``authentication``: a Bearer key or a session cookie becomes the principal.
 - ``api_keys``: key generation, hashing and the in-process lookup cache.
-- ``passwords`` (Argon2), ``emails`` (normalisation), ``throttle`` (sign-in limits).
+- ``sessions``: server-side session generations, idle and absolute lifetimes.
+- ``passwords`` (Argon2; ``common_passwords`` refused), ``emails`` (normalisation,
+  look-alikes), ``throttle`` (sign-in limits).
 - ``oauth``, ``oidc``, ``jwks``: Google and Microsoft sign-in and ID-token checks.
 """

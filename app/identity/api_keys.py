@@ -22,6 +22,9 @@ from storage.ids import utcnow
 from storage.records import ApiKeyRecord
 
 KEY_PREFIX = "sk-aqta-"
+INFERENCE, ADMIN = "inference", "admin"
+SCOPES = (INFERENCE, ADMIN)  # inference: chat and models only; admin: management too
+MAX_KEYS = 100  # live keys per account (operators' create-key is not capped)
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
 
 

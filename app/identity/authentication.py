@@ -12,10 +12,15 @@ from flask import Flask, g, request
 from flask_login import LoginManager, UserMixin, current_user
 
 import storage.users as users_repo
-from app.errors import InvalidApiKey, NotAuthenticated
-from app.identity.api_keys import KEY_PREFIX, key_cache
+from app.errors import Forbidden, InvalidApiKey, NotAuthenticated
+from app.identity import sessions
+from app.identity.api_keys import ADMIN, KEY_PREFIX, key_cache
 from storage.errors import UserNotFound
 from storage.records import ApiKeyRecord, UserRecord
+
+
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
 
 
 class SessionUser(UserMixin):
@@ -69,11 +74,15 @@ def current_principal() -> Principal:
 
 
 def login_required(view):
-    """Require a key or a session for a view."""
+    """Require a session or an admin-scoped key for a (management) view."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        current_principal()
+        key = current_principal().key
+        if key is not None and key.scope != ADMIN:
+            raise InsufficientScope(
+                f"This API key has the {key.scope!r} scope: it may call /v1/chat/completions and "
+                "/v1/models only. Manage the account signed in, or with an 'admin' key.")
         return view(*args, **kwargs)
 
     return wrapped
@@ -81,9 +90,10 @@ def login_required(view):
 
 def _load_session_user(user_id: str) -> SessionUser | None:
     try:
-        return SessionUser(users_repo.get(user_id))
+        user = users_repo.get(user_id)
     except UserNotFound:
         return None
+    return SessionUser(user) if sessions.is_current(user) else None
 
 
 def init_app(app: Flask) -> None:

@@ -14,9 +14,11 @@ from flask import Flask, current_app
 
 import storage.users as users_repo
 from app.config import OAuthClient
-from app.errors import InvalidRequest
+from app.errors import AqtaError, InvalidRequest
 from app.identity.jwks import TIMEOUT, JwksCache
 from app.identity.oidc import Identity, identity_from_claims, verify_id_token
+from app.identity.passwords import verify_password
+from app.identity.throttle import check_account, count_failure
 from storage.errors import EmailTaken
 from storage.records import UserRecord
 
@@ -37,6 +39,18 @@ class OAuthState:
 class SignIn:
     user: UserRecord
     created: bool  # a new account was made for this identity
+
+
+class LinkNeedsPassword(AqtaError):
+    """An account with the identity's email exists; only its password holder may link to it."""
+
+    status = 409
+    code = "account_link_requires_password"
+
+
+class WrongLinkPassword(AqtaError):
+    status = 401
+    code = "invalid_credentials"
 
 
 class _VerifyingApp(FlaskOAuth2App):
@@ -100,19 +114,46 @@ def verify(provider: str, id_token: str, nonce: str | None = None) -> Identity:
     return identity_from_claims(provider, claims)
 
 
-def sign_in(identity: Identity) -> SignIn:
-    """The account for a verified identity: linked, else matched by email, else created."""
+def sign_in(identity: Identity, *, password: str | None = None,
+            signed_in_user_id: str | None = None) -> SignIn:
+    """The account for a verified identity: linked, else matched by email, else created.
+
+    An existing account found by email is linked only when its holder shows it is
+    theirs: they are signed in to it already, or they give its password. Anyone may
+    sign up with an address they do not own, so the address alone proves nothing
+    about who holds the account (the takeover this prevents: register the victim's
+    address with your own password, wait for the victim to sign in with Google).
+    An account without a password was made by a provider's sign-in, whose address
+    that provider proved, or by an operator, who vouched for it; it links by email.
+    """
     user = users_repo.find_by_identity(identity.provider, identity.subject)
     if user is not None:
         return SignIn(user, created=False)
-    user = users_repo.find_by_email(identity.email)
-    created = user is None
+    found = users_repo.password_hash_for(identity.email)
+    created = found is None
     if created:
         try:
             user = users_repo.create(identity.email, password_hash=None, tier="free")
         except EmailTaken:  # a concurrent sign-in created it first
-            user, created = users_repo.find_by_email(identity.email), False
+            found, created = users_repo.password_hash_for(identity.email), False
+    if not created:
+        user, password_hash = found
+        _check_link_allowed(user, password_hash, password, signed_in_user_id)
     users_repo.link_identity(user.id, identity.provider, identity.subject)
     # A concurrent sign-in may have linked this identity first; its account wins.
     linked = users_repo.find_by_identity(identity.provider, identity.subject)
     return SignIn(linked, created=created and linked.id == user.id)
+
+
+def _check_link_allowed(user: UserRecord, password_hash: str | None, password: str | None,
+                        signed_in_user_id: str | None) -> None:
+    if password_hash is None or signed_in_user_id == user.id:
+        return
+    if password is None:
+        raise LinkNeedsPassword(
+            "An account with this email already exists and has a password. To add this sign-in "
+            "to it, send its password with the ID token, or sign in with the password first.")
+    check_account(user.email)
+    if not verify_password(password_hash, password):
+        count_failure(user.email)
+        raise WrongLinkPassword("The password of the account with this email is wrong.")

@@ -5,6 +5,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.errors import InvalidRequest
+from app.identity.common_passwords import is_common
 
 MIN_LENGTH = 10  # characters
 MAX_LENGTH = 256  # characters; Argon2 takes any length, but an unbounded one is a DoS
@@ -34,6 +35,9 @@ def check_strength(password: str, email: str = "") -> None:
     local = email.split("@")[0].lower()
     if len(local) >= 4 and local in password.lower():
         raise WeakPassword("password: must not contain your email address.")
+    if is_common(password):
+        raise WeakPassword("password: this is one of the most commonly used passwords; "
+                           "choose one nobody would guess.")
 
 
 def hash_password(password: str) -> str:

@@ -27,6 +27,7 @@ from app.webhooks.events import ENDPOINT_DISABLED, WEBHOOK_TEST, event_type
 from app.webhooks.safety import checked_addresses
 from app.webhooks.signing import SecretBox, envelope, new_secret
 from app.webhooks.transport import WebhookTransport
+from storage.account_lock import LimitReached
 from storage.ids import utcnow
 from storage.webhooks import EndpointRecord
 
@@ -154,13 +155,15 @@ def create_endpoint(user_id: str, url: str, *, description: str = "",
                     event_types: list[str] | None = None,
                     enabled: bool = True) -> tuple[EndpointRecord, str]:
     """A new endpoint and its signing secret (in the clear: the caller shows it once)."""
-    if hooks_repo.count_endpoints(user_id) >= MAX_ENDPOINTS:
-        raise Conflict(f"An account may have at most {MAX_ENDPOINTS} webhook endpoints.",
-                       code="too_many_endpoints")
+    url = check_url(url)  # resolves the host: before the account's lock is taken
     secret = new_secret()
-    record = hooks_repo.create_endpoint(user_id, check_url(url), state().box.seal(secret),
-                                        description=description, event_types=event_types,
-                                        enabled=enabled)
+    try:
+        record = hooks_repo.create_endpoint(user_id, url, state().box.seal(secret),
+                                            description=description, event_types=event_types,
+                                            enabled=enabled, limit=MAX_ENDPOINTS)
+    except LimitReached:
+        raise Conflict(f"An account may have at most {MAX_ENDPOINTS} webhook endpoints.",
+                       code="too_many_endpoints") from None
     state().subscriptions.forget(user_id)
     return record, secret
 

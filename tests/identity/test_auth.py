@@ -42,6 +42,11 @@ def test_secure_cookie_when_configured(make_app):
     ({"email": "a@example.com", "password": "aaaaaaaaaaaa1"}, "password", "weak_password"),
     ({"email": "alexander@example.com", "password": "Alexander2024"}, "password", "weak_password"),
     ({"email": "a@example.com", "password": "x" * 300 + "A1"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "password12"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "qwertyuiop1"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "Password1!"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "!Sunshine2024"}, "password", "weak_password"),
+    ({"email": "a@example.com", "password": "Iloveyou123"}, "password", "weak_password"),
     ({"password": PASSWORD}, "email", "invalid_request"),
     ({"email": "a@example.com"}, "password", "invalid_request"),
     ({"email": 42, "password": PASSWORD}, "email", "invalid_request"),
@@ -56,11 +61,45 @@ def test_signup_rejects_bad_input_naming_the_field(client, body, field, code):
     assert error["type"] == "invalid_request_error"
 
 
+@pytest.mark.parametrize("password", ["Correct horse 9 battery", "Sunshine-on-Tuesday-48",
+                                      "kX9!mQ2#vL7p"])
+def test_uncommon_passwords_are_accepted(client, password):
+    response = client.post(SIGNUP, json={"email": "fine@example.com", "password": password})
+    assert response.status_code == 201, response.json
+
+
+def test_a_common_password_cannot_be_set_by_a_change_either(client):
+    client.post(SIGNUP, json={"email": "c@example.com", "password": PASSWORD})
+    response = client.post("/api/auth/password", json={"current_password": PASSWORD,
+                                                       "new_password": "Password123!"})
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "weak_password"
+    assert "common" in response.json["error"]["message"]
+
+
 def test_signup_refuses_a_taken_email_whatever_its_case(client):
     assert client.post(SIGNUP, json={"email": "dup@example.com", "password": PASSWORD}).status_code == 201
     response = client.post(SIGNUP, json={"email": "DUP@example.com", "password": PASSWORD})
     assert response.status_code == 409
     assert response.json["error"]["code"] == "email_taken"
+
+
+def test_a_full_width_spelling_is_the_same_account(client):
+    assert client.post(SIGNUP, json={"email": "victim@example.com",
+                                     "password": PASSWORD}).status_code == 201
+    again = client.post(SIGNUP, json={"email": "ｖictim@example.com", "password": PASSWORD})
+    assert again.status_code == 409
+    assert again.json["error"]["code"] == "email_taken"
+    login = client.post(LOGIN, json={"email": "ＶＩＣＴＩＭ@example.com", "password": PASSWORD})
+    assert login.status_code == 200
+
+
+@pytest.mark.parametrize("email", ["victim@exаmple.com", "victim@xn--exmple-4nf.com",
+                                   "vіctim@example.com"])
+def test_signup_refuses_look_alike_addresses(client, email):
+    response = client.post(SIGNUP, json={"email": email, "password": PASSWORD})
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_email"
 
 
 def test_login_and_logout(client, make_account):

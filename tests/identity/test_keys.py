@@ -1,5 +1,8 @@
 """API keys through HTTP: create, list, revoke, and isolation between users."""
 import hashlib
+import io
+
+import pytest
 
 from providers.base import ProviderSettings
 from storage.models import ApiKey
@@ -31,7 +34,7 @@ def test_create_shows_the_key_once_and_stores_only_its_hash(app, client):
 
 def test_a_key_authenticates_and_records_last_use(client, app):
     signed_in(client)
-    key = client.post("/api/keys", json={}).json["key"]
+    key = client.post("/api/keys", json={"scope": "admin"}).json["key"]
     other = app.test_client()
     listed = other.get("/api/keys", headers={"Authorisation": f"Bearer {key}"})
     assert listed.status_code == 200
@@ -47,7 +50,7 @@ def test_list_is_newest_first(client):
 
 def test_delete_revokes_at_once(client, app):
     signed_in(client)
-    created = client.post("/api/keys", json={"name": "doomed"}).json
+    created = client.post("/api/keys", json={"name": "doomed", "scope": "admin"}).json
     bearer = {"Authorization": f"Bearer {created['key']}"}
     assert app.test_client().get("/api/keys", headers=bearer).status_code == 200
     assert client.delete(f"/api/keys/{created['id']}").status_code == 204
@@ -90,11 +93,50 @@ def test_keys_need_authentication(client):
     assert client.delete("/api/keys/key_x").status_code == 401
 
 
-def test_cookie_authenticated_change_must_be_json(client):
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x"])
+def test_cookie_authenticated_change_must_be_json(client, content_type):
     signed_in(client)
-    response = client.post("/api/keys", data="name=forged", content_type="text/plain")
+    with_body = client.post("/api/keys", data="name=forged", content_type=content_type)
+    empty = client.post("/api/keys", data=b"", content_type=content_type)
+    chunked = client.post("/api/keys", input_stream=io.BytesIO(b"6\r\nname=x\r\n0\r\n\r\n"),
+                          content_type=content_type, headers={"Transfer-Encoding": "chunked"})
+    for response in (with_body, empty, chunked):
+        assert response.status_code == 415
+        assert response.json["error"]["code"] == "unsupported_media_type"
+    assert client.get("/api/keys").json["data"] == []
+
+
+def test_a_chunked_body_without_a_type_is_refused_from_a_cookie(client):
+    signed_in(client)
+    response = client.post("/api/keys", input_stream=io.BytesIO(b"{}"),
+                           headers={"Transfer-Encoding": "chunked"})
     assert response.status_code == 415
     assert client.get("/api/keys").json["data"] == []
+
+
+def test_bodiless_changes_without_a_type_still_work(client):
+    signed_in(client)
+    created = client.post("/api/keys").json
+    assert client.delete(f"/api/keys/{created['id']}").status_code == 204
+
+
+def test_answers_with_a_key_are_not_stored_by_caches(client):
+    signed_in(client)
+    response = client.post("/api/keys", json={})
+    assert response.status_code == 201
+    assert response.headers["Cache-Control"] == "no-store"
+    assert client.get("/api/keys").headers["Cache-Control"] == "no-store"
+
+
+def test_401s_say_how_to_authenticate(client):
+    anonymous = client.get("/api/keys")
+    assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="aqta"'
+    bad_key = client.get("/v1/models", headers={"Authorization": "Bearer sk-aqta-nope"})
+    assert bad_key.status_code == 401
+    assert bad_key.headers["WWW-Authenticate"] == 'Bearer realm="aqta", error="invalid_token"'
+    wrong = client.post("/api/auth/login", json={"email": "a@example.com", "password": "Nope 12345"})
+    assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
 
 
 def test_key_name_is_validated(client):
@@ -167,3 +209,71 @@ def test_another_accounts_key_is_not_found_and_nothing_of_it_shows(make_app, mak
     assert client.get("/api/keys", headers=owner.headers).json["data"] == [own]
     assert (own["rpm_limit"], own["monthly_quota"], own["loop_detection"]) == (7, 70, None)
     assert chat(client, owner.key).status_code == 200
+
+
+def test_new_keys_are_inference_keys_unless_asked(client):
+    signed_in(client)
+    plain = client.post("/api/keys", json={"name": "app"}).json
+    assert plain["scope"] == "inference"
+    admin = client.post("/api/keys", json={"name": "ops", "scope": "admin"}).json
+    assert admin["scope"] == "admin"
+    listed = {k["name"]: k["scope"] for k in client.get("/api/keys").json["data"]}
+    assert listed == {"app": "inference", "ops": "admin"}
+    bad = client.post("/api/keys", json={"scope": "root"})
+    assert bad.status_code == 400
+    assert bad.json["error"]["param"] == "scope"
+
+
+MANAGEMENT = [
+    ("get", "/api/keys", None),
+    ("post", "/api/keys", {"scope": "admin"}),
+    ("patch", "/api/keys/{key_id}", {"rpm_limit": 1}),
+    ("delete", "/api/keys/{key_id}", None),
+    ("get", "/api/webhooks", None),
+    ("post", "/api/webhooks", {"url": "https://example.com/hook"}),
+    ("get", "/api/budgets", None),
+    ("put", "/api/budgets", {"monthly_eur": "10"}),
+    ("get", "/api/analytics/requests", None),
+    ("get", "/api/analytics/costs", None),
+    ("post", "/api/analytics/costs/refresh", None),
+    ("get", "/api/jobs/job_x", None),
+]
+
+
+@pytest.mark.parametrize("method, path, body", MANAGEMENT)
+def test_an_inference_key_cannot_manage_the_account(app, make_account, method, path, body):
+    account = make_account(tier="pro", scope="inference")
+    client = app.test_client()
+    kwargs = {"json": body} if body is not None else {}
+    response = getattr(client, method)(path.format(key_id=account.key_id),
+                                       headers=account.headers, **kwargs)
+    assert response.status_code == 403, response.json
+    assert response.json["error"]["code"] == "insufficient_scope"
+    assert response.json["error"]["type"] == "permission_error"
+    # The key itself is untouched, and still does what it is for.
+    assert client.get("/v1/models", headers=account.headers).status_code == 200
+    me = client.get("/api/auth/me", headers=account.headers)
+    assert me.status_code == 200 and me.json["id"] == account.user.id
+
+
+def test_a_leaked_inference_key_cannot_outlive_its_revocation(client, app):
+    signed_in(client)
+    leaked = client.post("/api/keys", json={"name": "leaked"}).json
+    thief = app.test_client()
+    bearer = {"Authorization": f"Bearer {leaked['key']}"}
+    minted = thief.post("/api/keys", json={"name": "backdoor"}, headers=bearer)
+    assert minted.status_code == 403
+    assert thief.post("/api/webhooks", json={"url": "https://evil.example/x"},
+                      headers=bearer).status_code == 403
+    assert client.delete(f"/api/keys/{leaked['id']}").status_code == 204
+    assert thief.get("/v1/models", headers=bearer).status_code == 401
+    assert [k["name"] for k in client.get("/api/keys").json["data"]] == []
+
+
+@pytest.mark.parametrize("method, path, body", MANAGEMENT[:3])
+def test_an_admin_key_can_manage_the_account(app, make_account, method, path, body):
+    account = make_account(tier="pro", scope="admin")
+    kwargs = {"json": body} if body is not None else {}
+    response = getattr(app.test_client(), method)(path.format(key_id=account.key_id),
+                                                  headers=account.headers, **kwargs)
+    assert response.status_code in (200, 201), response.json

@@ -97,16 +97,91 @@ def test_the_account_is_found_by_subject_even_when_the_email_changes(client, goo
     assert again.json == {"user": first, "created": False}
 
 
-def test_an_existing_password_account_is_linked_by_email(client, google, make_account):
+def test_a_password_account_is_not_linked_by_email_alone(client, google, make_account):
     account = make_account(email="ada@example.com")
     response = signin(client, "google", google.mint(email="Ada@Example.com"))
-    assert response.status_code == 200
-    assert response.json["created"] is False
-    assert response.json["user"]["id"] == account.user.id
-    assert client.get("/api/auth/me").json["id"] == account.user.id
-    # The password still works for the same account.
+    assert response.status_code == 409, response.json
+    assert response.json["error"]["code"] == "account_link_requires_password"
+    assert client.get("/api/auth/me").status_code == 401
+    # Linking takes the account's password; afterwards Google alone signs in to it.
+    wrong = signin(client, "google", google.mint(email="ada@example.com"), password="Not it 12345")
+    assert wrong.status_code == 401
+    assert wrong.json["error"]["code"] == "invalid_credentials"
+    linked = signin(client, "google", google.mint(email="ada@example.com"), password=PASSWORD)
+    assert linked.status_code == 200, linked.json
+    assert linked.json == {"user": linked.json["user"], "created": False}
+    assert linked.json["user"]["id"] == account.user.id
+    client.post("/api/auth/logout")
+    again = signin(client, "google", google.mint(email="ada@example.com"))
+    assert again.json["user"]["id"] == account.user.id
     login = client.post("/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     assert login.json["user"]["id"] == account.user.id
+
+
+def test_a_signed_in_holder_links_without_the_password_again(client, google, make_account):
+    account = make_account(email="ada@example.com")
+    assert client.post("/api/auth/login", json={"email": "ada@example.com",
+                                                "password": PASSWORD}).status_code == 200
+    linked = signin(client, "google", google.mint(email="ada@example.com"))
+    assert linked.status_code == 200, linked.json
+    assert linked.json["user"]["id"] == account.user.id
+
+
+def test_the_takeover_by_pre_registering_the_victims_email_fails(oauth_app, google):
+    attacker = oauth_app.test_client()
+    squatted = attacker.post("/api/auth/signup", json={"email": "victim@example.com",
+                                                      "password": "Attacker knows 42"})
+    assert squatted.status_code == 201
+    attackers_id = squatted.json["user"]["id"]
+    attacker.post("/api/keys", json={"name": "planted"})
+
+    victim = oauth_app.test_client()
+    response = signin(victim, "google", google.mint(sub="victim-google-id",
+                                                    email="victim@example.com"))
+    assert response.status_code == 409
+    assert victim.get("/api/auth/me").status_code == 401
+    assert victim.get("/api/keys").status_code == 401
+    # Nor can a later sign-in with the same Google identity reach the attacker's account.
+    attacker.post("/api/auth/logout")
+    assert signin(attacker, "google", google.mint(sub="victim-google-id",
+                                                  email="victim@example.com")).status_code == 409
+    # The attacker's account holds no Google identity: only the password signs in to it.
+    login = attacker.post("/api/auth/login", json={"email": "victim@example.com",
+                                                   "password": "Attacker knows 42"})
+    assert login.json["user"]["id"] == attackers_id
+
+
+def test_an_account_made_by_a_provider_links_another_provider_by_email(client, google,
+                                                                        microsoft):
+    first = signin(client, "google", google.mint(email="grace@contoso.example")).json["user"]
+    client.post("/api/auth/logout")
+    second = signin(client, "microsoft", microsoft.mint())
+    assert second.status_code == 200, second.json
+    assert second.json == {"user": first, "created": False}
+
+
+def test_oauth_sign_in_is_throttled_per_address(make_app, google):
+    client = make_app(oauth={"google": google.client("google")},
+                      signin_rate_limit="2/minute").test_client()
+    assert [signin(client, "google", google.mint()).status_code for _ in range(3)] == \
+        [200, 200, 429]
+    refused = signin(client, "google", google.mint())
+    assert refused.json["error"]["code"] == "rate_limit_exceeded"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    callback = client.get("/api/auth/oauth/google/callback?code=x&state=y")
+    assert callback.status_code == 400  # its own count: the state is checked, not refused
+
+
+def test_wrong_link_passwords_count_against_the_account(make_app, google, make_account):
+    client = make_app(oauth={"google": google.client("google")},
+                      signin_account_failure_limit="2/hour").test_client()
+    make_account(email="ada@example.com")
+    answers = [signin(client, "google", google.mint(), password="Guess 1 abc").status_code
+               for _ in range(2)]
+    assert answers == [401, 401]
+    assert signin(client, "google", google.mint(), password=PASSWORD).status_code == 429
+    assert client.post("/api/auth/login", json={"email": "ada@example.com",
+                                                "password": PASSWORD}).status_code == 429
 
 
 def test_the_nonce_is_checked_when_given(client, google):
@@ -274,6 +349,21 @@ def test_the_redirect_flow_signs_in(client, request, provider):
     replay = client.get(f"{callback.path}?{callback.query}")
     assert replay.status_code == 400
     assert replay.json["error"]["code"] == "invalid_oauth_state"
+
+
+def test_the_redirect_flow_links_a_password_account_only_for_its_signed_in_holder(
+        client, google, make_account):
+    account = make_account(email="ada@example.com")
+    callback = start_login(client, "google", google)
+    refused = client.get(f"{callback.path}?{callback.query}")
+    assert refused.status_code == 409
+    assert refused.json["error"]["code"] == "account_link_requires_password"
+    assert client.get("/api/auth/me").status_code == 401
+    client.post("/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    callback = start_login(client, "google", google)
+    assert client.get(f"{callback.path}?{callback.query}").status_code == 302
+    client.post("/api/auth/logout")
+    assert signin(client, "google", google.mint()).json["user"]["id"] == account.user.id
 
 
 def test_the_redirect_lands_on_the_configured_page(make_app, google):

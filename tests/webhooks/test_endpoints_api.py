@@ -25,6 +25,9 @@ def test_create_shows_the_secret_once(client, account):
     created = create_endpoint(client, account, PUBLIC_URL, description="prod",
                               event_types=["loop.detected", "budget.exceeded"])
     secret = created["secret"]
+    again = client.post("/api/webhooks", json={"url": PUBLIC_URL}, headers=account.headers)
+    assert again.status_code == 201 and again.headers["Cache-Control"] == "no-store"
+    client.delete(f"/api/webhooks/{again.json['id']}", headers=account.headers)
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[len("whsec_"):])) == 32
     assert created["enabled"] is True and created["event_types"] == ["budget.exceeded", "loop.detected"]
     fetched = client.get(f"/api/webhooks/{created['id']}", headers=account.headers).json
@@ -162,6 +165,7 @@ def test_rotation_shows_the_new_secret_once(client, account):
     assert rotated.status_code == 200
     assert rotated.json["secret"].startswith("whsec_") and rotated.json["secret"] != created["secret"]
     assert rotated.json["previous_secret_expires_at"] is not None
+    assert rotated.headers["Cache-Control"] == "no-store"
     assert "secret" not in client.get(f"/api/webhooks/{created['id']}", headers=account.headers).json
 
 
