@@ -11,7 +11,7 @@ from threading import Barrier
 import storage.keys as keys_repo
 from app.identity.api_keys import MAX_KEYS, generate_key
 from storage.database import close_connection
-from tests.api.test_webhooks import PUBLIC_URL
+from tests.webhooks.test_endpoints_api import PUBLIC_URL
 
 
 def at_once(app, count: int, send) -> list:
