@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.api import register_api
     from app.gateway import admission, alerts, budgets, cache, limits, request_log
     from app.gateway import service as gateway_service
+    from app.healthcare import receipts, transparency
     from workers import runtime as workers_runtime
 
     services.init_app(app)
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     alerts.init_app(app)
     cache.init_app(app)
     request_log.init_app(app)
+    receipts.init_app(app)
+    transparency.init_app(app)
     keys.init_app(app)
     authn.init_app(app)
     signin_throttle.init_app(app)

@@ -19,6 +19,7 @@ from app.gateway.routing import Route
 from app.gateway.service import gateway
 from app.gateway.streaming import StreamOutcome, relay
 from app.gateway.validation import validate_chat_request
+from app.healthcare import receipts
 from providers.base import ChatRequest
 
 blp = Blueprint("chat", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions")
@@ -54,11 +55,14 @@ class Call:
         return bool((self.body.get("stream_options") or {}).get("include_usage"))
 
 
-def aqta_block(provider: str, cost: Decimal, saved: Decimal | None = None) -> dict:
+def aqta_block(provider: str, cost: Decimal, saved: Decimal | None = None,
+               receipt_id: str | None = None) -> dict:
     block = {"cost_eur": str(cost), "provider": provider, "cached": saved is not None,
              "loop_detected": False, "request_id": g.request_id}
     if saved is not None:
         block["saved_eur"] = str(saved)
+    if receipt_id is not None:
+        block["receipt_id"] = receipt_id
     return block
 
 
@@ -133,14 +137,16 @@ def answer(attempt: Attempt) -> Response:
     cost = service.cost(route, completion.usage)
     budgets.spend(attempt.key, cost)
     cache.store(call.cache_key, completion.body, route.provider, cost)
-    attempt.close("ok", usage=completion.usage, cost=cost)
-    return json_response({**completion.body, "aqta": aqta_block(route.provider, cost)})
+    attempt.close("ok", usage=completion.usage, cost=cost, request=body, answer=completion.body)
+    return json_response({**completion.body,
+                          "aqta": aqta_block(route.provider, cost, receipt_id=attempt.receipt_id)})
 
 
 def cached_answer(call: Call, hit: CacheHit) -> Response:
     """The stored answer, free, as JSON or replayed as a stream."""
-    block = aqta_block(hit.provider, ZERO_EUR, saved=hit.saved_eur)
-    call.attempt.close("cached", saved=hit.saved_eur, cached=True)
+    call.attempt.close("cached", saved=hit.saved_eur, cached=True, request=call.body,
+                       answer=hit.completion)
+    block = aqta_block(hit.provider, ZERO_EUR, saved=hit.saved_eur, receipt_id=call.attempt.receipt_id)
     if not call.body.get("stream"):
         return json_response({**hit.completion, "aqta": block})
     chunks = hit.chunks()
@@ -152,7 +158,7 @@ def cached_answer(call: Call, hit: CacheHit) -> Response:
 def stream_answer(call: Call, provider) -> Response:
     seen: list[dict] = []
     chunks = provider.stream(ChatRequest(call.route.model, call.body))
-    if call.cache_key:
+    if call.cache_key or receipts.wants_receipt(call.attempt.key):
         chunks = recording(chunks, seen)
     # Wait for the first chunk before answering, so an upstream that fails before
     # any token gets a real HTTP error status the SDKs understand.
@@ -165,9 +171,12 @@ def stream_answer(call: Call, provider) -> Response:
         budgets.spend(call.attempt.key, cost)
         if outcome.status == "ok" and not outcome.usage_estimated and call.cache_key:
             cache.store(call.cache_key, chunks_to_completion(seen), call.route.provider, cost)
+        answered = outcome.status == "ok" and receipts.wants_receipt(call.attempt.key)
         call.attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage,
-                           cost=cost, error_code=outcome.error.code if outcome.error else None)
-        return aqta_block(call.route.provider, cost)
+                           cost=cost, error_code=outcome.error.code if outcome.error else None,
+                           request=call.body if answered else None,
+                           answer=chunks_to_completion(seen) if answered else None)
+        return aqta_block(call.route.provider, cost, receipt_id=call.attempt.receipt_id)
 
     return sse_response(relay(first, chunks, include_usage=call.include_usage, finish=finish,
                               prompt_chars=prompt_chars(call.body)))

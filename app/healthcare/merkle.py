@@ -105,6 +105,25 @@ def consistency_ranges(old: int, new: int) -> list[tuple[int, int]]:
     return ranges
 
 
+def extend(size: int, lookup: NodeLookup, leaves: Sequence[bytes]) -> tuple[dict[Node, bytes], bytes]:
+    """Append leaf hashes to a tree of ``size``: the perfect subtrees they complete, and the new root.
+
+    ``lookup`` answers for the old tree's right edge (``perfect_cover(0, size)``).
+    """
+    made: dict[Node, bytes] = {}
+
+    def get(node: Node) -> bytes:
+        return made[node] if node in made else lookup(node)
+
+    for offset, value in enumerate(leaves):
+        level, index = 0, size + offset
+        made[(0, index)] = value
+        while index & 1:
+            made[(level + 1, index >> 1)] = node_hash(get((level, index - 1)), get((level, index)))
+            level, index = level + 1, index >> 1
+    return made, range_hash(0, size + len(leaves), get)
+
+
 class MemoryTree:
     """Every leaf hash in a list; for tests, the verifier's tools and small trees."""
 
