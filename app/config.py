@@ -81,6 +81,7 @@ class Settings:
     receipt_secret: str = ""  # root of the per-account commitment keys; empty: derived from SECRET_KEY
     log_stream: str = "aqta:log-pending"  # the Redis Stream handed-off receipts pass through
     log_journal_dir: str = "aqta-log-journal"  # the receipts' local journal (embedded, fallback)
+    export_dir: str = "aqta-exports"  # finished receipt exports, served to their owner
     webhook_allow_private: bool = False  # deliver to loopback/private addresses (never cloud metadata)
     webhook_timeout_seconds: float = 10.0  # a delivery must get its 2xx within this long
     # Seconds between a webhook delivery's attempts (each with up to 20 % jitter): 5 s, 5 min,
@@ -317,4 +318,5 @@ def _log_settings(env: Mapping[str, str]) -> dict:
     return {"log_origin": origin, "log_signing_keys": keys,
             "receipt_secret": _text(env, "RECEIPT_SECRET", ""),
             "log_stream": _text(env, "LOG_STREAM", Settings.log_stream),
-            "log_journal_dir": _text(env, "LOG_JOURNAL_DIR", Settings.log_journal_dir)}
+            "log_journal_dir": _text(env, "LOG_JOURNAL_DIR", Settings.log_journal_dir),
+            "export_dir": _text(env, "EXPORT_DIR", Settings.export_dir)}

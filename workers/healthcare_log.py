@@ -8,12 +8,16 @@ nothing; sequencing takes the log's lock, so concurrent runs take turns.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import dramatiq
 import redis
 from flask import current_app
 
+import storage.jobs as jobs_repo
+from app.healthcare import exports
 from app.healthcare.sequencer import publish, store_leaves
+from app.healthcare.transparency import transparency_log
 from workers.options import actor_options
 from workers.request_log import drain_journal, drain_stream
 
@@ -49,3 +53,17 @@ def sequence_log() -> None:
     if drained or checkpoint:
         log.debug("transparency log: %d leaf(s) drained, checkpoint %s", drained,
                   checkpoint.size if checkpoint else "unchanged")
+
+
+@dramatiq.actor(**actor_options(exports.EXPORT_ACTOR, time_limit_ms=2 * 3_600_000, max_retries=0))
+def export_receipts(job_id: str, user_id: str, fmt: str, since: str | None, until: str | None) -> None:
+    """Write a receipt export; a worker killed mid-way leaves the message unacknowledged, and
+    its redelivery starts the file over. An error ends the job as failed."""
+    settings = current_app.config["AQTA_SETTINGS"]
+    try:
+        exports.run(job_id, user_id, fmt, datetime.fromisoformat(since) if since else None,
+                    datetime.fromisoformat(until) if until else None, settings.export_dir,
+                    transparency_log().inclusion_many)
+    except Exception:
+        log.exception("receipt export %s failed", job_id)
+        jobs_repo.fail(job_id, "The export failed; start a new one.")

@@ -28,6 +28,7 @@ def register_api(app: Flask) -> None:
         auth,
         budgets,
         chat,
+        health,
         jobs,
         keys,
         models,
@@ -61,7 +62,7 @@ def register_api(app: Flask) -> None:
     openai_schemas.register(api.spec)
     webhook_schemas.register(api.spec)
     for module in (ops, auth, oauth, keys, chat, models, analytics, jobs, webhooks,
-                   budgets):
+                   budgets, health):
         api.register_blueprint(module.blp)
     docs.init_app(app)
     app.extensions["aqta.api"] = api

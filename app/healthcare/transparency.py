@@ -129,6 +129,14 @@ class TransparencyLog:
             return None
         return Proof(index, checkpoint, self._hashes(merkle.inclusion_ranges(index, checkpoint.size)))
 
+    def inclusion_many(self, indices: list[int], size: int) -> dict[int, list[bytes]]:
+        """Proofs for several leaves in a tree of ``size``, from one node query."""
+        paths = {index: merkle.inclusion_ranges(index, size) for index in indices}
+        wanted = {node for ranges in paths.values() for a, b in ranges for node in merkle.perfect_cover(a, b)}
+        found = log_repo.nodes(wanted)
+        return {index: [merkle.range_hash(a, b, found.__getitem__) for a, b in ranges]
+                for index, ranges in paths.items()}
+
     def consistency(self, old: int, new: int) -> list[bytes]:
         return self._hashes(merkle.consistency_ranges(old, new))
 
