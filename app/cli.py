@@ -9,6 +9,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 
 from app.config import ConfigError
+from app.healthcare.cli import log_group, receipts_group
 from app.tiers import TIER_NAMES
 
 
@@ -169,3 +170,5 @@ main.add_command(create_key_command)
 main.add_command(serve_command)
 main.add_command(set_limits_command)
 main.add_command(worker_command)
+main.add_command(receipts_group)
+main.add_command(log_group)
