@@ -34,19 +34,21 @@ class StoredReceipt:
     leaf_index: int | None  # None while pending
 
 
-def _stored(row: Receipt) -> StoredReceipt:
-    entry = row.logentry
-    return StoredReceipt(row.id, row.user_id, row.created_at, entry.leaf_data.encode(), entry.leaf_index)
+def _stored(row: tuple) -> StoredReceipt:
+    receipt_id, user_id, created_at, leaf_data, leaf_index = row
+    return StoredReceipt(receipt_id, user_id, Receipt.created_at.python_value(created_at),
+                         leaf_data.encode(), leaf_index)
 
 
 def _joined():
-    return (Receipt.select(Receipt, LogEntry.leaf_data, LogEntry.leaf_index)
-            .join(LogEntry, on=(LogEntry.id == Receipt.id), attr="logentry"))
+    return (Receipt.select(Receipt.id, Receipt.user_id, Receipt.created_at, LogEntry.leaf_data,
+                           LogEntry.leaf_index)
+            .join(LogEntry, on=(LogEntry.id == Receipt.id)))
 
 
 def get(user_id: str, receipt_id: str) -> StoredReceipt | None:
     """One of the account's receipts; another account's is simply not found."""
-    row = _joined().where((Receipt.id == receipt_id) & (Receipt.user_id == user_id)).first()
+    row = _joined().where((Receipt.id == receipt_id) & (Receipt.user_id == user_id)).tuples().first()
     return _stored(row) if row else None
 
 
@@ -80,7 +82,7 @@ def page(user_id: str, where: ReceiptFilter, after: ReceiptPosition | None, limi
                           | ((Receipt.created_at == after.created_at) & (Receipt.id > after.id)))
     order = ((Receipt.created_at.desc(), Receipt.id.desc()) if newest_first
              else (Receipt.created_at, Receipt.id))
-    return [_stored(row) for row in _joined().where(condition).order_by(*order).limit(limit)]
+    return [_stored(row) for row in _joined().where(condition).order_by(*order).limit(limit).tuples()]
 
 
 def count(user_id: str, where: ReceiptFilter) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import peewee
+from peewee import Case
 
 from storage.ids import utcnow
 from storage.log_models import LogCheckpoint, LogEntry, LogKey, LogNode, LogState, Receipt
@@ -28,6 +29,7 @@ NodeLookup = Callable[[Node], bytes]
 Grow = Callable[[int, NodeLookup, list[bytes]], tuple[dict[Node, bytes], bytes]]
 _STATE_ID = 1
 _ROWS_PER_INSERT = 500
+_ROWS_PER_UPDATE = 500  # leaves numbered per UPDATE (one CASE branch each)
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,14 @@ def sequence(limit: int, grow: Grow) -> TreeState | None:
         size = state.size
         new_nodes, root = grow(size, _node_lookup(), [bytes.fromhex(e.leaf_hash) for e in pending])
         now = utcnow()
-        for offset, entry in enumerate(pending):
-            (LogEntry.update(leaf_index=size + offset, sequenced_at=now)
-             .where((LogEntry.id == entry.id) & LogEntry.leaf_index.is_null()).execute())
+        for start in range(0, len(pending), _ROWS_PER_UPDATE):
+            chunk = pending[start:start + _ROWS_PER_UPDATE]
+            numbering = Case(LogEntry.id, [(e.id, size + start + n) for n, e in enumerate(chunk)])
+            updated = (LogEntry.update(leaf_index=numbering, sequenced_at=now)
+                       .where(LogEntry.id.in_([e.id for e in chunk]) & LogEntry.leaf_index.is_null())
+                       .execute())
+            if updated != len(chunk):  # cannot happen under the lock; never commit a gap
+                raise RuntimeError(f"sequencing numbered {updated} of {len(chunk)} leaves; rolled back")
         rows = [{"level": level, "idx": idx, "hash": value.hex()}
                 for (level, idx), value in sorted(new_nodes.items())]
         for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -186,8 +193,8 @@ def nodes(wanted: Iterable[Node]) -> dict[Node, bytes]:
     for level, indices in by_level.items():
         part = (LogNode.level == level) & LogNode.idx.in_(sorted(indices))
         condition = part if condition is None else condition | part
-    return {(row.level, row.idx): bytes.fromhex(row.hash)
-            for row in LogNode.select().where(condition)}
+    query = LogNode.select(LogNode.level, LogNode.idx, LogNode.hash).where(condition).tuples()
+    return {(level, idx): bytes.fromhex(value) for level, idx, value in query}
 
 
 def state() -> TreeState | None:
