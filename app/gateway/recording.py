@@ -50,17 +50,23 @@ class Attempt:
         if self.closed:
             return
         self.closed = True
+        failure = None
         if request is not None and answer is not None and receipts.wants_receipt(self.key):
-            self.receipt_id = receipts.issuer().issue(
-                key=self.key, request_id=self.request_id, model=self.model, provider=self.provider,
-                created_at=self.created_at, status=status, usage=usage, cost=cost,
-                request=request, answer=answer)
+            try:
+                self.receipt_id = receipts.issuer().issue(
+                    key=self.key, request_id=self.request_id, model=self.model, provider=self.provider,
+                    created_at=self.created_at, status=status, usage=usage, cost=cost,
+                    request=request, answer=answer)
+            except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt
+                failure, status, error_code = exc, "error", exc.code
         request_log().append(RequestRecord(
             request_id=self.request_id, user_id=self.key.user_id, key_id=self.key.id,
             model=self.model, provider=self.provider, status=status, error_code=error_code,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cost_eur=cost, saved_eur=saved, cached=cached, loop_detected=loop_detected,
             latency_ms=self._elapsed_ms(), ttft_ms=self.ttft_ms, created_at=self.created_at))
+        if failure is not None:
+            raise failure
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)

@@ -10,9 +10,13 @@ import redis
 import requests
 
 import storage.keys as keys_repo
+import storage.requests as requests_repo
 import storage.transparency_log as log_repo
+from app.gateway.request_log import Journal
+from app.healthcare.leaves import leaf_bytes
 from app.healthcare.offline import load_verifiers, verify_file
-from app.healthcare.sequencer import publish
+from app.healthcare.receipts import ReceiptIssuer
+from app.healthcare.sequencer import publish, store_leaves
 from storage.log_models import LogEntry
 from storage.models import database_proxy
 from storage.tables import ALL_MODELS
@@ -20,6 +24,7 @@ from tests.gateway.conftest import LiveGateway
 from tests.healthcare.conftest import MESSAGES
 from tests.support import wait_for
 from workers.healthcare_log import drain_leaves
+from workers.request_log import drain_all, drain_journal
 
 REQUESTS = 1000
 
@@ -136,3 +141,30 @@ def test_patient_markers_land_nowhere(make_app, make_account, chat, sequence, cl
                             ("webhook events", events), ("receipt", bundle.decode()),
                             ("listing", listing)]:
             assert marker not in text, f"{marker} found in {where}"
+
+
+def test_no_answer_leaves_without_its_receipt(make_app, make_account, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the journal folder should be")
+    app = make_app(log_journal_dir=str(blocked))
+    account = make_account(tier="healthcare")
+    response = app.test_client().post("/v1/chat/completions", headers=account.headers,
+                                      json={"model": "mock-1", "messages": MESSAGES})
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "receipt_log_unavailable"
+    with app.app_context():
+        drain_all()
+        record = requests_repo.get(response.headers["X-Request-Id"])
+    assert (record.status, record.error_code) == ("error", "receipt_log_unavailable")
+
+
+def test_receipts_go_to_the_journal_while_redis_is_unreachable(app, tmp_path, sequence):
+    issuer = ReceiptIssuer(b"s" * 32, Journal(tmp_path / "fallback"),
+                           redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2),
+                           "aqta-test:log-pending")
+    data = leaf_bytes({"leaf_type": "audit_event", "v": 1, "id": "aud_fallback"})
+    issuer.hand_off(data)
+    with app.app_context():
+        assert drain_journal(tmp_path / "fallback", sink=store_leaves) == 1
+        assert publish().size == 1
+        assert log_repo.entry("aud_fallback").leaf_index == 0
