@@ -144,6 +144,8 @@ def _lock_state() -> LogState:
 
 def sequence(limit: int, grow: Grow) -> TreeState | None:
     """Give the next ``limit`` pending leaves the next indices; the new state, or None if none."""
+    if not LogEntry.select().where(LogEntry.leaf_index.is_null()).exists():
+        return None  # idle: no write lock taken
     _ensure_state()
     with _write_transaction():
         state = _lock_state()
