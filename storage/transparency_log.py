@@ -204,20 +204,9 @@ def state() -> TreeState | None:
     return TreeState(row.size, bytes.fromhex(row.root)) if row else None
 
 
-def pending_count() -> int:
-    return LogEntry.select().where(LogEntry.leaf_index.is_null()).count()
-
-
 def entry(entry_id: str) -> EntryRecord | None:
     row = LogEntry.get_or_none(LogEntry.id == entry_id)
     return _entry(row) if row else None
-
-
-def entries_by_index(start: int, end: int) -> list[EntryRecord]:
-    """Sequenced leaves with index in [start, end), in order (for audits and rebuilds)."""
-    query = (LogEntry.select().where((LogEntry.leaf_index >= start) & (LogEntry.leaf_index < end))
-             .order_by(LogEntry.leaf_index))
-    return [_entry(row) for row in query]
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -234,12 +223,6 @@ def add_checkpoint(size: int, root: bytes, note: str, key_id: str) -> Checkpoint
 
 def latest_checkpoint() -> CheckpointRecord | None:
     row = LogCheckpoint.select().order_by(LogCheckpoint.size.desc(), LogCheckpoint.id.desc()).first()
-    return _checkpoint(row) if row else None
-
-
-def checkpoint_of_size(size: int) -> CheckpointRecord | None:
-    row = (LogCheckpoint.select().where(LogCheckpoint.size == size)
-           .order_by(LogCheckpoint.id.desc()).first())
     return _checkpoint(row) if row else None
 
 

@@ -57,6 +57,3 @@ def request_commitment(key: bytes, body: dict) -> str:
 def answer_commitment(key: bytes, completion: dict) -> str:
     return commit(key, ANSWER_LABEL, canonical_answer(completion))
 
-
-def matches(expected_hex: str, actual_hex: str) -> bool:
-    return hmac.compare_digest(expected_hex.encode(), actual_hex.encode())

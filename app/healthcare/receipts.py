@@ -8,7 +8,6 @@ database query. The sequencer (``workers.healthcare_log``) stores and numbers it
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from datetime import datetime
@@ -121,10 +120,6 @@ def init_app(app: Flask) -> None:
 
 def issuer() -> ReceiptIssuer:
     return current_app.extensions["aqta.receipts"]
-
-
-def encode_proof(hashes_: list[bytes]) -> list[str]:
-    return [base64.b64encode(value).decode() for value in hashes_]
 
 
 def check_commitment(issuer_: ReceiptIssuer, account_id: str, expected: str, kind: str,

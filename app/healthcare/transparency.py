@@ -140,8 +140,6 @@ class TransparencyLog:
     def consistency(self, old: int, new: int) -> list[bytes]:
         return self._hashes(merkle.consistency_ranges(old, new))
 
-    def root(self, size: int) -> bytes:
-        return self._hashes([(0, size)])[0] if size else merkle.empty_root()
 
 
 def init_app(app: Flask) -> None:
