@@ -14,6 +14,7 @@ import storage.users as users_repo
 from app import create_app
 from app.config import ConfigError, settings_from_env
 from app.errors import AqtaError
+from app.healthcare.cli import log_group, receipts_group
 from app.identity.api_keys import INFERENCE, SCOPES, generate_key
 from app.identity.emails import normalise_email
 from app.tiers import TIER_NAMES
@@ -174,3 +175,5 @@ main.add_command(create_key_command)
 main.add_command(serve_command)
 main.add_command(set_limits_command)
 main.add_command(worker_command)
+main.add_command(receipts_group)
+main.add_command(log_group)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from limits import parse
 
+from app.healthcare.note import NoteError, Signer
 from providers.base import ProviderSettings
 
 PROVIDER_NAMES = ("openai", "anthropic", "google", "perplexity", "mock")
@@ -79,6 +80,14 @@ class Settings:
     request_journal_dir: str = "aqta-journal"  # the request log's local journal (embedded, fallback)
     request_journal_fsync_seconds: float = 1.0  # longest a journaled record waits for fsync; 0: each
     request_journal_segment_bytes: int = 16 * 1024 * 1024  # bytes per journal file before rotating
+    log_origin: str = "aqta.local/healthcare-log"  # the transparency log's name in its checkpoints
+    # Note signer keys (PRIVATE+KEY+name+id+key) that sign checkpoints, newest first; empty:
+    # one is generated on first use and kept in the database, sealed under SECRET_KEY.
+    log_signing_keys: tuple[str, ...] = ()
+    receipt_secret: str = ""  # root of the per-account commitment keys; empty: derived from SECRET_KEY
+    log_stream: str = "aqta:log-pending"  # the Redis Stream handed-off receipts pass through
+    log_journal_dir: str = "aqta-log-journal"  # the receipts' local journal (embedded, fallback)
+    export_dir: str = "aqta-exports"  # finished receipt exports, served to their owner
     webhook_allow_private: bool = False  # deliver to loopback/private addresses (never cloud metadata)
     webhook_timeout_seconds: float = 10.0  # a delivery must get its 2xx within this long
     # Seconds between a webhook delivery's attempts (each with up to 20 % jitter): 5 s, 5 min,
@@ -303,4 +312,23 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         request_journal_segment_bytes=_number(env, "REQUEST_JOURNAL_SEGMENT_BYTES",
                                               Settings.request_journal_segment_bytes, int, 4096),
         **_webhook_settings(env),
+        **_log_settings(env),
     )
+
+
+def _log_settings(env: Mapping[str, str]) -> dict:
+    keys = tuple((_text(env, "LOG_SIGNING_KEYS") or "").replace(",", " ").split())
+    for position, key in enumerate(keys):
+        try:
+            Signer.parse(key)
+        except NoteError as exc:
+            raise ConfigError(f"LOG_SIGNING_KEYS: key {position + 1} is unusable ({exc}); make one "
+                              "with `aqta log generate-key NAME`") from None
+    origin = _text(env, "LOG_ORIGIN", Settings.log_origin)
+    if "\n" in origin:
+        raise ConfigError("LOG_ORIGIN must be one line, e.g. example.com/healthcare-log")
+    return {"log_origin": origin, "log_signing_keys": keys,
+            "receipt_secret": _text(env, "RECEIPT_SECRET", ""),
+            "log_stream": _text(env, "LOG_STREAM", Settings.log_stream),
+            "log_journal_dir": _text(env, "LOG_JOURNAL_DIR", Settings.log_journal_dir),
+            "export_dir": _text(env, "EXPORT_DIR", Settings.export_dir)}

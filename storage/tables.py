@@ -2,6 +2,7 @@
 from storage.budget_models import Budget, SpendCounter
 from storage.cost_models import CostDaily, CostDirty, CostState
 from storage.job_models import Job
+from storage.log_models import LogCheckpoint, LogEntry, LogKey, LogNode, LogState, Receipt
 from storage.loop_models import LoopEvent
 from storage.models import ApiKey, OAuthIdentity, QuotaCounter, User
 from storage.request_models import RequestLogEntry
@@ -10,4 +11,5 @@ from storage.webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpo
 ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry,
               Budget, SpendCounter,
               CostDaily, CostDirty, CostState, Job,
-              WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt]
+              WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt,
+              LogEntry, LogNode, LogState, LogCheckpoint, LogKey, Receipt]

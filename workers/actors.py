@@ -12,6 +12,7 @@ import workers.broker  # noqa: F401  (our broker, before any actor is declared)
 
 # One import per actor module (with a noqa for F401), e.g. ``import workers.costs``.
 import workers.costs
+import workers.healthcare_log
 import workers.request_log
 import workers.webhooks
 from workers.scheduler import Periodic
@@ -21,5 +22,7 @@ PERIODIC: list[Periodic] = [
     Periodic(workers.costs.RETENTION_ACTOR, every_seconds=workers.costs.RETENTION_EVERY_SECONDS),
     Periodic(workers.request_log.DRAIN_ACTOR, every_seconds=workers.request_log.DRAIN_EVERY_SECONDS),
     Periodic(workers.webhooks.SWEEP_ACTOR, every_seconds=workers.webhooks.SWEEP_EVERY_SECONDS),
+    Periodic(workers.healthcare_log.SEQUENCE_ACTOR,
+             every_seconds=workers.healthcare_log.SEQUENCE_EVERY_SECONDS),
     Periodic(workers.webhooks.PRUNE_ACTOR, every_seconds=workers.webhooks.PRUNE_EVERY_SECONDS),
 ]

@@ -10,6 +10,7 @@ from app.api import (
     budgets,
     chat,
     docs,
+    health,
     jobs,
     keys,
     models,
@@ -69,7 +70,7 @@ def register_api(app: Flask) -> None:
     openai_schemas.register(api.spec)
     webhook_schemas.register(api.spec)
     for module in (ops, auth, oauth, keys, chat, models, analytics, jobs, webhooks,
-                   budgets):
+                   budgets, health):
         api.register_blueprint(module.blp)
     docs.init_app(app)
     app.before_request(refuse_nul_characters)

@@ -31,6 +31,7 @@ from app.gateway.request_log.attempt import ZERO_EUR, Attempt
 from app.gateway.routing import Route
 from app.gateway.streaming import StreamOutcome, relay
 from app.gateway.validation import validate_chat_request
+from app.healthcare import receipts
 from providers.base import ChatRequest, Provider, Usage
 from providers.errors import ProviderFailure
 
@@ -67,13 +68,17 @@ class Settlement:
     error: AqtaError | None = None
     saved: Decimal | None = None  # set for a cached answer: what it would have cost
     cached_provider: str = ""  # for a cached answer: the provider that first gave it
+    answer: dict | None = None  # the whole answer, for a healthcare-tier receipt
 
 
-def aqta_block(request_id: str, provider: str, cost: Decimal, saved: Decimal | None = None) -> dict:
+def aqta_block(request_id: str, provider: str, cost: Decimal, saved: Decimal | None = None,
+               receipt_id: str | None = None) -> dict:
     block = {"cost_eur": str(cost), "provider": provider, "cached": saved is not None,
              "loop_detected": False, "request_id": request_id}
     if saved is not None:
         block["saved_eur"] = str(saved)
+    if receipt_id is not None:
+        block["receipt_id"] = receipt_id
     return block
 
 
@@ -129,28 +134,34 @@ def _complete(attempt: Attempt, raw: object, headers: Mapping[str, str]) -> Answ
         # Failed before any token: the request does not use quota.
         admission.refund(admitted)
         raise
-    block = settle(call, Settlement("ok", completion.usage, cacheable=completion.body))
+    block = settle(call, Settlement("ok", completion.usage, cacheable=completion.body,
+                                    answer=completion.body))
     return Answer(completion={**completion.body, "aqta": block})
 
 
 def settle(call: Call, outcome: Settlement) -> dict:
-    """Price, spend, cache and log one finished call; returns its ``aqta`` block."""
-    request_id, provider = call.attempt.request_id, call.route.provider
+    """Price, spend, cache and log one finished call (and give it a receipt, on the
+    healthcare tier, when it was answered); returns its ``aqta`` block."""
+    attempt, provider = call.attempt, call.route.provider
+    asked = call.body if outcome.answer is not None else None
     if outcome.saved is not None:
-        call.attempt.close("cached", saved=outcome.saved, cached=True)
-        return aqta_block(request_id, outcome.cached_provider, ZERO_EUR, saved=outcome.saved)
+        attempt.close("cached", saved=outcome.saved, cached=True, request=asked, answer=outcome.answer)
+        return aqta_block(attempt.request_id, outcome.cached_provider, ZERO_EUR, saved=outcome.saved,
+                          receipt_id=attempt.receipt_id)
     cost = gateway().cost(call.route, outcome.usage)
     budgets.spend(call.attempt.key, cost)
     if outcome.status == "ok" and outcome.cacheable is not None:
         response_cache().store(call.cache_key, outcome.cacheable, provider, cost)
-    call.attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage, cost=cost,
-                       error_code=outcome.error.code if outcome.error else None)
-    return aqta_block(request_id, provider, cost)
+    attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage, cost=cost,
+                  error_code=outcome.error.code if outcome.error else None, request=asked,
+                  answer=outcome.answer)
+    return aqta_block(attempt.request_id, provider, cost, receipt_id=attempt.receipt_id)
 
 
 def cached_answer(call: Call, hit: CacheHit) -> Answer:
     """The stored answer, free, as JSON or replayed as a stream."""
-    block = settle(call, Settlement("cached", saved=hit.saved_eur, cached_provider=hit.provider))
+    block = settle(call, Settlement("cached", saved=hit.saved_eur, cached_provider=hit.provider,
+                                    answer=hit.completion))
     if not call.body.get("stream"):
         return Answer(completion={**hit.completion, "aqta": block})
     chunks = hit.chunks()
@@ -162,7 +173,8 @@ def cached_answer(call: Call, hit: CacheHit) -> Answer:
 def stream_answer(call: Call, provider: Provider) -> Answer:
     seen: list[dict] = []
     chunks = provider.stream(ChatRequest(call.route.model, call.body))
-    if call.cache_key:
+    wants_receipt = receipts.wants_receipt(call.attempt.key)
+    if call.cache_key or wants_receipt:
         chunks = teed_into(chunks, seen)
     # Wait for the first chunk before answering, so an upstream that fails before
     # any token gets a real HTTP error status the SDKs understand.
@@ -170,9 +182,10 @@ def stream_answer(call: Call, provider: Provider) -> Answer:
     call.attempt.first_token()
 
     def finish(outcome: StreamOutcome) -> dict:
-        cacheable = (chunks_to_completion(seen) if call.cache_key and outcome.status == "ok"
-                     and not outcome.usage_estimated else None)
-        return settle(call, Settlement(outcome.status, outcome.usage, cacheable, outcome.error))
+        whole = chunks_to_completion(seen) if outcome.status == "ok" and seen else None
+        cacheable = whole if call.cache_key and not outcome.usage_estimated else None
+        return settle(call, Settlement(outcome.status, outcome.usage, cacheable, outcome.error,
+                                       answer=whole if wants_receipt else None))
 
     return Answer(stream=relay(first, chunks, include_usage=call.include_usage, finish=finish,
                               prompt_chars=prompt_chars(call.body)))

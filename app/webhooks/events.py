@@ -18,6 +18,7 @@ BUDGET_EXCEEDED = "budget.exceeded"
 QUOTA_THRESHOLD_REACHED = "quota.threshold_reached"
 HIGH_RISK_DECISION = "healthcare.high_risk_decision"
 COMPLIANCE_VIOLATION = "compliance.violation"
+LOG_CHECKPOINT = "log.checkpoint"
 WEBHOOK_TEST = "webhook.test"
 ENDPOINT_DISABLED = "endpoint.disabled"
 MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM")
@@ -73,6 +74,15 @@ class ComplianceViolationData(Schema):
     request_id = fields.String(allow_none=True, load_default=None, dump_default=None)
     receipt_id = fields.String(allow_none=True, load_default=None, dump_default=None)
     key_id = fields.String(allow_none=True, load_default=None, dump_default=None)
+
+
+class LogCheckpointData(Schema):
+    origin = fields.String(required=True, metadata={"description": "The log's name"})
+    tree_size = fields.Integer(required=True, validate=validate.Range(min=1))
+    root_hash = fields.String(required=True, metadata={"description": "Base64 SHA-256 root"})
+    key_id = fields.String(required=True, metadata={"description": "Hex id of the signing key"})
+    checkpoint = fields.String(required=True, metadata={
+        "description": "The C2SP signed note, exactly as GET /api/health/log/checkpoint serves it"})
 
 
 class WebhookTestData(Schema):
@@ -144,6 +154,14 @@ EVENT_TYPES: dict[str, EventType] = {t.name: t for t in [
               {"framework": "eu_ai_act", "rule": "art_14_human_oversight", "severity": "high",
                "message": "A high-risk decision was returned without a reviewer.",
                "request_id": "req_9a…", "receipt_id": "rcpt_4f…", "key_id": "key_3kTq…"}),
+    EventType(LOG_CHECKPOINT, LogCheckpointData,
+              "The healthcare transparency log signed a new checkpoint (healthcare tier); keep "
+              "copies to prove later that its history was only ever appended to.",
+              {"origin": "aqta.example/healthcare-log", "tree_size": 1042,
+               "root_hash": "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=", "key_id": "c74f20a3",
+               "checkpoint": "aqta.example/healthcare-log\n1042\n"
+                             "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n"
+                             "\u2014 aqta.example/healthcare-log x08go/ZJku…\n"}),
     EventType(WEBHOOK_TEST, WebhookTestData, "Sent by POST /api/webhooks/{id}/test.",
               {"endpoint_id": "ep_Zx…", "message": "This is a test event from Aqta."},
               subscribable=False),

@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 
 from app.gateway.request_log.sink import request_log
+from app.healthcare import receipts
 from providers.base import Usage
 from storage.ids import utcnow
 from storage.records import ApiKeyRecord, RequestRecord
@@ -29,6 +30,7 @@ class Attempt:
         self.provider = ""
         self.ttft_ms: int | None = None
         self.closed = False
+        self.receipt_id: str | None = None  # set on closing a healthcare-tier answer
 
     def routed(self, model: str, provider: str) -> None:
         self.model, self.provider = model, provider
@@ -38,17 +40,33 @@ class Attempt:
 
     def close(self, status: str, *, usage: Usage = Usage(), cost: Decimal = ZERO_EUR,
               saved: Decimal = ZERO_EUR, error_code: str | None = None, cached: bool = False,
-              loop_detected: bool = False) -> None:
-        """Hand the record off (once; later calls are ignored)."""
+              loop_detected: bool = False, request: dict | None = None,
+              answer: dict | None = None) -> None:
+        """Hand the record off (once; later calls are ignored).
+
+        Given the ``request`` body and the ``answer`` (a completion), a healthcare-tier
+        key's answer also gets a receipt, handed off first; its id is ``receipt_id``.
+        """
         if self.closed:
             return
         self.closed = True
+        failure = None
+        if request is not None and answer is not None and receipts.wants_receipt(self.key):
+            try:
+                self.receipt_id = receipts.issuer().issue(
+                    key=self.key, request_id=self.request_id, model=self.model, provider=self.provider,
+                    created_at=self.created_at, status=status, usage=usage, cost=cost,
+                    request=request, answer=answer)
+            except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt
+                failure, status, error_code = exc, "error", exc.code
         request_log().append(RequestRecord(
             request_id=self.request_id, user_id=self.key.user_id, key_id=self.key.id,
             model=self.model, provider=self.provider, status=status, error_code=error_code,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cost_eur=cost, saved_eur=saved, cached=cached, loop_detected=loop_detected,
             latency_ms=self._elapsed_ms(), ttft_ms=self.ttft_ms, created_at=self.created_at))
+        if failure is not None:
+            raise failure
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)

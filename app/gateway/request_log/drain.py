@@ -46,6 +46,8 @@ LOCK_FILE = "drain.lock"
 REJECTED_FILE = "rejected.log"
 _BAD_RECORD = (ValueError, TypeError, KeyError, ArithmeticError, peewee.IntegrityError, peewee.DataError)
 _consumer_name = ""  # this process's name in the consumer group, made on first use
+# A sink stores encoded records in their table, handing each bad one to reject(raw, error).
+Store = Callable[[list[bytes], Callable[[bytes, Exception], None]], int]
 
 
 def store(raw: list[bytes], reject: Callable[[bytes, Exception], None]) -> int:
@@ -74,8 +76,9 @@ class StreamDrain:
 
     def __init__(self, client: redis.Redis, stream: str = STREAM, group: str = GROUP,
                  consumer: str | None = None, batch_size: int = BATCH_SIZE,
-                 claim_idle_ms: int = CLAIM_IDLE_MS):
+                 claim_idle_ms: int = CLAIM_IDLE_MS, sink: Store = store):
         self.client = client
+        self.sink = sink
         self.stream = stream
         self.group = group
         self.consumer = consumer or process_consumer_name()
@@ -111,7 +114,7 @@ class StreamDrain:
             entries = self.take()
         if not entries:
             return 0
-        store([fields.get(b"r", b"") for _, fields in entries], self.reject)
+        self.sink([fields.get(b"r", b"") for _, fields in entries], self.reject)
         ids = [entry_id for entry_id, _ in entries]
         with self.client.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, self.group, *ids)
@@ -139,9 +142,10 @@ def process_consumer_name() -> str:
 
 
 def drain_stream(client: redis.Redis, stream: str = STREAM,
-                 budget_seconds: float = DRAIN_BUDGET_SECONDS) -> int:
+                 budget_seconds: float = DRAIN_BUDGET_SECONDS, group: str = GROUP,
+                 sink: Store = store) -> int:
     """Drain batches until the stream is empty or the budget is spent; return entries handled."""
-    drain = StreamDrain(client, stream)
+    drain = StreamDrain(client, stream, group, sink=sink)
     drain.ensure_group()
     deadline = time.monotonic() + budget_seconds
     total = 0
@@ -224,14 +228,14 @@ def _reject_to_file(directory: Path) -> Callable[[bytes, Exception], None]:
 
 
 def _drain_segment(path: Path, offsets: dict[str, int], batch_size: int,
-                   reject: Callable[[bytes, Exception], None]) -> int:
+                   reject: Callable[[bytes, Exception], None], sink: Store) -> int:
     finished = _writer_gone(path)  # decided before reading, so nothing written after is missed
     offset, total = offsets.get(path.name, 0), 0
     while True:
         lines, end = _complete_lines(path, offset, batch_size)
         if end == offset:
             break
-        store(lines, reject)
+        sink(lines, reject)
         total += len(lines)
         offset = offsets[path.name] = end
         _save_offsets(path.parent, offsets)
@@ -245,7 +249,8 @@ def _drain_segment(path: Path, offsets: dict[str, int], batch_size: int,
     return total
 
 
-def drain_journal(directory: str | Path, batch_size: int = BATCH_SIZE, wait_seconds: float = 0.0) -> int:
+def drain_journal(directory: str | Path, batch_size: int = BATCH_SIZE, wait_seconds: float = 0.0,
+                  sink: Store = store) -> int:
     """Drain every journal segment in ``directory``; return the records read.
 
     Only one drain works on a folder at a time; another returns 0 at once, or
@@ -259,7 +264,7 @@ def drain_journal(directory: str | Path, batch_size: int = BATCH_SIZE, wait_seco
             return 0
         offsets = _load_offsets(directory)
         segments = sorted(directory.glob("*" + SEGMENT_SUFFIX))
-        total = sum(_drain_segment(path, offsets, batch_size, _reject_to_file(directory))
+        total = sum(_drain_segment(path, offsets, batch_size, _reject_to_file(directory), sink)
                     for path in segments)
         for path in directory.glob("*.tmp"):  # a writer died between creating and naming it
             if path.name != OFFSETS_FILE + ".tmp" and _writer_gone(path):

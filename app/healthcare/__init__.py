@@ -1,0 +1,1 @@
+"""Healthcare: receipts on a transparency log, the audit trail, risk and review."""

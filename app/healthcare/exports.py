@@ -1,0 +1,96 @@
+"""Receipt exports: a job writes every receipt of a range, with its proof, to a file.
+
+Each JSONL line is a complete receipt bundle (receipt, inclusion proof, signed
+checkpoint), so it verifies alone; every line is proven against the same
+checkpoint, the latest when the export ran. The file is written under a
+temporary name and renamed when complete, so a partial file is never served; a
+worker killed mid-export leaves the job running and its redelivery starts the
+file over.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+import dramatiq
+
+import storage.jobs as jobs_repo
+import storage.receipts as receipts_repo
+import storage.transparency_log as log_repo
+from app.healthcare.service import receipt_object
+from app.healthcare.verify import make_bundle
+from storage.receipts import ReceiptFilter, ReceiptPosition
+
+EXPORT_ACTOR = "healthcare_log.export_receipts"
+EXPORT_KIND = "receipts_export"
+FORMATS = ("jsonl", "csv")
+PAGE_SIZE = 500  # receipts read, and proven with one node query, at a time
+CSV_COLUMNS = ("id", "request_id", "created_at", "account_id", "key_id", "model", "provider", "status",
+               "prompt_tokens", "completion_tokens", "cost_eur", "request_commitment",
+               "answer_commitment", "leaf_index", "leaf_hash", "tree_size", "inclusion_proof",
+               "checkpoint")
+
+
+def enqueue(job_id: str, user_id: str, fmt: str, since: datetime | None, until: datetime | None) -> None:
+    """Hand the export to a worker, by actor name (app code never imports workers)."""
+    kwargs = {"job_id": job_id, "user_id": user_id, "fmt": fmt,
+              "since": since.isoformat() if since else None, "until": until.isoformat() if until else None}
+    dramatiq.get_broker().enqueue(dramatiq.Message(queue_name="default", actor_name=EXPORT_ACTOR,
+                                                   args=(), kwargs=kwargs, options={}))
+
+
+def export_path(export_dir: str, job_id: str, fmt: str) -> Path:
+    return Path(export_dir) / f"{job_id}.{fmt}"
+
+
+def _csv_line(bundle: dict) -> str:
+    receipt = bundle["receipt"]
+    usage, commitments = receipt.get("usage") or {}, receipt.get("commitments") or {}
+    values = {**receipt, **usage, "request_commitment": commitments.get("request"),
+              "answer_commitment": commitments.get("answer"), "leaf_index": bundle["leaf_index"],
+              "leaf_hash": bundle["leaf_hash"], "tree_size": bundle["tree_size"],
+              "inclusion_proof": " ".join(bundle["inclusion_proof"]), "checkpoint": bundle["checkpoint"]}
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values.get(name) for name in CSV_COLUMNS)
+    return out.getvalue()
+
+
+def run(job_id: str, user_id: str, fmt: str, since: datetime | None, until: datetime | None,
+        export_dir: str, prove) -> None:
+    """Write the export and finish the job (``prove(indices, size)`` gives inclusion proofs)."""
+    job = jobs_repo.mark_running(job_id)
+    if job.finished:
+        return
+    checkpoint = log_repo.latest_checkpoint()
+    size = checkpoint.size if checkpoint else 0
+    where = ReceiptFilter(since=since, until=until, sequenced_only=True, below_index=size)
+    total = receipts_repo.count(user_id, where)
+    final = export_path(export_dir, job_id, fmt)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_suffix(final.suffix + ".part")
+    written, after = 0, None
+    with open(partial, "w", encoding="utf-8", newline="") as handle:
+        if fmt == "csv":
+            csv.writer(handle, lineterminator="\n").writerow(CSV_COLUMNS)
+        while True:
+            rows = receipts_repo.page(user_id, where, after, PAGE_SIZE, newest_first=False)
+            if not rows:
+                break
+            proofs = prove([row.leaf_index for row in rows], size)
+            for row in rows:
+                bundle = make_bundle(receipt_object(row), row.leaf_index, proofs[row.leaf_index],
+                                     checkpoint.note, size)
+                handle.write(_csv_line(bundle) if fmt == "csv"
+                             else json.dumps(bundle, separators=(",", ":"), ensure_ascii=False) + "\n")
+            written += len(rows)
+            after = ReceiptPosition(rows[-1].created_at, rows[-1].id)
+            jobs_repo.report_progress(job_id, done=written, total=max(total, written, 1))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, final)
+    jobs_repo.succeed(job_id, {"format": fmt, "receipts": written, "tree_size": size,
+                               "links": {"download": f"/api/health/receipts/export/{job_id}/download"}})

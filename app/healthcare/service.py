@@ -1,0 +1,73 @@
+"""Receipts for their owner: list, fetch with a proof, verify (healthcare tier only)."""
+from __future__ import annotations
+
+import json
+
+import storage.receipts as receipts_repo
+import storage.users as users_repo
+from app.errors import InsufficientTier, NotFound
+from app.healthcare.receipts import HEALTHCARE_TIER, check_commitment, issuer
+from app.healthcare.transparency import transparency_log
+from app.healthcare.verify import Check, all_ok, make_bundle, verify_bundle
+from storage.receipts import ReceiptFilter, ReceiptPosition, StoredReceipt
+
+
+class ReceiptNotFound(NotFound):
+    code = "receipt_not_found"
+
+    def __init__(self, receipt_id: str):
+        super().__init__(f"No receipt {receipt_id} in this account (a receipt appears within "
+                         "about a second of its answer).")
+
+
+def require_healthcare(user_id: str, tier: str | None = None) -> None:
+    tier = tier or users_repo.get(user_id).tier
+    if tier != HEALTHCARE_TIER:
+        raise InsufficientTier(f"Receipts need the healthcare tier; this account is on the {tier} tier.")
+
+
+def receipt_object(stored: StoredReceipt) -> dict:
+    try:
+        value = json.loads(stored.leaf_data)
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {"id": stored.id, "unreadable": True}
+
+
+def bundle_of(stored: StoredReceipt) -> dict:
+    """The receipt with its inclusion proof against the latest checkpoint, or pending."""
+    proof = transparency_log().inclusion(stored.leaf_index) if stored.leaf_index is not None else None
+    if proof is None:
+        return make_bundle(receipt_object(stored), stored.leaf_index, None, None, None)
+    return make_bundle(receipt_object(stored), stored.leaf_index, proof.hashes, proof.checkpoint.note,
+                       proof.checkpoint.size)
+
+
+def get_bundle(user_id: str, receipt_id: str) -> dict:
+    stored = receipts_repo.get(user_id, receipt_id)
+    if stored is None:
+        raise ReceiptNotFound(receipt_id)
+    return bundle_of(stored)
+
+
+def page(user_id: str, where: ReceiptFilter, after: ReceiptPosition | None, limit: int) -> list[dict]:
+    return [{**receipt_object(r), "leaf_index": r.leaf_index,
+             "status": "pending" if r.leaf_index is None else "sequenced"}
+            for r in receipts_repo.page(user_id, where, after, limit)]
+
+
+def verify(user_id: str, receipt_id: str, request: dict | None, answer: dict | None) -> dict:
+    """Recompute the leaf hash, check the proof and signature, and the commitments if given."""
+    bundle = get_bundle(user_id, receipt_id)
+    tlog = transparency_log()
+    checks = verify_bundle(bundle, tlog.verifiers(), tlog.origin)
+    commitments = bundle["receipt"].get("commitments") or {}
+    for kind, body in (("request", request), ("answer", answer)):
+        if body is None:
+            continue
+        expected = commitments.get(kind)
+        ok = isinstance(expected, str) and check_commitment(issuer(), user_id, expected, kind, body)
+        checks.append(Check(f"{kind}_commitment", ok, f"the {kind} given " +
+                            ("matches the receipt's commitment" if ok else "does not match the receipt")))
+    return {"receipt_id": receipt_id, "valid": all_ok(checks), "status": bundle["status"],
+            "checks": [check.as_dict() for check in checks]}
