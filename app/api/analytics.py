@@ -1,9 +1,6 @@
 """Analytics: the request history and costs of the caller's account (starter tier and above)."""
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import date, datetime, time, timedelta
 
 from flask_smorest import Blueprint
@@ -18,8 +15,8 @@ from app.api.analytics_schemas import (
     CostsSchema,
     RequestPageSchema,
     RequestsQuerySchema,
-    in_range,
 )
+from app.api.cursors import decode_cursor, encode_cursor
 from app.api.jobs import JobSchema
 from app.api.schemas import AUTHENTICATED
 from app.errors import InsufficientTier, InvalidRequest
@@ -35,7 +32,6 @@ blp = Blueprint("analytics", __name__, url_prefix="/api/analytics",
 DEFAULT_RANGE_DAYS = 30  # the costs range when since is not given
 MAX_RANGE_DAYS = 3660  # ten years
 MAX_PERIODS = 1000  # points in one series
-MAX_ID_CHARS = 64
 
 
 def analytics_account() -> str:
@@ -46,29 +42,6 @@ def analytics_account() -> str:
         raise InsufficientTier(f"Analytics needs the starter tier or above; this account is on "
                                f"the {tier} tier.")
     return principal.user_id
-
-
-def encode_cursor(position: Position) -> str:
-    raw = json.dumps([position.created_at.isoformat(), position.request_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Position:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, request_id = json.loads(raw)
-        moment = datetime.fromisoformat(created_at)
-        if moment.tzinfo is None or not is_request_id(request_id):
-            raise ValueError
-        return Position(in_range(moment), request_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidRequest("cursor is not one this API returned; pass next_cursor unchanged.",
-                             field="cursor") from None
-
-
-def is_request_id(value: object) -> bool:
-    return (isinstance(value, str) and value.startswith("req_") and len(value) <= MAX_ID_CHARS
-            and value.isascii() and value.isprintable())
 
 
 @blp.route("/requests")

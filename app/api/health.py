@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 
 import storage.jobs as jobs_repo
 import storage.transparency_log as log_repo
-from app.api.analytics import decode_cursor, encode_cursor
+from app.api.cursors import decode_cursor, encode_cursor
 from app.api.health_schemas import (
     BundleSchema,
     ConsistencyQuerySchema,
@@ -58,7 +58,7 @@ def list_receipts(limit: int, cursor: str | None = None, since: datetime | None 
     user_id = healthcare_account()
     after = None
     if cursor:
-        position = decode_cursor(cursor)
+        position = decode_cursor(cursor, id_prefix="rcpt_")
         after = ReceiptPosition(position.created_at, position.request_id)
     rows = service.page(user_id, ReceiptFilter(since=since, until=until, key_id=key, model=model),
                         after, limit + 1)

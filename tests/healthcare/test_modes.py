@@ -12,6 +12,7 @@ import requests
 import storage.keys as keys_repo
 import storage.requests as requests_repo
 import storage.transparency_log as log_repo
+from app.gateway.request_log.drain import drain_all, drain_journal
 from app.gateway.request_log.sink import Journal
 from app.healthcare.leaves import leaf_bytes
 from app.healthcare.offline import load_verifiers, verify_file
@@ -24,7 +25,6 @@ from tests.gateway.conftest import LiveGateway
 from tests.healthcare.conftest import MESSAGES
 from tests.support import wait_for
 from workers.healthcare_log import drain_leaves
-from workers.request_log import drain_all, drain_journal
 
 REQUESTS = 1000
 
