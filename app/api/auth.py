@@ -1,25 +1,15 @@
 """Accounts: sign up and log in with email and password, log out, and who am I."""
 from __future__ import annotations
 
-from flask import session
-from flask_login import login_user, logout_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 import storage.users as users_repo
+from app import accounts
 from app.api.schemas import AUTHENTICATED, UserSchema
-from app.authn import SessionUser, current_principal
-from app.emails import normalise_email
-from app.errors import AqtaError
-from app.passwords import check_strength, hash_password, needs_rehash, verify_password
-from app.signin_throttle import throttle_signin
+from app.authn import current_principal
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")
-
-
-class InvalidCredentials(AqtaError):
-    status = 401
-    code = "invalid_credentials"
 
 
 class CredentialsSchema(Schema):
@@ -34,8 +24,7 @@ class SessionSchema(Schema):
 
 def start_session(user) -> dict:
     """Log the user in with a fresh session cookie (no fixation) and describe them."""
-    session.clear()
-    login_user(SessionUser(user))
+    accounts.start_session(user)
     return {"user": user}
 
 
@@ -47,11 +36,7 @@ def start_session(user) -> dict:
 @blp.alt_response(429, description="Too many sign-in attempts from this address")
 def signup(credentials):
     """Create an account with email and password and sign it in."""
-    throttle_signin()
-    email = normalise_email(credentials["email"])
-    check_strength(credentials["password"], email)
-    user = users_repo.create(email, hash_password(credentials["password"]))
-    return start_session(user)
+    return start_session(accounts.sign_up(credentials["email"], credentials["password"]))
 
 
 @blp.route("/login", methods=["POST"])
@@ -61,27 +46,14 @@ def signup(credentials):
 @blp.alt_response(429, description="Too many sign-in attempts from this address")
 def login(credentials):
     """Sign in with email and password; sets the session cookie."""
-    throttle_signin()
-    wrong = InvalidCredentials("The email or password is wrong.")
-    try:
-        email = normalise_email(credentials["email"])
-    except AqtaError:
-        raise wrong from None
-    found = users_repo.password_hash_for(email)
-    user, password_hash = found if found else (None, None)
-    if not verify_password(password_hash, credentials["password"]):
-        raise wrong
-    if needs_rehash(password_hash):
-        users_repo.set_password_hash(user.id, hash_password(credentials["password"]))
-    return start_session(user)
+    return start_session(accounts.log_in(credentials["email"], credentials["password"]))
 
 
 @blp.route("/logout", methods=["POST"])
 @blp.response(204)
 def logout():
     """End the session (harmless when there is none)."""
-    logout_user()
-    session.clear()
+    accounts.end_session()
 
 
 @blp.route("/me")

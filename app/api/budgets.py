@@ -4,13 +4,10 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-import storage.budgets as budgets_repo
-import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
 from app.authn import current_principal, login_required
-from app.gateway.budgets import spend_counter
-from app.gateway.quotas import current_period
-from storage.money import EUR_QUANTUM, to_eur
+from app.budgets import account_budgets, set_budget
+from storage.money import EUR_QUANTUM
 
 blp = Blueprint("budgets", __name__, url_prefix="/api/budgets",
                 description="Monthly budgets in EUR, with alerts and an optional hard stop")
@@ -52,22 +49,14 @@ class PutBudgetSchema(Schema):
             raise ValidationError("at most 8 decimal places")
 
 
-def describe(budget, period: str) -> dict:
-    spent = spend_counter().spent((budget,), period)[0]
-    return {"key_id": budget.key_id, "monthly_eur": budget.monthly_eur,
-            "thresholds": list(budget.thresholds), "hard_stop": budget.hard_stop,
-            "spent_eur": to_eur(spent), "month": period}
-
-
 @blp.route("")
 @blp.response(200, BudgetListSchema)
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def list_budgets():
     """The account's budget and its keys' budgets, with what each spent this month."""
-    period = current_period()
-    budgets = budgets_repo.for_account(current_principal().user_id)
-    return {"month": period, "data": [describe(budget, period) for budget in budgets]}
+    month, budgets = account_budgets(current_principal().user_id)
+    return {"month": month, "data": budgets}
 
 
 @blp.route("", methods=["PUT"])
@@ -79,13 +68,8 @@ def list_budgets():
 @login_required
 def put_budget(body):
     """Set (or, with monthly_eur null, remove) the account's or a key's monthly budget."""
-    user_id = current_principal().user_id
-    key_id = body["key_id"]
-    if key_id:
-        keys_repo.get_for_user(user_id, key_id)  # 404 for another user's key
-    if body["monthly_eur"] is None:
-        budgets_repo.remove(user_id, key_id)
+    budget = set_budget(current_principal().user_id, body["key_id"], body["monthly_eur"],
+                        body["thresholds"], body["hard_stop"])
+    if budget is None:
         return "", 204
-    budget = budgets_repo.put(user_id, key_id, body["monthly_eur"],
-                              tuple(sorted(set(body["thresholds"]))), body["hard_stop"])
-    return describe(budget, current_period())
+    return budget
