@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from app import authn, keys, oauth, services, signin_throttle, webhooks
+    from app import authn, dashboard, keys, oauth, services, signin_throttle, webhooks
     from app.api import register_api
     from app.gateway import admission, alerts, budgets, cache, limits, request_log
     from app.gateway import service as gateway_service
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     oauth.init_app(app)
     webhooks.init_app(app)
     register_api(app)
+    dashboard.init_app(app)
     register_error_handlers(app)
     workers_runtime.init_app(app)  # last: an embedded worker starts on a finished app
 
@@ -70,9 +71,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     def refuse_non_json_bodies():
         # Browsers send cross-site form posts as form or text types without a CORS
         # preflight; accepting only JSON bodies (together with SameSite=Lax cookies)
-        # makes a cookie-authenticated change unforgeable from another site.
+        # makes a cookie-authenticated change unforgeable from another site. The
+        # dashboard's HTML forms are the exception: they carry a CSRF token instead.
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.content_length \
-                and not request.is_json:
+                and not request.is_json and request.blueprint != dashboard.BLUEPRINT:
             raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
 
     return app

@@ -88,10 +88,22 @@ def key_cache() -> KeyCache:
     return current_app.extensions["aqta.key_cache"]
 
 
-def create_key(user_id: str, name: str = "default") -> tuple[ApiKeyRecord, str]:
-    """A new key for the account and its plaintext (the caller shows it once)."""
+def create_key(user_id: str, name: str = "default", *, tier: str = "free",
+               rpm_limit: int | None = None, monthly_quota: int | None = None
+               ) -> tuple[ApiKeyRecord, str]:
+    """A new key for the account and its plaintext (the caller shows it once).
+
+    Limits below the account's ``tier`` may be given at once; higher ones are refused
+    before anything is created.
+    """
+    limits = TIERS[tier]
+    check_lowering("rpm_limit", rpm_limit, limits.requests_per_minute, limits.requests_per_minute)
+    check_lowering("monthly_quota", monthly_quota, limits.monthly_requests, limits.monthly_requests)
     new = generate_key()
     record = keys_repo.create(user_id, name, new.key_hash, new.prefix, new.last_four)
+    if rpm_limit is not None or monthly_quota is not None:
+        record = keys_repo.set_limits(user_id, record.id, rpm_limit=rpm_limit,
+                                      monthly_quota=monthly_quota)
     return record, new.plaintext
 
 
