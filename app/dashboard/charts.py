@@ -7,14 +7,16 @@ common colour-vision deficiencies (Okabe and Ito).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-WIDTH, HEIGHT = 720, 260  # viewBox units
-LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 36  # margins for the axis labels
+WIDTH, HEIGHT = 560, 240  # viewBox units
+LEFT, RIGHT, TOP, BOTTOM = 92, 8, 12, 32  # margins for the axis labels
+MAX_X_LABELS = 6
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#6b6b6b")
 MAX_SERIES = len(PALETTE)  # the rest are summed into "other"
-MAX_X_LABELS = 8
+TICKS = 4  # gridlines above the baseline
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Chart:
     x_labels: list[XLabel]
     legend: list[tuple[str, str]]  # (series name, colour)
     baseline: float
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
 
 
 def nice_ceiling(value: Decimal) -> Decimal:
@@ -84,16 +88,20 @@ def _fold(values: dict[str, Decimal], names: list[str]) -> dict[str, Decimal]:
     return {**kept, "other": rest} if rest else kept
 
 
-def bar_chart(labels: list[str], periods: list[dict[str, Decimal]], fmt) -> Chart:
+def bar_chart(labels: list[str], periods: list[dict[str, Decimal]], fmt,
+              whole: bool = False) -> Chart:
     """Stacked bars, one per label; ``periods[i]`` maps series name → value for label i.
 
-    ``fmt`` formats a value for the axis and the hover titles.
+    ``fmt`` formats a value for the axis and the hover titles; ``whole`` keeps the
+    gridlines on whole numbers (for counts).
     """
     names = top_series(periods)
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
     periods = [_fold(values, names) for values in periods]
     peak = max((sum(values.values(), Decimal(0)) for values in periods), default=Decimal(0))
     top = nice_ceiling(peak)
+    if whole:
+        top = Decimal(math.ceil(max(top, TICKS) / TICKS) * TICKS)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     baseline = TOP + plot_h
     slot = plot_w / max(1, len(labels))
@@ -111,7 +119,8 @@ def bar_chart(labels: list[str], periods: list[dict[str, Decimal]], fmt) -> Char
             title = f"{label}: {fmt(value)}" + (f" ({name})" if name else "")
             rects.append(Rect(round(x, 2), round(y, 2), round(bar_w, 2), round(height, 2),
                               colours[name], title))
-    ticks = [Tick(round(baseline - plot_h * i / 4, 2), fmt(top * i / 4)) for i in range(5)]
+    ticks = [Tick(round(baseline - plot_h * i / TICKS, 2), fmt(top * i / TICKS))
+             for i in range(TICKS + 1)]
     every = max(1, -(-len(labels) // MAX_X_LABELS))
     x_labels = [XLabel(round(LEFT + i * slot + slot / 2, 2), label)
                 for i, label in enumerate(labels) if i % every == 0]

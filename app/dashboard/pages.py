@@ -13,7 +13,7 @@ from app.budgets import account_budgets, set_budget
 from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.forms import integers, load
 from app.dashboard.usage import eur
-from app.dashboard.usage_counts import month_usage
+from app.dashboard.usage_counts import key_names, month_usage
 from app.errors import AqtaError
 from app.tiers import TIERS
 from storage.ids import utcnow
@@ -45,8 +45,7 @@ def _midnight(day: date) -> datetime:
 @signed_in
 def loops():
     user = me()
-    names = {key.id: f"{key.name} ({key.prefix}…{key.last_four})"
-             for key in keys_repo.list_for_user(user.id)}
+    names = key_names(keys_repo.list_for_user(user.id))
     events = loop_events_repo.list_for_user(user.id, limit=RECENT_LOOPS)
     return page("loops.html", title="Loops", events=events, key_names=names)
 
@@ -55,7 +54,7 @@ def _budgets_page(status: int = 200, **context):
     user = me()
     month, budgets = account_budgets(user.id)
     keys = keys_repo.list_for_user(user.id)
-    names = {key.id: f"{key.name} ({key.prefix}…{key.last_four})" for key in keys}
+    names = key_names(keys)
     return page("budgets.html", status, title="Budgets", month=month, budgets=budgets, keys=keys,
                 key_names=names, form=request.form, eur=eur, **context)
 

@@ -16,7 +16,7 @@ from app.cost_series import INTERVALS
 from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.charts import bar_chart
 from app.dashboard.forms import load
-from app.dashboard.usage_counts import month_usage
+from app.dashboard.usage_counts import key_names, month_usage
 from app.errors import AqtaError, InsufficientTier
 from storage.costs import GROUP_COLUMNS
 from storage.request_history import HistoryFilter
@@ -33,7 +33,12 @@ def eur(value: Decimal) -> str:
 
 
 def count(value: Decimal) -> str:
-    return f"{value:,.0f}" if value == value.to_integral() else f"{value:,.1f}"
+    return f"{value:,.0f}"
+
+
+def eur_axis(value: Decimal) -> str:
+    """An axis label: exact, with no trailing zeros."""
+    return "€0" if value == 0 else f"€{value.normalize():f}"
 
 
 def _free_tier_page(refusal: InsufficientTier, title: str):
@@ -43,8 +48,7 @@ def _free_tier_page(refusal: InsufficientTier, title: str):
 
 
 def _key_names() -> dict[str, str]:
-    return {key.id: f"{key.name} ({key.prefix}…{key.last_four})"
-            for key in keys_repo.list_for_user(me().id)}
+    return key_names(keys_repo.list_for_user(me().id))
 
 
 @bp.route("/dashboard/usage")
@@ -79,8 +83,8 @@ def _charts(report, names: dict[str, str]) -> dict:
                      for group, totals in period.groups.items()} for period in report.series]
         return [{"": measure(period.totals)} for period in report.series]
 
-    return {"cost": bar_chart(labels, split(lambda t: t.cost_eur), eur),
-            "requests": bar_chart(labels, split(lambda t: Decimal(t.requests)), count)}
+    return {"cost": bar_chart(labels, split(lambda t: t.cost_eur), eur_axis),
+            "requests": bar_chart(labels, split(lambda t: Decimal(t.requests)), count, whole=True)}
 
 
 @bp.route("/dashboard/usage/requests")

@@ -38,3 +38,8 @@ def month_usage(user_id: str, tier: str, keys: list[ApiKeyRecord]) -> MonthUsage
     per_key = [KeyUsage(key, used, monthly_quota(key), requests_per_minute(key))
                for key, used in zip(keys, counts[1:])]
     return MonthUsage(period, TIERS[tier], counts[0], per_key)
+
+
+def key_names(keys: list[ApiKeyRecord]) -> dict[str, str]:
+    """How pages name each key: its name and last four characters."""
+    return {key.id: f"{key.name} …{key.last_four}" for key in keys}

@@ -50,3 +50,12 @@ def test_many_periods_get_at_most_eight_x_labels():
     labels = [f"day-{n}" for n in range(31)]
     chart = bar_chart(labels, [{"": Decimal(1)}] * 31, str)
     assert len(chart.x_labels) <= 8 and chart.x_labels[0].label == "day-0"
+
+
+@pytest.mark.parametrize("peak, labels", [
+    (1, ["0", "1", "2", "3", "4"]), (7, ["0", "3", "6", "9", "12"]),
+    (150, ["0", "50", "100", "150", "200"]),
+])
+def test_count_charts_keep_their_gridlines_on_whole_numbers(peak, labels):
+    chart = bar_chart(["d"], [{"": Decimal(peak)}], str, whole=True)
+    assert [tick.label for tick in chart.ticks] == labels

@@ -179,7 +179,7 @@ def test_usage_charts_and_tables_show_the_costs(signed_in, store):
     page = text(visitor.get("/dashboard/usage"))
     assert 'data-testid="total-cost">€1.75<' in page
     assert page.count("<rect ") == 4  # one cost bar and one requests bar per busy day
-    assert "<td class=\"num\">1.50000000</td>" in page
+    assert "class=\"num\">1.50000000</td>" in page
     split = text(visitor.get("/dashboard/usage?group_by=model&interval=week"))
     assert "claude-3-5-sonnet" in split and 'class="legend"' in split
 
@@ -233,7 +233,7 @@ def test_loop_events_are_listed(signed_in, app):
     with app.app_context():
         loop_events_repo.record(account.key_id, account.user.id, "near_duplicate", 6, 60.0, ["a"] * 6)
     page = text(visitor.get("/dashboard/loops"))
-    assert "near duplicate" in page and "60 s" in page and "test (" in page
+    assert "near duplicate" in page and "60 s" in page and "test …" in page
 
 
 def test_an_unsafe_webhook_url_is_explained(signed_in):
