@@ -8,6 +8,7 @@ import pytest
 
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
+import storage.webhooks as hooks_repo
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import csrf_token
 from tests.request_records import request_record
@@ -241,3 +242,23 @@ def test_an_unsafe_webhook_url_is_explained(signed_in):
     response = visitor.submit("/dashboard/webhooks", {"url": "http://127.0.0.1:9/hook"})
     assert response.status_code == 400 and 'role="alert"' in text(response)
     assert "No endpoints yet." in text(response)
+
+
+def test_one_account_cannot_see_or_touch_anothers_webhooks_or_loops(signed_in, app):
+    owner, owner_account = signed_in()
+    intruder, _ = signed_in()
+    with app.app_context():
+        endpoint = hooks_repo.create_endpoint(owner_account.user.id, "https://hooks.example/a",
+                                              "sealed-not-a-secret")
+        loop_events_repo.record(owner_account.key_id, owner_account.user.id, "cycle", 4, 30.0, ["x"] * 4)
+    assert "hooks.example" in text(owner.get("/dashboard/webhooks"))
+    assert "cycle" in text(owner.get("/dashboard/loops"))
+    assert "hooks.example" not in text(intruder.get("/dashboard/webhooks"))
+    assert "cycle" not in text(intruder.get("/dashboard/loops"))
+    page = f"/dashboard/webhooks/{endpoint.id}"
+    assert intruder.get(page).status_code == 404
+    assert intruder.get(f"{page}/delete").status_code == 404
+    token = csrf_token_of(intruder, "/dashboard/webhooks")
+    for action in ("test", "delete", "rotate-secret"):
+        assert intruder.client.post(f"{page}/{action}", data={"csrf_token": token}).status_code == 404
+    assert owner.get(page).status_code == 200
