@@ -3,17 +3,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
 from app import accounts
 from app.dashboard.blueprint import bp, page
 from app.errors import AqtaError
-
-
-def oauth_providers() -> list[str]:
-    """The identity providers this server has sign-in configured for."""
-    return sorted(current_app.extensions["aqta.oauth"].clients)
+from app.oauth import enabled_providers
 
 
 def _next_page() -> str:
@@ -47,7 +43,7 @@ def _credentials_page(template: str, action):
         else:
             accounts.start_session(user)
             return redirect(_next_page())
-    return page(template, status, error=error, email=email, providers=oauth_providers(),
+    return page(template, status, error=error, email=email, providers=enabled_providers(),
                 next=request.values.get("next", ""))
 
 

@@ -24,13 +24,22 @@ def check_csrf_token() -> None:
         current_app.extensions["aqta.csrf"].protect()
 
 
+@bp.after_request
+def never_cache(response):
+    """Pages hold one account's data, and some a secret shown once: keep them out of caches."""
+    if request.endpoint != "dashboard.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def signed_in(view):
     """Send a visitor without a session to the log-in page, then back here."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
-            return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+            back = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("dashboard.login", next=back))
         return view(*args, **kwargs)
 
     return wrapped

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
 import storage.webhooks as hooks_repo
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import csrf_token
+from tests.fakes.oidc_issuer import FakeOidcIssuer
 from tests.request_records import request_record
 
 PAGES = ["/dashboard", "/dashboard/settings/keys", "/dashboard/usage", "/dashboard/usage/requests",
@@ -262,3 +265,43 @@ def test_one_account_cannot_see_or_touch_anothers_webhooks_or_loops(signed_in, a
     for action in ("test", "delete", "rotate-secret"):
         assert intruder.client.post(f"{page}/{action}", data={"csrf_token": token}).status_code == 404
     assert owner.get(page).status_code == 200
+
+
+def test_pages_are_never_cached_but_their_assets_may_be(signed_in):
+    visitor, _ = signed_in()
+    assert visitor.get("/dashboard/settings/keys").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in visitor.get("/dashboard/static/dashboard.css").headers.get("Cache-Control", "")
+
+
+def test_a_form_posted_after_the_session_ended_leads_to_log_in_then_the_overview(signed_in):
+    visitor, _ = signed_in()
+    token = csrf_token_of(visitor, "/dashboard/settings/keys")
+    visitor.client.post("/logout", data={"csrf_token": token})
+    token = csrf_token_of(visitor, "/login")
+    response = visitor.client.post("/dashboard/settings/keys", data={"name": "x", "csrf_token": token})
+    assert response.headers["Location"] == "/login"
+
+
+@pytest.fixture
+def google_issuer():
+    fake = FakeOidcIssuer(client_id="google-client").start()
+    yield fake
+    fake.stop()
+
+
+def test_there_are_no_identity_provider_buttons_unless_configured(visitor):
+    for path in ("/login", "/signup"):
+        assert "Sign in with" not in text(visitor.get(path))
+
+
+def test_the_google_button_signs_in_and_lands_on_the_overview(make_app, google_issuer):
+    client = make_app(oauth={"google": google_issuer.client("google")}).test_client()
+    login = text(client.get("/login"))
+    assert "Sign in with Microsoft" not in login
+    button = re.search(r'href="([^"]+)">Sign in with Google<', login).group(1)
+    to_provider = client.get(button)
+    back = requests.get(to_provider.headers["Location"], allow_redirects=False, timeout=5)
+    callback = urlsplit(back.headers["Location"])
+    done = client.get(f"{callback.path}?{callback.query}")
+    assert done.headers["Location"] == "/dashboard"
+    assert "Overview" in text(client.get("/dashboard"))
