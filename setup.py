@@ -9,11 +9,13 @@ setup(
                                     "providers", "providers.*", "migrations"]),
     py_modules=["wsgi"],
     include_package_data=True,
-    package_data={"app": ["gateway/data/*.json", "identity/data/*"]},
+    package_data={"app": ["gateway/data/*.json", "identity/data/*", "dashboard/templates/dashboard/*.html",
+                          "dashboard/static/*"]},
     install_requires=[
         "flask>=3.1,<4",
         "flask-smorest>=0.45",
         "flask-login>=0.6.3",
+        "flask-wtf>=1.2",  # CSRF tokens on the dashboard's forms
         "flask-limiter>=3.8",
         "authlib>=1.3",
         "dramatiq[redis]>=1.17",
@@ -47,6 +49,7 @@ setup(
             "standardwebhooks>=1.0",
             "ruff>=0.6",
             "import-linter>=2.1",
+            "playwright>=1.45",  # the dashboard's browser tests, driving the system's chromium
         ],
     },
     entry_points={

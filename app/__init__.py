@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     # Loaded here, not at the top: importing the package must do nothing (no Flask
     # extensions, no Redis or database modules), so `import app.x` stays cheap.
-    from app import connections, jobs
+    from app import connections, dashboard, jobs
     from app.api import register_api
     from app.gateway import budgets, catalogue
     from app.gateway.admission import admit, alerts, rate_limits
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     oauth.init_app(app)
     webhooks_service.init_app(app)
     register_api(app)
+    dashboard.init_app(app)
     register_error_handlers(app)
 
     @app.before_request
@@ -83,8 +84,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Browsers send cross-site form posts as form or text types without a CORS
         # preflight; accepting only JSON bodies (together with SameSite=Lax cookies)
         # makes a cookie-authenticated change unforgeable from another site. Without a
-        # key, a non-JSON type is refused even with an empty or chunked body.
-        if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.is_json:
+        # key, a non-JSON type is refused even with an empty or chunked body. The
+        # dashboard's HTML forms are the exception: they carry a CSRF token instead.
+        if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.is_json \
+                or request.blueprint == dashboard.BLUEPRINT:
             return
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         by_cookie = not (request.headers.get("Authorization")

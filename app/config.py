@@ -65,7 +65,7 @@ class Settings:
     db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
     log_level: str = "INFO"
     oauth: dict[str, OAuthClient] = field(default_factory=dict)
-    oauth_after_login_url: str = "/api/auth/me"  # where the browser lands after OAuth sign-in
+    oauth_after_login_url: str = "/dashboard"  # where the browser lands after OAuth sign-in
     oauth_jwks_cache_seconds: float = 3600.0  # how long a provider's signing keys are trusted
     oauth_jwks_refetch_seconds: float = 60.0  # least time between refetches for an unknown kid
     providers: dict[str, ProviderSettings] = field(default_factory=dict)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.analytics.cost_series import INTERVALS
+from app.analytics.cursors import in_range
 from storage.costs import GROUP_COLUMNS
 
 MAX_PAGE = 500  # records per page of the request history
@@ -23,19 +24,6 @@ class Money(fields.String):
         return None if value is None else format(value, "f")
 
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # analytics times lie between these
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
-
-
-def in_range(moment: datetime) -> datetime:
-    """The moment in UTC, or ValueError when it lies outside the years analytics covers."""
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range") from None
-    if not EARLIEST <= moment < LATEST:
-        raise ValueError("out of range")
-    return moment
 
 
 class Instant(fields.AwareDateTime):

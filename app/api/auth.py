@@ -1,26 +1,16 @@
 """Accounts: sign up and log in with email and password, log out, and who am I."""
 from __future__ import annotations
 
-from flask import session
-from flask_login import current_user, login_user, logout_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 import storage.users as users_repo
 from app.api.schemas import AUTHENTICATED, UserSchema
-from app.errors import AqtaError, Forbidden
-from app.identity import sessions
-from app.identity.authentication import SessionUser, current_principal
-from app.identity.emails import normalise_email
-from app.identity.passwords import check_strength, hash_password, needs_rehash, verify_password
-from app.identity.throttle import check_account, count_failure, throttle_signin
+from app.errors import Forbidden
+from app.identity import accounts
+from app.identity.authentication import current_principal
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")
-
-
-class InvalidCredentials(AqtaError):
-    status = 401
-    code = "invalid_credentials"
 
 
 class CredentialsSchema(Schema):
@@ -42,9 +32,7 @@ class PasswordChangeSchema(Schema):
 
 def start_session(user) -> dict:
     """Log the user in with a fresh session cookie (no fixation) and describe them."""
-    session.clear()
-    login_user(SessionUser(user))
-    sessions.mark(user)
+    accounts.start_session(user)
     return {"user": user}
 
 
@@ -56,11 +44,7 @@ def start_session(user) -> dict:
 @blp.alt_response(429, description="Too many sign-in attempts from this address")
 def signup(credentials):
     """Create an account with email and password and sign it in."""
-    throttle_signin()
-    email = normalise_email(credentials["email"])
-    check_strength(credentials["password"], email)
-    user = users_repo.create(email, hash_password(credentials["password"]))
-    return start_session(user)
+    return start_session(accounts.sign_up(credentials["email"], credentials["password"]))
 
 
 @blp.route("/login", methods=["POST"])
@@ -70,31 +54,14 @@ def signup(credentials):
 @blp.alt_response(429, description="Too many sign-in attempts from this address")
 def login(credentials):
     """Sign in with email and password; sets the session cookie."""
-    throttle_signin()
-    wrong = InvalidCredentials("The email or password is wrong.")
-    try:
-        email = normalise_email(credentials["email"])
-    except AqtaError:
-        raise wrong from None
-    check_account(email)
-    found = users_repo.password_hash_for(email)
-    user, password_hash = found if found else (None, None)
-    if not verify_password(password_hash, credentials["password"]):
-        count_failure(email)
-        raise wrong
-    if needs_rehash(password_hash):
-        users_repo.set_password_hash(user.id, hash_password(credentials["password"]))
-    return start_session(user)
+    return start_session(accounts.log_in(credentials["email"], credentials["password"]))
 
 
 @blp.route("/logout", methods=["POST"])
 @blp.response(204)
 def logout():
     """End the session, and every other session cookie of the account (harmless with none)."""
-    if current_user.is_authenticated:
-        sessions.end_all(current_user.get_id())
-    logout_user()
-    session.clear()
+    accounts.end_session()
 
 
 @blp.route("/password", methods=["POST"])
@@ -110,16 +77,8 @@ def change_password(body):
     if current_principal().key is not None:
         raise Forbidden("Change the password signed in with a session, not with an API key.",
                         code="session_required")
-    throttle_signin()
-    user = users_repo.get(current_principal().user_id)
-    if user.has_password:
-        check_account(user.email)
-        _, password_hash = users_repo.password_hash_for(user.email)
-        if not verify_password(password_hash, body["current_password"] or ""):
-            count_failure(user.email)
-            raise InvalidCredentials("The current password is wrong.")
-    check_strength(body["new_password"], user.email)
-    return start_session(users_repo.change_password(user.id, hash_password(body["new_password"])))
+    return start_session(accounts.change_password(current_principal().user_id, body["current_password"],
+                                                  body["new_password"]))
 
 
 @blp.route("/me")

@@ -4,11 +4,8 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-import storage.budgets as budgets_repo
-import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
-from app.gateway.admission.quotas import current_period
-from app.gateway.budgets import budget_status
+from app.gateway.budgets import account_budgets, set_budget
 from app.identity.authentication import current_principal, login_required
 from storage.money import EUR_QUANTUM
 
@@ -62,9 +59,8 @@ class PutBudgetSchema(Schema):
 @login_required
 def list_budgets():
     """The account's budget and its keys' budgets, with what each spent this month."""
-    period = current_period()
-    budgets = budgets_repo.for_account(current_principal().user_id)
-    return {"month": period, "data": [budget_status(budget, period) for budget in budgets]}
+    month, budgets = account_budgets(current_principal().user_id)
+    return {"month": month, "data": budgets}
 
 
 @blp.route("", methods=["PUT"])
@@ -76,13 +72,8 @@ def list_budgets():
 @login_required
 def put_budget(body):
     """Set (or, with monthly_eur null, remove) the account's or a key's monthly budget."""
-    user_id = current_principal().user_id
-    key_id = body["key_id"]
-    if key_id:
-        keys_repo.get_for_user(user_id, key_id)  # 404 for another user's key
-    if body["monthly_eur"] is None:
-        budgets_repo.remove(user_id, key_id)
+    budget = set_budget(current_principal().user_id, body["key_id"], body["monthly_eur"],
+                        body["thresholds"], body["hard_stop"])
+    if budget is None:
         return "", 204
-    budget = budgets_repo.put(user_id, key_id, body["monthly_eur"],
-                              tuple(sorted(set(body["thresholds"]))), body["hard_stop"])
-    return budget_status(budget, current_period())
+    return budget

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 
 import storage.jobs as jobs_repo
 import storage.transparency_log as log_repo
-from app.api.cursors import decode_cursor, encode_cursor
+from app.analytics.cursors import decode_cursor, encode_cursor
 from app.api.health_schemas import (
     BundleSchema,
     ConsistencyQuerySchema,

@@ -8,13 +8,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
-from app.errors import Conflict, InsufficientTier
 from app.gateway.admission.rate_limits import monthly_quota, requests_per_minute
 from app.gateway.loops.detector import LoopThresholds
-from app.identity.api_keys import INFERENCE, MAX_KEYS, SCOPES, generate_key, key_cache
+from app.identity.api_keys import INFERENCE, SCOPES, revoke_key, set_key_limits
+from app.identity.api_keys import create_key as create_account_key
 from app.identity.authentication import current_principal, login_required
-from app.tiers import TIERS
-from storage.account_lock import LimitReached
 
 blp = Blueprint("keys", __name__, url_prefix="/api/keys", description="API keys")
 
@@ -74,13 +72,6 @@ class KeyLimitsSchema(Schema):
             raise ValidationError(str(exc)) from None
 
 
-def check_lowering(name: str, requested: int | None, tier_value: int, current: int) -> None:
-    """Owners may only lower a limit; going above the tier takes the operator CLI."""
-    if requested is not None and requested > max(tier_value, current):
-        raise InsufficientTier(f"{name} {requested:,} is above your tier's {tier_value:,}; "
-                               "an operator can raise it with 'aqta set-limits'.")
-
-
 @blp.route("")
 @blp.response(200, KeyListSchema)
 @blp.alt_response(401, description="Not authenticated")
@@ -100,15 +91,9 @@ def list_keys():
 @login_required
 def create_key(body):
     """Create a key (an inference key unless asked). Its value is in this response only."""
-    new = generate_key()
-    try:
-        record = keys_repo.create(current_principal().user_id, body.get("name", "default"),
-                                  new.key_hash, new.prefix, new.last_four,
-                                  scope=body.get("scope", INFERENCE), limit=MAX_KEYS)
-    except LimitReached:
-        raise Conflict(f"An account may have at most {MAX_KEYS} live API keys; revoke one first.",
-                       code="too_many_keys") from None
-    return SimpleNamespace(**record.__dict__, key=new.plaintext)
+    record, plaintext = create_account_key(current_principal().user_id, body.get("name", "default"),
+                                           scope=body.get("scope", INFERENCE))
+    return SimpleNamespace(**record.__dict__, key=plaintext)
 
 
 @blp.route("/<string:key_id>", methods=["PATCH"])
@@ -121,16 +106,7 @@ def create_key(body):
 def update_key_limits(changes, key_id):
     """Lower a key's rate limit or monthly quota (null returns it to the tier's), or tune its
     loop detection."""
-    user_id = current_principal().user_id
-    key = keys_repo.get_for_user(user_id, key_id)
-    tier = TIERS[key.tier]
-    check_lowering("rpm_limit", changes.get("rpm_limit"), tier.requests_per_minute,
-                   requests_per_minute(key))
-    check_lowering("monthly_quota", changes.get("monthly_quota"), tier.monthly_requests,
-                   monthly_quota(key))
-    updated = keys_repo.set_limits(user_id, key_id, **changes)
-    key_cache().forget(key_id)
-    return updated
+    return set_key_limits(current_principal().user_id, key_id, **changes)
 
 
 @blp.route("/<string:key_id>", methods=["DELETE"])
@@ -140,5 +116,4 @@ def update_key_limits(changes, key_id):
 @login_required
 def delete_key(key_id):
     """Revoke a key: it stops working on every instance within a second."""
-    keys_repo.revoke(current_principal().user_id, key_id)
-    key_cache().forget(key_id)
+    revoke_key(current_principal().user_id, key_id)

@@ -30,7 +30,6 @@ from app.api.webhook_schemas import (
     component_name,
     example_body,
 )
-from app.errors import Conflict
 from app.identity.authentication import current_principal, login_required
 from app.webhooks import service as webhooks
 from app.webhooks.events import EVENT_TYPES
@@ -175,9 +174,4 @@ def list_deliveries(query, endpoint_id):
 @login_required
 def retry_delivery(endpoint_id, delivery_id):
     """Send the delivery again now (a failed or a succeeded one), with the same webhook-id."""
-    user_id = _user_id()
-    if not hooks_repo.get_endpoint(user_id, endpoint_id).enabled:
-        raise Conflict("The endpoint is disabled; enable it first.", code="endpoint_disabled")
-    delivery = deliveries_repo.retry_now(user_id, endpoint_id, delivery_id, utcnow())
-    webhooks.nudge([delivery.id])
-    return delivery
+    return webhooks.retry_delivery(_user_id(), endpoint_id, delivery_id)

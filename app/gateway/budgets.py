@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -26,6 +27,7 @@ import redis
 from flask import Flask, current_app
 
 import storage.budgets as budgets_repo
+import storage.keys as keys_repo
 import storage.requests as requests_repo
 from app.errors import AqtaError
 from app.gateway.admission.alerts import alert_once
@@ -131,12 +133,44 @@ def spend_counter() -> SpendCounter:
     return current_app.extensions["aqta.spend"]
 
 
-def budget_status(budget: BudgetRecord, period: str) -> dict:
-    """A budget as the API shows it, with what it spent in ``period``."""
+@dataclass(frozen=True)
+class BudgetStatus:
+    """A budget and what its scope spent in ``month``."""
+
+    key_id: str | None
+    monthly_eur: Decimal
+    thresholds: list[int]
+    hard_stop: bool
+    spent_eur: Decimal
+    month: str
+
+    @property
+    def spent_percent(self) -> Decimal:
+        return (self.spent_eur * 100 / self.monthly_eur).quantize(Decimal("0.1"))
+
+
+def budget_status(budget: BudgetRecord, period: str) -> BudgetStatus:
     spent = spend_counter().spent((budget,), period)[0]
-    return {"key_id": budget.key_id, "monthly_eur": budget.monthly_eur,
-            "thresholds": list(budget.thresholds), "hard_stop": budget.hard_stop,
-            "spent_eur": to_eur(spent), "month": period}
+    return BudgetStatus(budget.key_id, budget.monthly_eur, list(budget.thresholds),
+                        budget.hard_stop, to_eur(spent), period)
+
+
+def account_budgets(user_id: str) -> tuple[str, list[BudgetStatus]]:
+    """This month, and the account's budget and its keys' budgets with their spend."""
+    period = current_period()
+    return period, [budget_status(budget, period) for budget in budgets_repo.for_account(user_id)]
+
+
+def set_budget(user_id: str, key_id: str | None, monthly_eur: Decimal | None,
+               thresholds: list[int], hard_stop: bool) -> BudgetStatus | None:
+    """Set the account's (key_id None) or a key's budget; monthly_eur None removes it."""
+    if key_id:
+        keys_repo.get_for_user(user_id, key_id)  # 404 for another user's key
+    if monthly_eur is None:
+        budgets_repo.remove(user_id, key_id)
+        return None
+    budget = budgets_repo.put(user_id, key_id, monthly_eur, tuple(sorted(set(thresholds))), hard_stop)
+    return budget_status(budget, current_period())
 
 
 def hard_stops(key: ApiKeyRecord) -> tuple[BudgetRecord, ...]:

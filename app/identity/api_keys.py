@@ -18,6 +18,10 @@ from flask import Flask, current_app
 
 import storage.budgets as budgets_repo
 import storage.keys as keys_repo
+from app.errors import Conflict, InsufficientTier
+from app.gateway.admission.rate_limits import monthly_quota, requests_per_minute
+from app.tiers import TIERS
+from storage.account_lock import LimitReached
 from storage.ids import utcnow
 from storage.records import ApiKeyRecord
 
@@ -86,3 +90,54 @@ def init_app(app: Flask) -> None:
 
 def key_cache() -> KeyCache:
     return current_app.extensions["aqta.key_cache"]
+
+
+def create_key(user_id: str, name: str = "default", *, tier: str = "free", scope: str = INFERENCE,
+               rpm_limit: int | None = None, monthly_quota: int | None = None
+               ) -> tuple[ApiKeyRecord, str]:
+    """A new key for the account and its plaintext (the caller shows it once).
+
+    An inference key unless ``scope`` says admin; at most MAX_KEYS live keys per account
+    (409 too_many_keys). Limits below the account's ``tier`` may be given at once; higher
+    ones are refused before anything is created.
+    """
+    limits = TIERS[tier]
+    check_lowering("rpm_limit", rpm_limit, limits.requests_per_minute, limits.requests_per_minute)
+    check_lowering("monthly_quota", monthly_quota, limits.monthly_requests, limits.monthly_requests)
+    new = generate_key()
+    try:
+        record = keys_repo.create(user_id, name, new.key_hash, new.prefix, new.last_four,
+                                  scope=scope, limit=MAX_KEYS)
+    except LimitReached:
+        raise Conflict(f"An account may have at most {MAX_KEYS} live API keys; revoke one first.",
+                       code="too_many_keys") from None
+    if rpm_limit is not None or monthly_quota is not None:
+        record = keys_repo.set_limits(user_id, record.id, rpm_limit=rpm_limit,
+                                      monthly_quota=monthly_quota)
+    return record, new.plaintext
+
+
+def revoke_key(user_id: str, key_id: str) -> None:
+    """Revoke one of the account's keys: it stops working on every instance within a second."""
+    keys_repo.revoke(user_id, key_id)
+    key_cache().forget(key_id)
+
+
+def check_lowering(name: str, requested: int | None, tier_value: int, current: int) -> None:
+    """Owners may only lower a limit; going above the tier takes the operator CLI."""
+    if requested is not None and requested > max(tier_value, current):
+        raise InsufficientTier(f"{name} {requested:,} is above your tier's {tier_value:,}; "
+                               "an operator can raise it with 'aqta set-limits'.")
+
+
+def set_key_limits(user_id: str, key_id: str, **changes) -> ApiKeyRecord:
+    """Lower a key's rpm_limit or monthly_quota (None: the tier's), or set its loop_settings."""
+    key = keys_repo.get_for_user(user_id, key_id)
+    tier = TIERS[key.tier]
+    check_lowering("rpm_limit", changes.get("rpm_limit"), tier.requests_per_minute,
+                   requests_per_minute(key))
+    check_lowering("monthly_quota", changes.get("monthly_quota"), tier.monthly_requests,
+                   monthly_quota(key))
+    updated = keys_repo.set_limits(user_id, key_id, **changes)
+    key_cache().forget(key_id)
+    return updated

@@ -89,6 +89,11 @@ def _state() -> OAuthState:
     return current_app.extensions["aqta.oauth"]
 
 
+def enabled_providers() -> list[str]:
+    """The identity providers this server is configured to sign in with."""
+    return sorted(_state().clients)
+
+
 def client_settings(provider: str) -> OAuthClient:
     """The settings of an enabled provider; 400 naming ``provider`` otherwise."""
     if provider not in PROVIDERS:

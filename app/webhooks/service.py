@@ -20,6 +20,7 @@ from datetime import timedelta
 import peewee
 from flask import Flask, current_app
 
+import storage.webhook_deliveries as deliveries_repo
 import storage.webhooks as hooks_repo
 from app.errors import Conflict
 from app.jobs import enqueue
@@ -29,6 +30,7 @@ from app.webhooks.signing import SecretBox, envelope, new_secret
 from app.webhooks.transport import WebhookTransport
 from storage.account_lock import LimitReached
 from storage.ids import utcnow
+from storage.webhook_deliveries import DeliveryRecord
 from storage.webhooks import EndpointRecord
 
 log = logging.getLogger(__name__)
@@ -140,6 +142,15 @@ def send_test(user_id: str, endpoint_id: str) -> tuple[str, str]:
         {"endpoint_id": endpoint_id, "message": "This is a test event from Aqta."})
     event_id, delivery_ids = _store_and_nudge(user_id, WEBHOOK_TEST, payload, [endpoint_id])
     return event_id, delivery_ids[0]
+
+
+def retry_delivery(user_id: str, endpoint_id: str, delivery_id: str) -> DeliveryRecord:
+    """Send a delivery (failed or succeeded) again now, with the same webhook-id."""
+    if not hooks_repo.get_endpoint(user_id, endpoint_id).enabled:
+        raise Conflict("The endpoint is disabled; enable it first.", code="endpoint_disabled")
+    delivery = deliveries_repo.retry_now(user_id, endpoint_id, delivery_id, utcnow())
+    nudge([delivery.id])
+    return delivery
 
 
 def check_url(url: str) -> str:

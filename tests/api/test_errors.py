@@ -72,8 +72,8 @@ def test_every_route_is_in_the_spec(app, client):
                   for method in ops if method != "parameters"}
     missing = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in UNDOCUMENTED_ENDPOINTS:
-            continue
+        if rule.endpoint in UNDOCUMENTED_ENDPOINTS or rule.endpoint.startswith("dashboard."):
+            continue  # the dashboard's pages are HTML for people, not API
         path = rule.rule.replace("<string:", "{").replace("<path:", "{").replace("<", "{").replace(">", "}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             if (path, method) not in documented:

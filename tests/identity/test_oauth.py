@@ -341,7 +341,8 @@ def test_the_redirect_flow_signs_in(client, request, provider):
     callback = start_login(client, provider, fake)
     done = client.get(f"{callback.path}?{callback.query}")
     assert done.status_code == 302, done.json
-    assert done.headers["Location"] == "/api/auth/me"
+    assert done.headers["Location"] == "/dashboard"  # the dashboard's overview, by default
+    assert client.get("/dashboard").status_code == 200
     me = client.get("/api/auth/me")
     assert me.status_code == 200
     assert me.json["email"] in ("ada@example.com", "grace@contoso.example")
@@ -368,9 +369,9 @@ def test_the_redirect_flow_links_a_password_account_only_for_its_signed_in_holde
 
 def test_the_redirect_lands_on_the_configured_page(make_app, google):
     client = make_app(oauth={"google": google.client("google")},
-                      oauth_after_login_url="/dashboard").test_client()
+                      oauth_after_login_url="/dashboard/usage").test_client()
     callback = start_login(client, "google", google)
-    assert client.get(f"{callback.path}?{callback.query}").headers["Location"] == "/dashboard"
+    assert client.get(f"{callback.path}?{callback.query}").headers["Location"] == "/dashboard/usage"
 
 
 def test_a_tampered_state_is_refused(client, google):

@@ -73,9 +73,17 @@ def next_period_start(period: str) -> datetime:
     return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
+def key_scope(key_id: str) -> str:
+    return f"key:{key_id}"
+
+
+def account_scope(user_id: str) -> str:
+    return f"account:{user_id}"
+
+
 def quota_limits(key_id: str, user_id: str, key_quota: int, account_quota: int) -> dict[str, int]:
     """Each scope a request counts against, with its monthly limit."""
-    return {f"key:{key_id}": key_quota, f"account:{user_id}": account_quota}
+    return {key_scope(key_id): key_quota, account_scope(user_id): account_quota}
 
 
 def quota_exceeded(limits: dict[str, int], full: str, period: str) -> QuotaExceeded:
@@ -92,7 +100,12 @@ def quota_unavailable(exc: Exception) -> ServiceUnavailable:
 
 
 class QuotaCounter:
-    """Give a counted request back; counting itself is admission's (``counters``)."""
+    """Give a counted request back, or read the counts; counting itself is admission's
+    (``counters``)."""
+
+    def used(self, scopes: list[str], period: str) -> list[int]:
+        """Each scope's requests counted in ``period`` (for showing, not for admitting)."""
+        raise NotImplementedError
 
     def release(self, reservation: Reservation) -> None:
         try:
@@ -112,6 +125,10 @@ class RedisQuotaCounter(QuotaCounter):
     def keys(self, scopes, period: str) -> list[str]:
         return [f"{self.prefix}{period}:{scope}" for scope in scopes]
 
+    def used(self, scopes, period):
+        return [int(value or 0) for value in self.client.mget(self.keys(scopes, period))] \
+            if scopes else []
+
     def _release(self, reservation: Reservation) -> None:
         pipe = self.client.pipeline(transaction=False)
         for key in self.keys(reservation.scopes, reservation.period):
@@ -120,5 +137,8 @@ class RedisQuotaCounter(QuotaCounter):
 
 
 class DatabaseQuotaCounter(QuotaCounter):
+    def used(self, scopes, period):
+        return [quota_counters.used(scope, period) for scope in scopes]
+
     def _release(self, reservation: Reservation) -> None:
         quota_counters.release(list(reservation.scopes), reservation.period)

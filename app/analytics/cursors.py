@@ -1,4 +1,5 @@
-"""Opaque cursors for newest-first pages: a row's time and id, base64url JSON.
+"""Opaque cursors for newest-first pages (a row's time and id, base64url JSON), and the
+range of times the analytics cover.
 
 A cursor that this API did not hand out (not base64 JSON, a naive or out-of-range
 time, an id of another kind) is a 400 naming the ``cursor`` parameter.
@@ -8,13 +9,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
-from app.api.analytics_schemas import in_range
 from app.errors import InvalidRequest
 from storage.request_history import Position
 
 MAX_ID_CHARS = 64
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # analytics times lie between these
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def in_range(moment: datetime) -> datetime:
+    """The moment in UTC, or ValueError when it lies outside the years analytics covers."""
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("out of range")
+    return moment
 
 
 def encode_cursor(position: Position) -> str:

@@ -1,0 +1,83 @@
+"""Analytics as a service: the request history a page at a time, and cost reports.
+
+The JSON API (app.api.analytics) and the dashboard's Usage page both call these,
+so the tier rule and the range rules live once (cursors: ``app.analytics.cursors``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import storage.costs as costs_repo
+import storage.request_history as history_repo
+from app.analytics.cost_series import Period, build_series, grand_total, periods
+from app.analytics.cursors import decode_cursor, encode_cursor
+from app.errors import InsufficientTier, InvalidRequest
+from app.tiers import TIERS
+from storage.costs import CostTotals
+from storage.ids import utcnow
+from storage.records import RequestRecord
+from storage.request_history import HistoryFilter, Position
+
+DEFAULT_RANGE_DAYS = 30  # the costs range when since is not given
+MAX_RANGE_DAYS = 3660  # ten years
+MAX_PERIODS = 1000  # points in one series
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    data: list[RequestRecord]
+    next_cursor: str | None  # None on the last page
+
+
+@dataclass(frozen=True)
+class CostReport:
+    since: date
+    until: date  # exclusive
+    interval: str
+    group_by: str | None
+    totals: CostTotals
+    series: list[Period]
+
+
+def require_analytics(tier: str) -> None:
+    """InsufficientTier unless ``tier`` includes analytics."""
+    if not TIERS[tier].analytics:
+        raise InsufficientTier(f"Analytics needs the starter tier or above; this account is on "
+                               f"the {tier} tier.")
+
+
+def request_page(user_id: str, filters: HistoryFilter, cursor: str | None, limit: int) -> RequestPage:
+    """One page of the account's requests, newest first, keyset-paged on (created_at, id)."""
+    after = decode_cursor(cursor) if cursor else None
+    records = history_repo.history(user_id, filters, after, limit + 1)
+    page, more = records[:limit], len(records) > limit
+    last = page[-1] if page else None
+    next_cursor = encode_cursor(Position(last.created_at, last.request_id)) if more else None
+    return RequestPage(page, next_cursor)
+
+
+def _day(moment: datetime, name: str) -> date:
+    if moment.timetz().replace(tzinfo=None) != time():
+        raise InvalidRequest(f"{name}: costs are kept per UTC day; give a date (YYYY-MM-DD) "
+                             "or midnight UTC.", field=name)
+    return moment.date()
+
+
+def cost_report(user_id: str, since: datetime | None, until: datetime | None, interval: str,
+                group_by: str | None) -> CostReport:
+    """Totals and a zero-filled series over [since, until) from the per-day aggregates."""
+    end = _day(until, "until") if until else utcnow().date() + timedelta(days=1)
+    start = _day(since, "since") if since else end - timedelta(days=DEFAULT_RANGE_DAYS)
+    if start >= end:
+        raise InvalidRequest("since must be before until.", field="since")
+    if (end - start).days > MAX_RANGE_DAYS or len(periods(start, end, interval)) > MAX_PERIODS:
+        raise InvalidRequest(f"The range is too long: at most {MAX_PERIODS} periods and "
+                             f"{MAX_RANGE_DAYS} days; use a longer interval.", field="since")
+    series = build_series(costs_repo.daily(user_id, start, end, group_by), start, end, interval)
+    return CostReport(start, end, interval, group_by, grand_total(series), series)
+
+
+def ranked_groups(period: Period) -> list[tuple[str, CostTotals]]:
+    """A period's groups, most expensive first (ties by name)."""
+    return sorted(period.groups.items(), key=lambda item: (-item[1].cost_microcents, item[0]))

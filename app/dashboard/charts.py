@@ -1,0 +1,128 @@
+"""Bar charts drawn on the server as SVG geometry: no JavaScript, no chart library.
+
+``bar_chart`` is pure: it turns labelled, optionally stacked values into
+rectangles, gridlines and labels in a fixed viewBox that the template scales to
+any width. Colours come from a small palette that stays readable for the
+common colour-vision deficiencies (Okabe and Ito).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+WIDTH, HEIGHT = 560, 240  # viewBox units
+LEFT, RIGHT, TOP, BOTTOM = 92, 8, 12, 32  # margins for the axis labels
+MAX_X_LABELS = 6
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#6b6b6b")
+MAX_SERIES = len(PALETTE)  # the rest are summed into "other"
+TICKS = 4  # gridlines above the baseline
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+    colour: str
+    title: str  # shown on hover, read by screen readers
+
+
+@dataclass(frozen=True)
+class Tick:
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class XLabel:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    rects: list[Rect]
+    ticks: list[Tick]
+    x_labels: list[XLabel]
+    legend: list[tuple[str, str]]  # (series name, colour)
+    baseline: float
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
+
+
+def nice_ceiling(value: Decimal) -> Decimal:
+    """The smallest of 1, 2, 2.5 or 5 times a power of ten that is at least ``value``."""
+    if value <= 0:
+        return Decimal(1)
+    exponent = value.adjusted()
+    for _ in range(2):
+        for step in (1, 2, Decimal("2.5"), 5):
+            candidate = Decimal(step).scaleb(exponent)
+            if candidate >= value:
+                return candidate.normalize()
+        exponent += 1
+    return Decimal(10).scaleb(exponent)  # unreachable: 10^(e+1) > value
+
+
+def top_series(periods: list[dict[str, Decimal]]) -> list[str]:
+    """Series names by their total, largest first, at most MAX_SERIES with "other"."""
+    totals: dict[str, Decimal] = {}
+    for values in periods:
+        for name, value in values.items():
+            totals[name] = totals.get(name, Decimal(0)) + value
+    ranked = sorted(totals, key=lambda name: (-totals[name], name))
+    if len(ranked) > MAX_SERIES:
+        return ranked[: MAX_SERIES - 1] + ["other"]
+    return ranked
+
+
+def _fold(values: dict[str, Decimal], names: list[str]) -> dict[str, Decimal]:
+    if "other" not in names or "other" in values:
+        return values
+    kept = {name: value for name, value in values.items() if name in names}
+    rest = sum((value for name, value in values.items() if name not in names), Decimal(0))
+    return {**kept, "other": rest} if rest else kept
+
+
+def bar_chart(labels: list[str], periods: list[dict[str, Decimal]], fmt,
+              whole: bool = False) -> Chart:
+    """Stacked bars, one per label; ``periods[i]`` maps series name → value for label i.
+
+    ``fmt`` formats a value for the axis and the hover titles; ``whole`` keeps the
+    gridlines on whole numbers (for counts).
+    """
+    names = top_series(periods)
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    periods = [_fold(values, names) for values in periods]
+    peak = max((sum(values.values(), Decimal(0)) for values in periods), default=Decimal(0))
+    top = nice_ceiling(peak)
+    if whole:
+        top = Decimal(math.ceil(max(top, TICKS) / TICKS) * TICKS)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    baseline = TOP + plot_h
+    slot = plot_w / max(1, len(labels))
+    bar_w = max(1.0, slot * 0.7)
+    rects = []
+    for index, (label, values) in enumerate(zip(labels, periods)):
+        x = LEFT + index * slot + (slot - bar_w) / 2
+        y = baseline
+        for name in names:
+            value = values.get(name, Decimal(0))
+            if value <= 0:
+                continue
+            height = float(value / top) * plot_h
+            y -= height
+            title = f"{label}: {fmt(value)}" + (f" ({name})" if name else "")
+            rects.append(Rect(round(x, 2), round(y, 2), round(bar_w, 2), round(height, 2),
+                              colours[name], title))
+    ticks = [Tick(round(baseline - plot_h * i / TICKS, 2), fmt(top * i / TICKS))
+             for i in range(TICKS + 1)]
+    every = max(1, -(-len(labels) // MAX_X_LABELS))
+    x_labels = [XLabel(round(LEFT + i * slot + slot / 2, 2), label)
+                for i, label in enumerate(labels) if i % every == 0]
+    legend = [(name, colours[name]) for name in names if name]
+    return Chart(WIDTH, HEIGHT, rects, ticks, x_labels, legend, baseline)

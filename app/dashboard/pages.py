@@ -1,0 +1,87 @@
+"""The overview, Loops and Budgets pages."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import flash, redirect, request, url_for
+
+import storage.keys as keys_repo
+import storage.loop_events as loop_events_repo
+from app.analytics.service import cost_report
+from app.api.budgets import PutBudgetSchema
+from app.dashboard.blueprint import bp, me, page, signed_in
+from app.dashboard.forms import integers, load
+from app.dashboard.usage import eur
+from app.dashboard.usage_counts import key_names, month_usage
+from app.errors import AqtaError
+from app.gateway.budgets import account_budgets, set_budget
+from app.tiers import TIERS
+from storage.ids import utcnow
+
+RECENT_LOOPS = 100  # loop events on the Loops page
+
+
+@bp.route("/dashboard")
+@signed_in
+def overview():
+    user = me()
+    keys = keys_repo.list_for_user(user.id)
+    usage = month_usage(user.id, user.tier, keys)
+    spend = None
+    if TIERS[user.tier].analytics:
+        today = utcnow().date()
+        spend = cost_report(user.id, _midnight(today.replace(day=1)),
+                            _midnight(today + timedelta(days=1)), "month", None).totals
+    loops = loop_events_repo.list_for_user(user.id, limit=5)
+    return page("overview.html", title="Overview", user=user, usage=usage, keys=keys,
+                spend=spend, loops=loops, eur=eur, base_url=request.url_root.rstrip("/") + "/v1")
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+@bp.route("/dashboard/loops")
+@signed_in
+def loops():
+    user = me()
+    names = key_names(keys_repo.list_for_user(user.id))
+    events = loop_events_repo.list_for_user(user.id, limit=RECENT_LOOPS)
+    return page("loops.html", title="Loops", events=events, key_names=names)
+
+
+def _budgets_page(status: int = 200, **context):
+    user = me()
+    month, budgets = account_budgets(user.id)
+    keys = keys_repo.list_for_user(user.id)
+    names = key_names(keys)
+    return page("budgets.html", status, title="Budgets", month=month, budgets=budgets, keys=keys,
+                key_names=names, form=request.form, eur=eur, **context)
+
+
+@bp.route("/dashboard/budgets")
+@signed_in
+def budgets():
+    return _budgets_page()
+
+
+@bp.route("/dashboard/budgets", methods=["POST"])
+@signed_in
+def save_budget():
+    form = request.form
+    removing = form.get("action") == "remove"
+    try:
+        data = {"key_id": form.get("key_id") or None}
+        if removing:
+            data["monthly_eur"] = None
+        elif "thresholds" in form and form["thresholds"].strip():
+            data["thresholds"] = integers(form["thresholds"], "thresholds")
+        data["hard_stop"] = form.get("hard_stop") == "on"
+        body = load(PutBudgetSchema(), {} if removing else {"monthly_eur": form.get("monthly_eur", "")},
+                    data=data)
+        set_budget(me().id, body["key_id"], body["monthly_eur"], body["thresholds"],
+                   body["hard_stop"])
+    except AqtaError as exc:
+        return _budgets_page(exc.status, error=exc.message)
+    flash("Budget removed." if removing else "Budget saved.")
+    return redirect(url_for("dashboard.budgets"))

@@ -1,0 +1,108 @@
+"""Usage: cost and request charts over a range, and the request history, for the account.
+
+Both pages load their query with the JSON API's own schemas and call the same
+analytics services, so filters, ranges and the free tier's refusal match the API.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import request
+
+import storage.keys as keys_repo
+from app.analytics.cost_series import INTERVALS
+from app.analytics.service import cost_report, ranked_groups, request_page, require_analytics
+from app.api.analytics_schemas import CostsQuerySchema, RequestsQuerySchema
+from app.dashboard.blueprint import bp, me, page, signed_in
+from app.dashboard.charts import bar_chart
+from app.dashboard.forms import load
+from app.dashboard.usage_counts import key_names, month_usage
+from app.errors import AqtaError, InsufficientTier
+from storage.costs import GROUP_COLUMNS
+from storage.request_history import HistoryFilter
+
+STATUSES = ("ok", "error", "cached", "client_disconnected")
+
+
+def eur(value: Decimal) -> str:
+    """EUR for people: cents when large, more places when tiny (never rounded to nothing)."""
+    if value == 0:
+        return "€0"
+    places = 2 if abs(value) >= 1 else min(8, max(4, -value.adjusted() + 2))
+    return f"€{value:,.{places}f}"
+
+
+def count(value: Decimal) -> str:
+    return f"{value:,.0f}"
+
+
+def eur_axis(value: Decimal) -> str:
+    """An axis label: exact, with no trailing zeros."""
+    return "€0" if value == 0 else f"€{value.normalize():f}"
+
+
+def _free_tier_page(refusal: InsufficientTier, title: str):
+    user = me()
+    usage = month_usage(user.id, user.tier, keys_repo.list_for_user(user.id))
+    return page("usage_free.html", title=title, usage=usage, note=refusal.message)
+
+
+def _key_names() -> dict[str, str]:
+    return key_names(keys_repo.list_for_user(me().id))
+
+
+@bp.route("/dashboard/usage")
+@signed_in
+def usage():
+    user = me()
+    try:
+        require_analytics(user.tier)
+    except InsufficientTier as refusal:
+        return _free_tier_page(refusal, "Usage")
+    error, report = None, None
+    try:
+        query = load(CostsQuerySchema(), request.args)
+        report = cost_report(user.id, query.get("since"), query.get("until"), query["interval"],
+                             query.get("group_by"))
+    except AqtaError as exc:
+        error = exc.message
+    names = _key_names()
+    charts = _charts(report, names) if report else None
+    return page("usage.html", 400 if error else 200, title="Usage", error=error, report=report,
+                charts=charts, args=request.args, intervals=INTERVALS,
+                group_columns=sorted(GROUP_COLUMNS), key_names=names,
+                ranked_groups=ranked_groups, eur=eur)
+
+
+def _charts(report, names: dict[str, str]) -> dict:
+    labels = [period.start.isoformat() for period in report.series]
+
+    def split(measure):
+        if report.group_by:
+            return [{names.get(group, group): measure(totals)
+                     for group, totals in period.groups.items()} for period in report.series]
+        return [{"": measure(period.totals)} for period in report.series]
+
+    return {"cost": bar_chart(labels, split(lambda t: t.cost_eur), eur_axis),
+            "requests": bar_chart(labels, split(lambda t: Decimal(t.requests)), count, whole=True)}
+
+
+@bp.route("/dashboard/usage/requests")
+@signed_in
+def requests_history():
+    user = me()
+    try:
+        require_analytics(user.tier)
+    except InsufficientTier as refusal:
+        return _free_tier_page(refusal, "Request history")
+    error, result = None, None
+    try:
+        query = load(RequestsQuerySchema(), request.args)
+        limit, cursor = query.pop("limit"), query.pop("cursor", None)
+        result = request_page(user.id, HistoryFilter(**query), cursor, limit)
+    except AqtaError as exc:
+        error = exc.message
+    next_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    return page("requests.html", 400 if error else 200, title="Request history", error=error,
+                result=result, args=request.args, next_args=next_args, key_names=_key_names(),
+                statuses=STATUSES, eur=eur)

@@ -1,0 +1,61 @@
+"""The SVG bar charts' geometry: pure functions, table-driven."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from app.dashboard.charts import BOTTOM, HEIGHT, MAX_SERIES, TOP, bar_chart, nice_ceiling, top_series
+
+
+@pytest.mark.parametrize("value, ceiling", [
+    ("0", "1"), ("0.00000123", "0.000002"), ("0.3", "0.5"), ("1", "1"), ("1.01", "2"),
+    ("2.2", "2.5"), ("4", "5"), ("7", "10"), ("10", "10"), ("99", "100"), ("1234", "2000"),
+])
+def test_the_axis_top_is_a_round_number_at_or_above_the_peak(value, ceiling):
+    assert nice_ceiling(Decimal(value)) == Decimal(ceiling)
+
+
+def test_bars_stack_to_their_share_of_the_axis():
+    chart = bar_chart(["2026-11-01", "2026-11-02"],
+                      [{"a": Decimal(3), "b": Decimal(1)}, {"a": Decimal(2)}], str)
+    plot = HEIGHT - TOP - BOTTOM
+    heights = [(rect.title, rect.height) for rect in chart.rects]
+    assert heights == [("2026-11-01: 3 (a)", round(plot * 0.6, 2)),
+                       ("2026-11-01: 1 (b)", round(plot * 0.2, 2)),
+                       ("2026-11-02: 2 (a)", round(plot * 0.4, 2))]
+    first_a, first_b = chart.rects[0], chart.rects[1]
+    assert first_a.y + first_a.height == pytest.approx(chart.baseline, abs=0.01)
+    assert first_b.y + first_b.height == pytest.approx(first_a.y, abs=0.01)
+    assert [tick.label for tick in chart.ticks] == ["0", "1.25", "2.5", "3.75", "5"]
+    assert chart.legend == [("a", chart.rects[0].colour), ("b", chart.rects[1].colour)]
+
+
+def test_empty_periods_draw_no_bars_and_an_unnamed_series_no_legend():
+    chart = bar_chart(["d1", "d2"], [{"": Decimal(0)}, {"": Decimal(4)}], str)
+    assert [rect.title for rect in chart.rects] == ["d2: 4"]
+    assert chart.legend == []
+
+
+def test_small_series_beyond_the_palette_are_summed_into_other():
+    values = {f"model-{n}": Decimal(100 - n) for n in range(MAX_SERIES + 3)}
+    names = top_series([values])
+    assert len(names) == MAX_SERIES and names[-1] == "other"
+    chart = bar_chart(["d"], [values], str)
+    other = [rect for rect in chart.rects if rect.title.endswith("(other)")]
+    assert other[0].title == f"d: {sum(100 - n for n in range(MAX_SERIES - 1, MAX_SERIES + 3))} (other)"
+
+
+def test_many_periods_get_at_most_eight_x_labels():
+    labels = [f"day-{n}" for n in range(31)]
+    chart = bar_chart(labels, [{"": Decimal(1)}] * 31, str)
+    assert len(chart.x_labels) <= 8 and chart.x_labels[0].label == "day-0"
+
+
+@pytest.mark.parametrize("peak, labels", [
+    (1, ["0", "1", "2", "3", "4"]), (7, ["0", "3", "6", "9", "12"]),
+    (150, ["0", "50", "100", "150", "200"]),
+])
+def test_count_charts_keep_their_gridlines_on_whole_numbers(peak, labels):
+    chart = bar_chart(["d"], [{"": Decimal(peak)}], str, whole=True)
+    assert [tick.label for tick in chart.ticks] == labels

@@ -1,0 +1,307 @@
+"""The dashboard's pages through the Flask test client: forms, CSRF, tiers, tenant isolation."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+import storage.keys as keys_repo
+import storage.loop_events as loop_events_repo
+import storage.webhooks as hooks_repo
+from tests.conftest import PASSWORD
+from tests.dashboard.conftest import csrf_token
+from tests.fakes.oidc_issuer import FakeOidcIssuer
+from tests.support.request_records import request_record
+
+PAGES = ["/dashboard", "/dashboard/settings/keys", "/dashboard/usage", "/dashboard/usage/requests",
+         "/dashboard/loops", "/dashboard/budgets", "/dashboard/webhooks"]
+CHAT = {"model": "mock-1", "messages": [{"role": "user", "content": "Hello"}]}
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_the_landing_page_says_what_aqta_is_and_links_onwards(visitor):
+    page = text(visitor.get("/"))
+    assert "OpenAI-compatible gateway" in page
+    for link in ('href="/signup"', 'href="/login"', 'href="/docs"', 'id="quickstart"'):
+        assert link in page
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_send_visitors_without_a_session_to_log_in(visitor, path):
+    response = visitor.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("tier", ["free", "starter"])
+def test_every_page_renders_for_a_signed_in_account(signed_in, tier):
+    visitor, account = signed_in(tier)
+    assert visitor.get("/").headers["Location"] == "/dashboard"
+    for path in PAGES:
+        response = visitor.get(path)
+        assert response.status_code == 200, (path, text(response))
+        assert account.user.email in text(response)
+
+
+def test_sign_up_creates_the_account_and_opens_the_overview(visitor):
+    response = visitor.submit("/signup", {"email": "Ada@Example.com", "password": "Fresh start 2026"})
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard"
+    overview = text(visitor.get("/dashboard"))
+    assert "ada@example.com" in overview and "Create your first API key" in overview
+
+
+@pytest.mark.parametrize("email, password, status, message", [
+    ("ada@example.com", "short", 400, "at least 10 characters"),
+    ("not-an-email", "Fresh start 2026", 400, "email"),
+    ("taken@example.com", "Fresh start 2026", 409, "already exists"),
+])
+def test_sign_up_shows_what_is_wrong(visitor, make_account, email, password, status, message):
+    make_account(email="taken@example.com")
+    response = visitor.submit("/signup", {"email": email, "password": password})
+    assert response.status_code == status
+    assert message in text(response) and 'role="alert"' in text(response)
+    assert f'value="{email}"' in text(response)  # the email is kept; the password is not
+
+
+def test_log_in_refuses_a_wrong_password_and_returns_to_the_asked_page(visitor, make_account):
+    account = make_account()
+    wrong = visitor.submit("/login", {"email": account.user.email, "password": "Wrong horse 1"})
+    assert wrong.status_code == 401 and "The email or password is wrong." in text(wrong)
+    right = visitor.submit("/login?next=/dashboard/loops",
+                           {"email": account.user.email, "password": PASSWORD})
+    assert right.headers["Location"] == "/dashboard/loops"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example"])
+def test_log_in_never_redirects_off_the_site(visitor, make_account, target):
+    account = make_account()
+    response = visitor.submit(f"/login?next={target}",
+                              {"email": account.user.email, "password": PASSWORD})
+    assert response.headers["Location"] == "/dashboard"
+
+
+def test_log_out_ends_the_session(signed_in):
+    visitor, _ = signed_in()
+    response = visitor.submit("/dashboard", {}, action="/logout")
+    assert response.headers["Location"] == "/login"
+    assert visitor.get("/dashboard").status_code == 302
+    assert visitor.get("/api/auth/me").status_code == 401
+
+
+def test_forms_without_the_sessions_csrf_token_are_refused(signed_in, app):
+    visitor, account = signed_in()
+    missing = visitor.client.post("/dashboard/settings/keys", data={"name": "forged"})
+    assert missing.status_code == 400 and "This form has expired" in text(missing)
+    other = signed_in()[0]
+    foreign = csrf_token_of(other, "/dashboard/settings/keys")
+    forged = visitor.client.post("/dashboard/settings/keys", data={"name": "forged", "csrf_token": foreign})
+    assert forged.status_code == 400
+    with app.app_context():
+        assert [key.name for key in keys_repo.list_for_user(account.user.id)] == ["test"]
+
+
+def csrf_token_of(visitor, path: str) -> str:
+    return csrf_token(text(visitor.get(path)))
+
+
+def test_the_json_api_still_refuses_form_bodies(signed_in):
+    visitor, _ = signed_in()
+    response = visitor.client.post("/api/keys", data={"name": "form"})
+    assert response.status_code == 415
+    assert response.json["error"]["code"] == "unsupported_media_type"
+
+
+def test_a_new_key_is_shown_once_with_its_limits_and_works(signed_in, app):
+    visitor, account = signed_in("starter")
+    created = visitor.submit("/dashboard/settings/keys",
+                             {"name": "laptop", "rpm_limit": "7", "monthly_quota": "900"})
+    assert created.status_code == 201
+    plaintext = re.search(r'id="new-key" class="secret" readonly value="(sk-aqta-[^"]+)"',
+                          text(created)).group(1)
+    me = app.test_client().get("/api/auth/me", headers={"Authorization": f"Bearer {plaintext}"})
+    assert me.status_code == 200 and me.json["id"] == account.user.id
+    listing = text(visitor.get("/dashboard/settings/keys"))
+    assert plaintext not in listing
+    assert "laptop" in listing and "7/min" in listing and "0 of 900" in listing
+    assert f"{plaintext[:12]}…{plaintext[-4:]}" in listing
+
+
+@pytest.mark.parametrize("field, value", [("rpm_limit", "6"), ("monthly_quota", "501")])
+def test_limits_above_the_tier_are_refused_before_a_key_is_made(signed_in, app, field, value):
+    visitor, account = signed_in("free")
+    response = visitor.submit("/dashboard/settings/keys", {"name": "greedy", field: value})
+    assert response.status_code == 403 and "above your tier" in text(response)
+    with app.app_context():
+        assert [key.name for key in keys_repo.list_for_user(account.user.id)] == ["test"]
+
+
+def test_revoking_asks_first_then_the_key_stops_working(signed_in, app):
+    visitor, account = signed_in()
+    path = f"/dashboard/settings/keys/{account.key_id}/revoke"
+    confirm = visitor.get(path)
+    assert confirm.status_code == 200 and "cannot be undone" in text(confirm)
+    assert app.test_client().get("/api/auth/me", headers=account.headers).status_code == 200
+    done = visitor.submit(path, {})
+    assert done.headers["Location"] == "/dashboard/settings/keys"
+    assert "is revoked" in text(visitor.get("/dashboard/settings/keys"))
+    assert app.test_client().get("/api/auth/me", headers=account.headers).status_code == 401
+
+
+def test_one_account_cannot_touch_anothers_keys(signed_in, app):
+    owner, owner_account = signed_in()
+    intruder, _ = signed_in()
+    path = f"/dashboard/settings/keys/{owner_account.key_id}/revoke"
+    assert intruder.get(path).status_code == 404
+    token = csrf_token_of(intruder, "/dashboard/settings/keys")
+    assert intruder.client.post(path, data={"csrf_token": token}).status_code == 404
+    assert app.test_client().get("/api/auth/me", headers=owner_account.headers).status_code == 200
+
+
+def test_free_tier_usage_shows_its_counts_and_the_upgrade_note(signed_in, app):
+    visitor, account = signed_in("free")
+    chat = app.test_client().post("/v1/chat/completions", json=CHAT, headers=account.headers)
+    assert chat.status_code == 200
+    for path in ("/dashboard/usage", "/dashboard/usage/requests"):
+        page = text(visitor.get(path))
+        assert "1 of 500" in page
+        assert "Analytics needs the starter tier or above; this account is on the free tier." in page
+    assert "1 of 500" in text(visitor.get("/dashboard/settings/keys"))
+
+
+def test_usage_charts_and_tables_show_the_costs(signed_in, store):
+    visitor, account = signed_in("starter")
+    now = datetime.now(UTC)
+    store([request_record(account.user.id, account.key_id, now - timedelta(minutes=5), cost="0.25"),
+           request_record(account.user.id, account.key_id, now - timedelta(days=2), cost="1.5",
+                          model="claude-3-5-sonnet", provider="anthropic")])
+    page = text(visitor.get("/dashboard/usage"))
+    assert 'data-testid="total-cost">€1.75<' in page
+    assert page.count("<rect ") == 4  # one cost bar and one requests bar per busy day
+    assert "class=\"num\">1.50000000</td>" in page
+    split = text(visitor.get("/dashboard/usage?group_by=model&interval=week"))
+    assert "claude-3-5-sonnet" in split and 'class="legend"' in split
+
+
+@pytest.mark.parametrize("query, message", [
+    ("interval=year", "Interval: Must be one of"),
+    ("since=2026-01-10&until=2026-01-01", "since must be before until"),
+    ("since=yesterday", "Since: Not a valid date"),
+])
+def test_a_bad_usage_query_is_explained(signed_in, query, message):
+    visitor, _ = signed_in("starter")
+    response = visitor.get(f"/dashboard/usage?{query}")
+    assert response.status_code == 400 and message in text(response)
+
+
+def test_the_request_history_filters_and_pages_like_the_api(signed_in, store):
+    visitor, account = signed_in("pro")
+    now = datetime.now(UTC)
+    records = store([request_record(account.user.id, account.key_id, now - timedelta(minutes=n),
+                                    model=model) for n, model in enumerate(["gpt-4o", "sonar", "gpt-4o"])])
+    first = text(visitor.get("/dashboard/usage/requests?model=gpt-4o&limit=1"))
+    assert records[0].request_id in first and records[2].request_id not in first
+    next_link = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = text(visitor.get(next_link))
+    assert records[2].request_id in second and records[1].request_id not in second
+    assert 'rel="next"' not in second and "First page" in second
+    bad = visitor.get("/dashboard/usage/requests?cursor=nonsense")
+    assert bad.status_code == 400 and "cursor is not one this API returned" in text(bad)
+
+
+def test_budgets_are_set_checked_and_removed(signed_in, make_account):
+    visitor, account = signed_in("starter")
+    saved = visitor.submit("/dashboard/budgets", {"key_id": "", "monthly_eur": "20",
+                                                   "thresholds": "50, 80,100", "hard_stop": "on"})
+    assert saved.headers["Location"] == "/dashboard/budgets"
+    page = text(visitor.get("/dashboard/budgets"))
+    assert "Whole account" in page and "€20.00" in page and "thresholds at 50%, 80%, 100%" in page
+    for fields, status, message in [
+        ({"monthly_eur": "0"}, 400, "Monthly eur: must be above 0"),
+        ({"monthly_eur": "5", "thresholds": "fifty"}, 400, "Thresholds: give whole numbers"),
+        ({"monthly_eur": "5", "key_id": make_account().key_id}, 404, "No API key"),
+    ]:
+        response = visitor.submit("/dashboard/budgets", fields)
+        assert response.status_code == status and message in text(response)
+    visitor.submit("/dashboard/budgets", {"action": "remove", "key_id": ""})
+    assert "No budgets yet." in text(visitor.get("/dashboard/budgets"))
+
+
+def test_loop_events_are_listed(signed_in, app):
+    visitor, account = signed_in()
+    with app.app_context():
+        loop_events_repo.record(account.key_id, account.user.id, "near_duplicate", 6, 60.0, ["a"] * 6)
+    page = text(visitor.get("/dashboard/loops"))
+    assert "near duplicate" in page and "60 s" in page and "test …" in page
+
+
+def test_an_unsafe_webhook_url_is_explained(signed_in):
+    visitor, _ = signed_in()
+    response = visitor.submit("/dashboard/webhooks", {"url": "http://127.0.0.1:9/hook"})
+    assert response.status_code == 400 and 'role="alert"' in text(response)
+    assert "No endpoints yet." in text(response)
+
+
+def test_one_account_cannot_see_or_touch_anothers_webhooks_or_loops(signed_in, app):
+    owner, owner_account = signed_in()
+    intruder, _ = signed_in()
+    with app.app_context():
+        endpoint = hooks_repo.create_endpoint(owner_account.user.id, "https://hooks.example/a",
+                                              "sealed-not-a-secret")
+        loop_events_repo.record(owner_account.key_id, owner_account.user.id, "cycle", 4, 30.0, ["x"] * 4)
+    assert "hooks.example" in text(owner.get("/dashboard/webhooks"))
+    assert "cycle" in text(owner.get("/dashboard/loops"))
+    assert "hooks.example" not in text(intruder.get("/dashboard/webhooks"))
+    assert "cycle" not in text(intruder.get("/dashboard/loops"))
+    page = f"/dashboard/webhooks/{endpoint.id}"
+    assert intruder.get(page).status_code == 404
+    assert intruder.get(f"{page}/delete").status_code == 404
+    token = csrf_token_of(intruder, "/dashboard/webhooks")
+    for action in ("test", "delete", "rotate-secret"):
+        assert intruder.client.post(f"{page}/{action}", data={"csrf_token": token}).status_code == 404
+    assert owner.get(page).status_code == 200
+
+
+def test_pages_are_never_cached_but_their_assets_may_be(signed_in):
+    visitor, _ = signed_in()
+    assert visitor.get("/dashboard/settings/keys").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in visitor.get("/dashboard/static/dashboard.css").headers.get("Cache-Control", "")
+
+
+def test_a_form_posted_after_the_session_ended_leads_to_log_in_then_the_overview(signed_in):
+    visitor, _ = signed_in()
+    token = csrf_token_of(visitor, "/dashboard/settings/keys")
+    visitor.client.post("/logout", data={"csrf_token": token})
+    token = csrf_token_of(visitor, "/login")
+    response = visitor.client.post("/dashboard/settings/keys", data={"name": "x", "csrf_token": token})
+    assert response.headers["Location"] == "/login"
+
+
+@pytest.fixture
+def google_issuer():
+    fake = FakeOidcIssuer(client_id="google-client").start()
+    yield fake
+    fake.stop()
+
+
+def test_there_are_no_identity_provider_buttons_unless_configured(visitor):
+    for path in ("/login", "/signup"):
+        assert "Sign in with" not in text(visitor.get(path))
+
+
+def test_the_google_button_signs_in_and_lands_on_the_overview(make_app, google_issuer):
+    client = make_app(oauth={"google": google_issuer.client("google")}).test_client()
+    login = text(client.get("/login"))
+    assert "Sign in with Microsoft" not in login
+    button = re.search(r'href="([^"]+)">Sign in with Google<', login).group(1)
+    to_provider = client.get(button)
+    back = requests.get(to_provider.headers["Location"], allow_redirects=False, timeout=5)
+    callback = urlsplit(back.headers["Location"])
+    done = client.get(f"{callback.path}?{callback.query}")
+    assert done.headers["Location"] == "/dashboard"
+    assert "Overview" in text(client.get("/dashboard"))
