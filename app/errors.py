@@ -177,6 +177,8 @@ def handle_http_exception(error: HTTPException):
 
 # What the layers below raise on purpose; ``api_error`` translates each at this boundary.
 LOWER_LAYER_ERRORS = (StorageError, ProviderFailure)
+# Everything raised on purpose, ours or a lower layer's: a page shows its message.
+EXPECTED_ERRORS = (AqtaError, *LOWER_LAYER_ERRORS)
 
 
 def api_error(error: AqtaError | StorageError | ProviderFailure) -> AqtaError:

@@ -11,9 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# Read here by tests/support/recorded.py; providers.sse is its home.
-from providers.sse import iter_sse  # noqa: F401
-
 
 @dataclass(frozen=True)
 class Usage:

@@ -7,7 +7,7 @@ from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
 from app.dashboard.blueprint import bp, page
-from app.errors import AqtaError
+from app.errors import EXPECTED_ERRORS, api_error
 from app.identity import accounts
 from app.identity.oauth import enabled_providers
 
@@ -38,7 +38,8 @@ def _credentials_page(template: str, action):
     if request.method == "POST":
         try:
             user = action(email, request.form.get("password", ""))
-        except AqtaError as exc:
+        except EXPECTED_ERRORS as failure:
+            exc = api_error(failure)
             error, status = exc.message, exc.status
         else:
             accounts.start_session(user)

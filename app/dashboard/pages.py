@@ -13,7 +13,7 @@ from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.forms import integers, load
 from app.dashboard.usage import eur
 from app.dashboard.usage_counts import key_names, month_usage
-from app.errors import AqtaError
+from app.errors import EXPECTED_ERRORS, api_error
 from app.gateway.budgets import account_budgets, set_budget
 from app.tiers import TIERS
 from storage.ids import utcnow
@@ -81,7 +81,8 @@ def save_budget():
                     data=data)
         set_budget(me().id, body["key_id"], body["monthly_eur"], body["thresholds"],
                    body["hard_stop"])
-    except AqtaError as exc:
+    except EXPECTED_ERRORS as failure:
+        exc = api_error(failure)
         return _budgets_page(exc.status, error=exc.message)
     flash("Budget removed." if removing else "Budget saved.")
     return redirect(url_for("dashboard.budgets"))

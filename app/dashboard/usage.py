@@ -17,7 +17,7 @@ from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.charts import bar_chart
 from app.dashboard.forms import load
 from app.dashboard.usage_counts import key_names, month_usage
-from app.errors import AqtaError, InsufficientTier
+from app.errors import EXPECTED_ERRORS, InsufficientTier, api_error
 from storage.costs import GROUP_COLUMNS
 from storage.request_history import HistoryFilter
 
@@ -64,7 +64,8 @@ def usage():
         query = load(CostsQuerySchema(), request.args)
         report = cost_report(user.id, query.get("since"), query.get("until"), query["interval"],
                              query.get("group_by"))
-    except AqtaError as exc:
+    except EXPECTED_ERRORS as failure:
+        exc = api_error(failure)
         error = exc.message
     names = _key_names()
     charts = _charts(report, names) if report else None
@@ -100,7 +101,8 @@ def requests_history():
         query = load(RequestsQuerySchema(), request.args)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         result = request_page(user.id, HistoryFilter(**query), cursor, limit)
-    except AqtaError as exc:
+    except EXPECTED_ERRORS as failure:
+        exc = api_error(failure)
         error = exc.message
     next_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return page("requests.html", 400 if error else 200, title="Request history", error=error,

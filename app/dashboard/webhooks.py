@@ -8,9 +8,9 @@ import storage.webhooks as hooks_repo
 from app.api.webhook_schemas import NewEndpointSchema
 from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.forms import load
-from app.errors import AqtaError
+from app.errors import EXPECTED_ERRORS, api_error
+from app.webhooks import service as webhooks
 from app.webhooks.events import EVENT_TYPES, SUBSCRIBABLE
-from app.webhooks.service import service as webhooks
 from storage.ids import utcnow
 
 DELIVERIES_SHOWN = 50  # newest deliveries on an endpoint's page
@@ -37,7 +37,8 @@ def webhook_create():
         record, secret = webhooks.create_endpoint(me().id, body["url"],
                                                   description=body["description"],
                                                   event_types=body["event_types"])
-    except AqtaError as exc:
+    except EXPECTED_ERRORS as failure:
+        exc = api_error(failure)
         return _list_page(exc.status, error=exc.message)
     # Rendered, not redirected: the secret exists only in this response.
     return page("webhook_secret.html", 201, title="Your webhook's signing secret",
@@ -62,7 +63,8 @@ def _act(endpoint_id: str, action, done: str):
     """Run an endpoint action; back to its page with ``done`` or the error."""
     try:
         action()
-    except AqtaError as exc:
+    except EXPECTED_ERRORS as failure:
+        exc = api_error(failure)
         return _endpoint_page(endpoint_id, exc.status, error=exc.message)
     flash(done)
     return redirect(url_for("dashboard.webhook", endpoint_id=endpoint_id))

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from providers.base import iter_sse
+from providers.sse import iter_sse
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "providers" / "payloads"
 
