@@ -11,7 +11,14 @@ from app.api.schemas import AUTHENTICATED, UserSchema
 from app.errors import AqtaError
 from app.identity.authentication import SessionUser, current_principal
 from app.identity.emails import normalise_email
-from app.identity.passwords import check_strength, hash_password, needs_rehash, verify_password
+from app.identity.passwords import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    check_strength,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from app.identity.throttle import throttle_signin
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")
@@ -25,7 +32,8 @@ class InvalidCredentials(AqtaError):
 class CredentialsSchema(Schema):
     email = fields.String(required=True, metadata={"example": "ada@example.com"})
     password = fields.String(required=True, load_only=True,
-                             metadata={"example": "correct horse battery 9"})
+                             metadata={"example": "correct horse battery 9",
+                                       "minLength": MIN_LENGTH, "maxLength": MAX_LENGTH})
 
 
 class SessionSchema(Schema):
