@@ -4,7 +4,6 @@ HTTP only: the request runs through ``app.gateway.pipeline``.
 """
 from __future__ import annotations
 
-import orjson
 from flask import Response, g, request, stream_with_context
 from flask_smorest import Blueprint
 
@@ -55,4 +54,4 @@ def chat_completions():
     if answer.stream is not None:
         return Response(stream_with_context(answer.stream), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    return Response(orjson.dumps(answer.completion), mimetype="application/json")
+    return Response(answer.completion, mimetype="application/json")

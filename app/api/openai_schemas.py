@@ -49,8 +49,11 @@ class ChatCompletionRequestSchema(Schema):
 
 
 class AqtaBlockSchema(Schema):
-    cost_eur = fields.String(required=True, metadata={"description": "Exact decimal EUR, as a string",
-                                                      "example": "0.00001290"})
+    cost_eur = fields.Float(required=True, metadata={
+        "description": "EUR, a JSON number with the exact decimal digits (never exponent notation)",
+        "minimum": 0, "example": 0.0000129})
+    saved_eur = fields.Float(metadata={"description": "On a cache hit: what the answer would have "
+                                                      "cost, as cost_eur", "minimum": 0})
     provider = fields.String(required=True)
     cached = fields.Boolean(required=True)
     loop_detected = fields.Boolean(required=True)

@@ -24,6 +24,7 @@ import orjson
 from app.errors import AqtaError, InvalidRequest, api_error
 from app.gateway import budgets
 from app.gateway.admission import admit as admission
+from app.gateway.aqta_block import AqtaBlock, with_aqta
 from app.gateway.cache.store import CacheHit, chunks_to_completion, recording, response_cache
 from app.gateway.catalogue import gateway
 from app.gateway.loops.detector import LoopDetected
@@ -51,9 +52,9 @@ class Call:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the view sends: a whole completion, or the bytes of a server-sent stream."""
+    """What the view sends: a whole completion as JSON bytes, or the bytes of a server-sent stream."""
 
-    completion: dict | None = None
+    completion: bytes | None = None
     stream: Iterator[bytes] | None = None
 
 
@@ -67,14 +68,6 @@ class Settlement:
     error: AqtaError | None = None
     saved: Decimal | None = None  # set for a cached answer: what it would have cost
     cached_provider: str = ""  # for a cached answer: the provider that first gave it
-
-
-def aqta_block(request_id: str, provider: str, cost: Decimal, saved: Decimal | None = None) -> dict:
-    block = {"cost_eur": str(cost), "provider": provider, "cached": saved is not None,
-             "loop_detected": False, "request_id": request_id}
-    if saved is not None:
-        block["saved_eur"] = str(saved)
-    return block
 
 
 def prompt_chars(body: dict) -> int:
@@ -130,29 +123,29 @@ def _complete(attempt: Attempt, raw: object, headers: Mapping[str, str]) -> Answ
         admission.refund(admitted)
         raise
     block = settle(call, Settlement("ok", completion.usage, cacheable=completion.body))
-    return Answer(completion={**completion.body, "aqta": block})
+    return Answer(completion=with_aqta(completion.body, block))
 
 
-def settle(call: Call, outcome: Settlement) -> dict:
+def settle(call: Call, outcome: Settlement) -> AqtaBlock:
     """Price, spend, cache and log one finished call; returns its ``aqta`` block."""
     request_id, provider = call.attempt.request_id, call.route.provider
     if outcome.saved is not None:
         call.attempt.close("cached", saved=outcome.saved, cached=True)
-        return aqta_block(request_id, outcome.cached_provider, ZERO_EUR, saved=outcome.saved)
+        return AqtaBlock(request_id, outcome.cached_provider, ZERO_EUR, saved=outcome.saved)
     cost = gateway().cost(call.route, outcome.usage)
     budgets.spend(call.attempt.key, cost)
     if outcome.status == "ok" and outcome.cacheable is not None:
         response_cache().store(call.cache_key, outcome.cacheable, provider, cost)
     call.attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage, cost=cost,
                        error_code=outcome.error.code if outcome.error else None)
-    return aqta_block(request_id, provider, cost)
+    return AqtaBlock(request_id, provider, cost)
 
 
 def cached_answer(call: Call, hit: CacheHit) -> Answer:
     """The stored answer, free, as JSON or replayed as a stream."""
     block = settle(call, Settlement("cached", saved=hit.saved_eur, cached_provider=hit.provider))
     if not call.body.get("stream"):
-        return Answer(completion={**hit.completion, "aqta": block})
+        return Answer(completion=with_aqta(hit.completion, block))
     chunks = hit.chunks()
     return Answer(stream=relay(chunks[0], (chunk for chunk in chunks[1:]),
                                include_usage=call.include_usage, prompt_chars=0,
@@ -169,7 +162,7 @@ def stream_answer(call: Call, provider: Provider) -> Answer:
     first = next(chunks)
     call.attempt.first_token()
 
-    def finish(outcome: StreamOutcome) -> dict:
+    def finish(outcome: StreamOutcome) -> AqtaBlock:
         cacheable = (chunks_to_completion(seen) if call.cache_key and outcome.status == "ok"
                      and not outcome.usage_estimated else None)
         return settle(call, Settlement(outcome.status, outcome.usage, cacheable, outcome.error))

@@ -68,7 +68,7 @@ def test_another_users_key_is_not_found(gateway, make_account):
 def test_hard_stop_refuses_once_spent_and_uses_no_quota(gateway, make_account):
     account = make_account(tier="pro")
     first = ask(gateway, account, "question first")  # two words, like the ones below: same cost
-    cost = Decimal(first.json()["aqta"]["cost_eur"])
+    cost = Decimal(str(first.json()["aqta"]["cost_eur"]))
     with gateway.app.app_context():
         drain_all()  # a new budget starts from what the request log holds for the month
     # Room for three answers like the first (the mock's answers are the same length).
