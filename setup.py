@@ -46,6 +46,7 @@ setup(
             "anthropic>=0.34",
             "google-genai>=1.0",
             "openapi-spec-validator>=0.7",
+            "schemathesis>=4.3,<5",
             "standardwebhooks>=1.0",
             "ruff>=0.6",
             "import-linter>=2.1",

@@ -125,17 +125,17 @@ class Clients:
 
     @staticmethod
     def _cost(response: requests.Response, streamed: bool) -> Decimal:
-        import orjson
+        import json  # parse_float keeps cost_eur's exact digits
 
         if response.status_code != 200:
             response.close()
             return Decimal(0)
         if not streamed:
-            return Decimal(response.json()["aqta"]["cost_eur"])
+            return json.loads(response.content, parse_float=Decimal)["aqta"]["cost_eur"]
         cost = None
         for line in response.iter_lines():
             if line.startswith(b"data: {"):
-                chunk = orjson.loads(line[6:])
+                chunk = json.loads(line[6:], parse_float=Decimal)
                 cost = chunk.get("aqta", {}).get("cost_eur", cost)
         return Decimal(cost)
 

@@ -20,7 +20,8 @@ from app.api import (
     webhook_schemas,
     webhooks,
 )
-from app.api.schemas import ErrorSchema
+from app.api.converters import register_converters
+from app.api.schemas import ErrorSchema, register_fields
 from app.errors import InvalidRequest, handle_http_exception
 
 # Routes that serve the documentation itself; everything else must be in the spec.
@@ -67,6 +68,8 @@ def register_api(app: Flask) -> None:
         },
     )
     api = AqtaApi(app)
+    register_converters(app, api)
+    register_fields(api)
     openai_schemas.register(api.spec)
     webhook_schemas.register(api.spec)
     for module in (ops, auth, oauth, keys, chat, models, analytics, jobs, webhooks,

@@ -9,6 +9,7 @@ from app.api.schemas import AUTHENTICATED, UserSchema
 from app.errors import Forbidden
 from app.identity import accounts
 from app.identity.authentication import current_principal
+from app.identity.passwords import MAX_LENGTH, MIN_LENGTH
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")
 
@@ -16,7 +17,8 @@ blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts 
 class CredentialsSchema(Schema):
     email = fields.String(required=True, metadata={"example": "ada@example.com"})
     password = fields.String(required=True, load_only=True,
-                             metadata={"example": "correct horse battery 9"})
+                             metadata={"example": "correct horse battery 9",
+                                       "minLength": MIN_LENGTH, "maxLength": MAX_LENGTH})
 
 
 class SessionSchema(Schema):

@@ -4,12 +4,17 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from app.api.schemas import AUTHENTICATED
+from app.api.schemas import AUTHENTICATED, DecimalString, StrictBoolean
 from app.gateway.budgets import account_budgets, set_budget
 from app.identity.authentication import current_principal, login_required
 from storage.money import EUR_QUANTUM
 
 MAX_MONTHLY_EUR = 1_000_000_000  # a billion EUR: far above any budget, far below the counters' range
+
+# A positive amount below a billion with at most 8 decimal places (no zero: it must be above 0).
+MONTHLY_EUR_PATTERN = ("^([1-9][0-9]{0,8}(\\.[0-9]{1,8})?|0?\\.(" +
+                       "|".join(f"0{{{zeros}}}[1-9][0-9]{{0,{7 - zeros}}}" for zeros in range(8)) + "))$")
+
 
 blp = Blueprint("budgets", __name__, url_prefix="/api/budgets",
                 description="Monthly budgets in EUR, with alerts and an optional hard stop")
@@ -17,10 +22,11 @@ blp = Blueprint("budgets", __name__, url_prefix="/api/budgets",
 
 class BudgetSchema(Schema):
     key_id = fields.String(allow_none=True, metadata={"description": "null: the whole account"})
-    monthly_eur = fields.Decimal(as_string=True, required=True, metadata={"example": "100.00"})
+    monthly_eur = DecimalString(required=True, metadata={"example": "100.00000000"})
     thresholds = fields.List(fields.Integer(), metadata={"example": [50, 80, 100]})
-    hard_stop = fields.Boolean()
-    spent_eur = fields.Decimal(as_string=True, metadata={"description": "Spent this month"})
+    hard_stop = StrictBoolean()
+    spent_eur = DecimalString(metadata={"description": "Spent this month",
+                                        "example": "12.34000000"})
     month = fields.String(metadata={"example": "2026-11"})
 
 
@@ -32,14 +38,17 @@ class BudgetListSchema(Schema):
 class PutBudgetSchema(Schema):
     key_id = fields.String(load_default=None, allow_none=True,
                            metadata={"description": "Omit or null for the account's budget"})
-    monthly_eur = fields.Decimal(required=True, allow_none=True, as_string=True,
-                                 metadata={"description": "EUR, above 0 and at most "
-                                                          f"{MAX_MONTHLY_EUR:,}, at most 8 decimal "
-                                                          "places; null removes the budget",
-                                           "example": "100"})
+    monthly_eur = DecimalString(required=True, allow_none=True,
+                                metadata={"description": "EUR as a decimal string, above 0 and "
+                                                         f"below {MAX_MONTHLY_EUR:,}, at most 8 "
+                                                         "decimal places; null removes the budget",
+                                          "example": "100", "pattern": MONTHLY_EUR_PATTERN,
+                                          "invalid": "must be a decimal string above 0 and below "
+                                                     "1,000,000,000 with at most 8 decimal places, "
+                                                     "e.g. \"100.50\""})
     thresholds = fields.List(fields.Integer(validate=validate.Range(min=1, max=1000)),
                              load_default=[50, 80, 100], validate=validate.Length(max=10))
-    hard_stop = fields.Boolean(load_default=False,
+    hard_stop = StrictBoolean(load_default=False,
                                metadata={"description": "Refuse requests (402 budget_exceeded) "
                                                         "once the budget is spent"})
 
@@ -47,8 +56,8 @@ class PutBudgetSchema(Schema):
     def check_amount(self, value, **_):
         if value is None:
             return
-        if not 0 < value <= MAX_MONTHLY_EUR:
-            raise ValidationError(f"must be above 0 and at most {MAX_MONTHLY_EUR:,}")
+        if not 0 < value < MAX_MONTHLY_EUR:
+            raise ValidationError(f"must be above 0 and below {MAX_MONTHLY_EUR:,}")
         if value != value.quantize(EUR_QUANTUM):
             raise ValidationError("at most 8 decimal places")
 

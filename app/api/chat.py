@@ -4,7 +4,6 @@ HTTP only: the request runs through ``app.gateway.pipeline``.
 """
 from __future__ import annotations
 
-import orjson
 from flask import Response, g, request, stream_with_context
 from flask_smorest import Blueprint
 
@@ -14,6 +13,15 @@ from app.gateway.request_log.attempt import Attempt
 from app.identity.authentication import authenticate_key
 
 blp = Blueprint("chat", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions")
+
+# What Swagger's "Try it out" sends unmodified: answered by the built-in mock provider.
+EXAMPLE_REQUEST = {"model": "mock-1", "messages": [{"role": "user", "content": "Hello"}]}
+
+# One server-sent event of a stream: a chat.completion.chunk as JSON, or [DONE] at the end.
+SSE_EVENT = {"type": "object", "required": ["data"],
+             "properties": {"event": {"type": "string"},
+                            "data": {"type": "string",
+                                     "description": "A chat.completion.chunk as JSON, or [DONE]"}}}
 
 ERRORS = {status: {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
           for status, text in (("400", "invalid_request"), ("401", "invalid_api_key"),
@@ -33,10 +41,11 @@ ERRORS = {status: {"description": text, "content": {"application/json": {"schema
                 "final chunk.",
     security=[{"bearerAuth": []}],
     requestBody={"required": True,
-                 "content": {"application/json": {"schema": ref("ChatCompletionRequest")}}},
+                 "content": {"application/json": {"schema": ref("ChatCompletionRequest"),
+                                                  "example": EXAMPLE_REQUEST}}},
     responses={"200": {"description": "A completion, or server-sent chunks when stream is true",
                        "content": {"application/json": {"schema": ref("ChatCompletion")},
-                                   "text/event-stream": {"schema": {"type": "string"}}}},
+                                   "text/event-stream": {"schema": SSE_EVENT}}},
                **ERRORS},
 )
 def chat_completions():
@@ -45,4 +54,4 @@ def chat_completions():
     if answer.stream is not None:
         return Response(stream_with_context(answer.stream), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    return Response(orjson.dumps(answer.completion), mimetype="application/json")
+    return Response(answer.completion, mimetype="application/json")

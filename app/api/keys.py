@@ -4,12 +4,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
 from app.gateway.admission.rate_limits import monthly_quota, requests_per_minute
-from app.gateway.loops.detector import LoopThresholds
+from app.gateway.loops.detector import THRESHOLDS_SCHEMA, LoopThresholds
 from app.identity.api_keys import INFERENCE, SCOPES, revoke_key, set_key_limits
 from app.identity.api_keys import create_key as create_account_key
 from app.identity.authentication import current_principal, login_required
@@ -58,7 +58,12 @@ class KeyLimitsSchema(Schema):
         allow_none=True, data_key="loop_detection", attribute="loop_settings",
         metadata={"description": "Loop-detection thresholds to change, e.g. {\"repeat_count\": 8, "
                                  "\"window_seconds\": 120} or {\"enabled\": false}; null: defaults",
-                  "example": {"repeat_count": 8}})
+                  "example": {"repeat_count": 8}, **THRESHOLDS_SCHEMA})
+
+    @validates_schema
+    def check_not_empty(self, data, **_):
+        if not data:
+            raise ValidationError("send at least one of rpm_limit, monthly_quota, loop_detection")
 
     @validates("loop_detection")
     def check_thresholds(self, value, **_):

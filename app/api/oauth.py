@@ -56,6 +56,9 @@ class OAuthSessionSchema(SessionSchema):
         "description": "A new account was created for this identity"})
 
 
+PROVIDER_PARAMETER = {"in": "path", "name": "provider", "required": True,
+                      "schema": {"type": "string", "enum": list(oauth.PROVIDERS)}}
+
 _UNAVAILABLE = {"schema": ErrorSchema,
                 "description": "The provider's keys or endpoints cannot be reached "
                                "(identity_provider_unavailable)"}
@@ -88,7 +91,7 @@ def oauth_signin(body):
     return {**start_session(result.user), "created": result.created}
 
 
-@blp.route("/oauth/<provider>/login")
+@blp.route("/oauth/<provider>/login", parameters=[PROVIDER_PARAMETER])
 @blp.alt_response(302, success=True, description="Redirect to the provider's sign-in page",
                   headers={"Location": {"schema": {"type": "string"}}})
 @blp.alt_response(400, schema=ErrorSchema, description="Unknown or disabled provider")
@@ -101,7 +104,7 @@ def oauth_login(provider: str):
         return remote.authorize_redirect(callback)
 
 
-@blp.route("/oauth/<provider>/callback")
+@blp.route("/oauth/<provider>/callback", parameters=[PROVIDER_PARAMETER])
 @blp.alt_response(302, success=True, description="Signed in; redirect to the after-login page",
                   headers={"Location": {"schema": {"type": "string"}}})
 @blp.alt_response(400, schema=ErrorSchema,

@@ -5,42 +5,55 @@ pure function in ``app.gateway.validation``, which is many times faster.
 """
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
+
+from app.gateway.validation import MAX_MODEL_CHARS, MAX_N, MAX_STOP_SEQUENCES, RESPONSE_FORMATS, ROLES
 
 
 class MessageSchema(Schema):
-    role = fields.String(required=True, metadata={"enum": ["system", "developer", "user",
-                                                            "assistant", "tool"]})
+    role = fields.String(required=True, metadata={"enum": sorted(ROLES)})
     content = fields.Raw(metadata={"description": "A string or a list of content parts"})
     name = fields.String()
     tool_calls = fields.List(fields.Dict())
     tool_call_id = fields.String()
 
 
+def _range(low: float, high: float | None = None, **extra) -> dict:
+    bounds = {"minimum": low, **({"maximum": high} if high is not None else {})}
+    return {"metadata": {**bounds, **extra}}
+
+
 class ChatCompletionRequestSchema(Schema):
-    model = fields.String(required=True, metadata={"example": "mock-1"})
+    model = fields.String(required=True, metadata={"example": "mock-1", "minLength": 1,
+                                                   "maxLength": MAX_MODEL_CHARS})
     messages = fields.List(fields.Nested(MessageSchema), required=True,
-                           metadata={"example": [{"role": "user", "content": "Hello"}]})
-    temperature = fields.Float()
-    top_p = fields.Float()
-    max_tokens = fields.Integer()
-    max_completion_tokens = fields.Integer()
-    stop = fields.Raw(metadata={"description": "A string or up to 4 strings"})
-    n = fields.Integer()
-    seed = fields.Integer()
-    stream = fields.Boolean()
-    stream_options = fields.Dict()
-    tools = fields.List(fields.Dict())
-    tool_choice = fields.Raw()
-    response_format = fields.Dict()
-    user = fields.String()
-    presence_penalty = fields.Float()
-    frequency_penalty = fields.Float()
+                           metadata={"minItems": 1, "example": [{"role": "user", "content": "Hello"}]})
+    temperature = fields.Float(allow_none=True, **_range(0, 2))
+    top_p = fields.Float(allow_none=True, **_range(0, 1))
+    max_tokens = fields.Integer(allow_none=True, **_range(1))
+    max_completion_tokens = fields.Integer(allow_none=True, **_range(1))
+    stop = fields.Raw(allow_none=True,
+                      metadata={"description": f"A string or up to {MAX_STOP_SEQUENCES} strings"})
+    n = fields.Integer(allow_none=True, **_range(1, MAX_N))
+    seed = fields.Integer(allow_none=True)
+    stream = fields.Boolean(allow_none=True)
+    stream_options = fields.Dict(allow_none=True, metadata={
+        "description": "Only with stream true", "properties": {"include_usage": {"type": "boolean"}}})
+    tools = fields.List(fields.Dict(), allow_none=True)
+    tool_choice = fields.Raw(allow_none=True)
+    response_format = fields.Dict(allow_none=True, metadata={
+        "required": ["type"], "properties": {"type": {"type": "string", "enum": sorted(RESPONSE_FORMATS)}}})
+    user = fields.String(allow_none=True)
+    presence_penalty = fields.Float(allow_none=True, **_range(-2, 2))
+    frequency_penalty = fields.Float(allow_none=True, **_range(-2, 2))
 
 
 class AqtaBlockSchema(Schema):
-    cost_eur = fields.String(required=True, metadata={"description": "Exact decimal EUR, as a string",
-                                                      "example": "0.00001290"})
+    cost_eur = fields.Float(required=True, metadata={
+        "description": "EUR, a JSON number with the exact decimal digits (never exponent notation)",
+        "minimum": 0, "example": 0.0000129})
+    saved_eur = fields.Float(metadata={"description": "On a cache hit: what the answer would have "
+                                                      "cost, as cost_eur", "minimum": 0})
     provider = fields.String(required=True)
     cached = fields.Boolean(required=True)
     loop_detected = fields.Boolean(required=True)
@@ -48,6 +61,9 @@ class AqtaBlockSchema(Schema):
 
 
 class ChatCompletionSchema(Schema):
+    class Meta:
+        unknown = INCLUDE  # upstreams add fields (system_fingerprint, service_tier, ...)
+
     id = fields.String()
     object = fields.String(metadata={"example": "chat.completion"})
     created = fields.Integer()

@@ -5,6 +5,7 @@ import re
 
 from marshmallow import Schema, fields, validate
 
+from app.api.schemas import StrictBoolean
 from app.webhooks.events import EVENT_TYPES, SUBSCRIBABLE, EventType
 from storage.webhooks import FAILED, PENDING, SUCCEEDED
 
@@ -47,19 +48,23 @@ class EndpointListSchema(Schema):
     data = fields.List(fields.Nested(EndpointSchema), required=True)
 
 
+# The scheme and a host, for the spec; the SSRF checks (unsafe_webhook_url) enforce it and more.
+URL_PATTERN = r"^https?://[^\s/?#]+"
+
+
 class NewEndpointSchema(Schema):
     url = fields.String(required=True, validate=validate.Length(min=1, max=2048),
-                        metadata={"example": "https://example.com/aqta-hooks"})
+                        metadata={"example": "https://example.com/aqta-hooks", "pattern": URL_PATTERN})
     description = fields.String(load_default="", validate=validate.Length(max=500))
     event_types = _event_types_field(load_default=None)
-    enabled = fields.Boolean(load_default=True)
+    enabled = StrictBoolean(load_default=True)
 
 
 class EndpointChangesSchema(Schema):
-    url = fields.String(validate=validate.Length(min=1, max=2048))
+    url = fields.String(validate=validate.Length(min=1, max=2048), metadata={"pattern": URL_PATTERN})
     description = fields.String(validate=validate.Length(max=500))
     event_types = _event_types_field()
-    enabled = fields.Boolean(metadata={"description": "true also clears a disabled notice"})
+    enabled = StrictBoolean(metadata={"description": "true also clears a disabled notice"})
 
 
 class TestSentSchema(Schema):

@@ -98,7 +98,7 @@ def list_event_types():
                       "example": example_body(kind)} for kind in EVENT_TYPES.values()]}
 
 
-@blp.route("/<string:endpoint_id>")
+@blp.route("/<id(ep):endpoint_id>")
 @blp.response(200, EndpointSchema)
 @blp.alt_response(404, description="No such endpoint of yours")
 @blp.doc(security=AUTHENTICATED)
@@ -108,7 +108,7 @@ def get_endpoint(endpoint_id):
     return hooks_repo.get_endpoint(_user_id(), endpoint_id)
 
 
-@blp.route("/<string:endpoint_id>", methods=["PATCH"])
+@blp.route("/<id(ep):endpoint_id>", methods=["PATCH"])
 @blp.arguments(EndpointChangesSchema)
 @blp.response(200, EndpointSchema)
 @blp.alt_response(400, description="invalid_request, unsafe_webhook_url or unresolvable_webhook_host")
@@ -120,7 +120,7 @@ def update_endpoint(changes, endpoint_id):
     return webhooks.update_endpoint(_user_id(), endpoint_id, changes)
 
 
-@blp.route("/<string:endpoint_id>", methods=["DELETE"])
+@blp.route("/<id(ep):endpoint_id>", methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(404, description="No such endpoint of yours")
 @blp.doc(security=AUTHENTICATED)
@@ -130,7 +130,7 @@ def delete_endpoint(endpoint_id):
     webhooks.delete_endpoint(_user_id(), endpoint_id)
 
 
-@blp.route("/<string:endpoint_id>/rotate-secret", methods=["POST"])
+@blp.route("/<id(ep):endpoint_id>/rotate-secret", methods=["POST"])
 @blp.response(200, EndpointWithSecretSchema)
 @blp.alt_response(404, description="No such endpoint of yours")
 @blp.doc(security=AUTHENTICATED)
@@ -142,7 +142,7 @@ def rotate_secret(endpoint_id):
     return _with_secret(record, secret)
 
 
-@blp.route("/<string:endpoint_id>/test", methods=["POST"])
+@blp.route("/<id(ep):endpoint_id>/test", methods=["POST"])
 @blp.response(202, TestSentSchema)
 @blp.alt_response(404, description="No such endpoint of yours")
 @blp.alt_response(409, description="endpoint_disabled")
@@ -154,7 +154,7 @@ def send_test(endpoint_id):
     return {"event_id": event_id, "delivery_id": delivery_id}
 
 
-@blp.route("/<string:endpoint_id>/deliveries")
+@blp.route("/<id(ep):endpoint_id>/deliveries")
 @blp.arguments(LimitQuerySchema, location="query")
 @blp.response(200, DeliveryListSchema)
 @blp.alt_response(404, description="No such endpoint of yours")
@@ -166,7 +166,7 @@ def list_deliveries(query, endpoint_id):
     return {"data": deliveries_repo.list_deliveries(_user_id(), endpoint_id, utcnow(), query["limit"])}
 
 
-@blp.route("/<string:endpoint_id>/deliveries/<string:delivery_id>/retry", methods=["POST"])
+@blp.route("/<id(ep):endpoint_id>/deliveries/<id(dlv):delivery_id>/retry", methods=["POST"])
 @blp.response(202, DeliverySchema)
 @blp.alt_response(404, description="No such endpoint or delivery of yours")
 @blp.alt_response(409, description="endpoint_disabled, or delivery_in_flight")

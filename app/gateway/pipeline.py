@@ -24,6 +24,7 @@ import orjson
 from app.errors import AqtaError, InvalidRequest, api_error
 from app.gateway import budgets
 from app.gateway.admission import admit as admission
+from app.gateway.aqta_block import AqtaBlock, with_aqta
 from app.gateway.cache.store import CacheHit, chunks_to_completion, response_cache, teed_into
 from app.gateway.catalogue import gateway
 from app.gateway.loops.detector import LoopDetected
@@ -52,9 +53,9 @@ class Call:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the view sends: a whole completion, or the bytes of a server-sent stream."""
+    """What the view sends: a whole completion as JSON bytes, or the bytes of a server-sent stream."""
 
-    completion: dict | None = None
+    completion: bytes | None = None
     stream: Iterator[bytes] | None = None
 
 
@@ -69,17 +70,6 @@ class Settlement:
     saved: Decimal | None = None  # set for a cached answer: what it would have cost
     cached_provider: str = ""  # for a cached answer: the provider that first gave it
     answer: dict | None = None  # the whole answer, for a healthcare-tier receipt
-
-
-def aqta_block(request_id: str, provider: str, cost: Decimal, saved: Decimal | None = None,
-               receipt_id: str | None = None) -> dict:
-    block = {"cost_eur": str(cost), "provider": provider, "cached": saved is not None,
-             "loop_detected": False, "request_id": request_id}
-    if saved is not None:
-        block["saved_eur"] = str(saved)
-    if receipt_id is not None:
-        block["receipt_id"] = receipt_id
-    return block
 
 
 def prompt_chars(body: dict) -> int:
@@ -136,18 +126,18 @@ def _complete(attempt: Attempt, raw: object, headers: Mapping[str, str]) -> Answ
         raise
     block = settle(call, Settlement("ok", completion.usage, cacheable=completion.body,
                                     answer=completion.body))
-    return Answer(completion={**completion.body, "aqta": block})
+    return Answer(completion=with_aqta(completion.body, block))
 
 
-def settle(call: Call, outcome: Settlement) -> dict:
+def settle(call: Call, outcome: Settlement) -> AqtaBlock:
     """Price, spend, cache and log one finished call (and give it a receipt, on the
     healthcare tier, when it was answered); returns its ``aqta`` block."""
     attempt, provider = call.attempt, call.route.provider
     asked = call.body if outcome.answer is not None else None
     if outcome.saved is not None:
         attempt.close("cached", saved=outcome.saved, cached=True, request=asked, answer=outcome.answer)
-        return aqta_block(attempt.request_id, outcome.cached_provider, ZERO_EUR, saved=outcome.saved,
-                          receipt_id=attempt.receipt_id)
+        return AqtaBlock(attempt.request_id, outcome.cached_provider, ZERO_EUR, saved=outcome.saved,
+                         receipt_id=attempt.receipt_id)
     cost = gateway().cost(call.route, outcome.usage)
     budgets.spend(call.attempt.key, cost)
     if outcome.status == "ok" and outcome.cacheable is not None:
@@ -155,7 +145,7 @@ def settle(call: Call, outcome: Settlement) -> dict:
     attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage, cost=cost,
                   error_code=outcome.error.code if outcome.error else None, request=asked,
                   answer=outcome.answer)
-    return aqta_block(attempt.request_id, provider, cost, receipt_id=attempt.receipt_id)
+    return AqtaBlock(attempt.request_id, provider, cost, receipt_id=attempt.receipt_id)
 
 
 def cached_answer(call: Call, hit: CacheHit) -> Answer:
@@ -163,7 +153,7 @@ def cached_answer(call: Call, hit: CacheHit) -> Answer:
     block = settle(call, Settlement("cached", saved=hit.saved_eur, cached_provider=hit.provider,
                                     answer=hit.completion))
     if not call.body.get("stream"):
-        return Answer(completion={**hit.completion, "aqta": block})
+        return Answer(completion=with_aqta(hit.completion, block))
     chunks = hit.chunks()
     return Answer(stream=relay(chunks[0], (chunk for chunk in chunks[1:]),
                                include_usage=call.include_usage, prompt_chars=0,
@@ -181,7 +171,7 @@ def stream_answer(call: Call, provider: Provider) -> Answer:
     first = next(chunks)
     call.attempt.first_token()
 
-    def finish(outcome: StreamOutcome) -> dict:
+    def finish(outcome: StreamOutcome) -> AqtaBlock:
         whole = chunks_to_completion(seen) if outcome.status == "ok" and seen else None
         cacheable = whole if call.cache_key and not outcome.usage_estimated else None
         return settle(call, Settlement(outcome.status, outcome.usage, cacheable, outcome.error,

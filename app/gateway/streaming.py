@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import orjson
 
 from app.errors import AqtaError, api_error
+from app.gateway.aqta_block import AqtaBlock, with_aqta
 from providers.base import Usage
 from providers.errors import ProviderFailure
 
@@ -34,12 +35,17 @@ def sse(payload: dict) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+def final_sse(payload: dict, aqta: AqtaBlock) -> bytes:
+    """The stream's final chunk, carrying the aqta block (money as exact JSON numbers)."""
+    return b"data: " + with_aqta(payload, aqta) + b"\n\n"
+
+
 def estimate_tokens(text_chars: int) -> int:
     return -(-text_chars // CHARS_PER_TOKEN)
 
 
 def relay(first: dict, chunks: Iterator[dict], *, include_usage: bool, prompt_chars: int,
-          finish: Callable[[StreamOutcome], dict]) -> Iterator[bytes]:
+          finish: Callable[[StreamOutcome], AqtaBlock]) -> Iterator[bytes]:
     """Yield SSE bytes for ``first`` then ``chunks``; ``finish`` returns the aqta block.
 
     Closing this generator (the client went away) closes the upstream stream at once;
@@ -57,9 +63,9 @@ def relay(first: dict, chunks: Iterator[dict], *, include_usage: bool, prompt_ch
         estimate = Usage(estimate_tokens(prompt_chars), estimate_tokens(completion_chars))
         return StreamOutcome(estimate, True, outcome_status, error)
 
-    finished: list[dict] = []
+    finished: list[AqtaBlock] = []
 
-    def complete() -> dict:
+    def complete() -> AqtaBlock:
         """Call ``finish`` once, whichever way the stream ends."""
         if not finished:
             finished.append(finish(outcome()))
@@ -98,13 +104,13 @@ def relay(first: dict, chunks: Iterator[dict], *, include_usage: bool, prompt_ch
         if include_usage and usage is not None:
             for chunk in held:
                 yield sse(chunk)
-            yield sse({**usage_chunk, "aqta": aqta})
+            yield final_sse(usage_chunk, aqta)
         elif held:
             for chunk in held[:-1]:
                 yield sse(chunk)
-            yield sse({**held[-1], "aqta": aqta})
+            yield final_sse(held[-1], aqta)
         else:
-            yield sse({**first, "choices": [], "aqta": aqta})
+            yield final_sse({**first, "choices": []}, aqta)
         yield DONE
     except GeneratorExit:
         complete()

@@ -35,7 +35,7 @@ def test_set_read_and_remove_budgets(gateway, make_account):
     assert created.json() | {"month": None} == {
         "key_id": None, "monthly_eur": "100.50000000", "thresholds": [50, 90], "hard_stop": True,
         "spent_eur": "0.00000000", "month": None}
-    assert put(gateway, account, key_id=account.key_id, monthly_eur=5).status_code == 200
+    assert put(gateway, account, key_id=account.key_id, monthly_eur="5").status_code == 200
     listed = requests.get(f"{gateway.url}/api/budgets", headers=account.headers, timeout=5).json()
     assert [b["key_id"] for b in listed["data"]] == [None, account.key_id]
     assert listed["data"][1]["thresholds"] == [50, 80, 100]
@@ -49,7 +49,9 @@ def test_set_read_and_remove_budgets(gateway, make_account):
     ({"monthly_eur": "0"}, "monthly_eur"),
     ({"monthly_eur": "1.000000001"}, "monthly_eur"),
     ({"monthly_eur": "ten"}, "monthly_eur"),
-    ({"monthly_eur": 5, "thresholds": [0]}, "thresholds.0"),
+    ({"monthly_eur": "5", "thresholds": [0]}, "thresholds.0"),
+    ({"monthly_eur": 5}, "monthly_eur"),
+    ({"monthly_eur": "5", "hard_stop": 1}, "hard_stop"),
 ])
 def test_bad_budgets_are_refused(gateway, make_account, body, field):
     response = put(gateway, make_account(tier="pro"), **body)
@@ -59,14 +61,14 @@ def test_bad_budgets_are_refused(gateway, make_account, body, field):
 
 def test_another_users_key_is_not_found(gateway, make_account):
     mine, theirs = make_account(tier="pro"), make_account(tier="pro")
-    response = put(gateway, mine, key_id=theirs.key_id, monthly_eur=5)
+    response = put(gateway, mine, key_id=theirs.key_id, monthly_eur="5")
     assert response.status_code == 404
 
 
 def test_hard_stop_refuses_once_spent_and_uses_no_quota(gateway, make_account):
     account = make_account(tier="pro")
     first = ask(gateway, account, "question first")  # two words, like the ones below: same cost
-    cost = Decimal(first.json()["aqta"]["cost_eur"])
+    cost = Decimal(str(first.json()["aqta"]["cost_eur"]))
     with gateway.app.app_context():
         drain_all()  # a new budget starts from what the request log holds for the month
     # Room for three answers like the first (the mock's answers are the same length).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -60,7 +61,7 @@ def test_completion_has_openai_shape_and_exact_cost(gateway, pro, provider):
     aqta = answer.model_extra["aqta"]
     assert aqta["provider"] == provider
     assert aqta["cached"] is False and aqta["loop_detected"] is False
-    assert Decimal(aqta["cost_eur"]) == expected_cost(MODELS[provider], usage.prompt_tokens,
+    assert Decimal(str(aqta["cost_eur"])) == expected_cost(MODELS[provider], usage.prompt_tokens,
                                                        usage.completion_tokens)
     assert aqta["request_id"] == raw.headers["x-request-id"]
 
@@ -83,12 +84,12 @@ def test_stream_has_openai_shape_and_aqta_on_the_final_chunk(gateway, pro, provi
     assert [c for c in chunks if "aqta" in (c.model_extra or {})] == [final]
     if include_usage:
         assert final.choices == [] and final.usage is not None
-        assert Decimal(aqta["cost_eur"]) == expected_cost(
+        assert Decimal(str(aqta["cost_eur"])) == expected_cost(
             MODELS[provider], final.usage.prompt_tokens, final.usage.completion_tokens)
     else:
         assert all(c.usage is None for c in chunks)
         assert final.choices[0].finish_reason == "stop"
-        assert Decimal(aqta["cost_eur"]) == Decimal(whole.model_extra["aqta"]["cost_eur"])
+        assert Decimal(str(aqta["cost_eur"])) == Decimal(str(whole.model_extra["aqta"]["cost_eur"]))
 
 
 @pytest.mark.parametrize("provider", TOOL_PROVIDERS)
@@ -137,7 +138,7 @@ def test_mock_provider_needs_no_upstream(gateway, make_account):
     again = client.chat.completions.create(model="mock-1", messages=MESSAGES)
     assert first.choices[0].message.content == again.choices[0].message.content
     assert first.model_extra["aqta"]["provider"] == "mock"
-    assert Decimal(first.model_extra["aqta"]["cost_eur"]) == expected_cost(
+    assert Decimal(str(first.model_extra["aqta"]["cost_eur"])) == expected_cost(
         "mock-*", first.usage.prompt_tokens, first.usage.completion_tokens)
     streamed = client.chat.completions.create(model="mock-demo", messages=MESSAGES, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
@@ -326,3 +327,46 @@ def test_authorisation_spelling_works_for_chat(gateway, pro):
                              json={"model": "mock-1", "messages": MESSAGES})
     assert response.status_code == 200
     assert response.json()["aqta"]["provider"] == "mock"
+
+
+EXACT_MONEY = re.compile(rb'"(cost_eur|saved_eur)":(\d+\.\d{8})[,}]')
+
+
+def money_in(raw: bytes) -> dict[str, Decimal]:
+    """cost_eur and saved_eur as written: JSON numbers with 8 exact decimal places."""
+    found = dict(EXACT_MONEY.findall(raw))
+    assert found and not re.search(rb'"(cost_eur|saved_eur)":[^,}]*[eE"]', raw), raw
+    parsed = json.loads(raw, parse_float=Decimal)["aqta"]
+    assert {name.decode(): Decimal(digits.decode()) for name, digits in found.items()} == \
+        {name: parsed[name] for name in ("cost_eur", "saved_eur") if name in parsed}
+    return {name: parsed[name] for name in ("cost_eur", "saved_eur") if name in parsed}
+
+
+def test_money_is_a_json_number_with_the_exact_digits(gateway, pro, fakes):
+    """The seed's shape: "cost_eur": 0.00012255, never a string, a float's rounding or 1E-8."""
+    body = {"model": MODELS["openai"], "messages": MESSAGES, "temperature": 0}
+    fakes["openai"].answer(prompt_tokens=1234, completion_tokens=567)
+    first = requests.post(f"{gateway.url}/v1/chat/completions", json=body, headers=pro.headers, timeout=10)
+    money = money_in(first.content)
+    assert money == {"cost_eur": expected_cost(MODELS["openai"], 1234, 567)}
+    hit = requests.post(f"{gateway.url}/v1/chat/completions", json=body, headers=pro.headers, timeout=10)
+    assert money_in(hit.content) == {"cost_eur": 0, "saved_eur": money["cost_eur"]}
+    assert b'"cost_eur":0.00000000,' in hit.content
+    sdk = gateway.client(pro.key).chat.completions.create(**body)  # the SDK reads it as a number
+    assert sdk.model_extra["aqta"]["cost_eur"] == 0 and sdk.model_extra["aqta"]["cached"] is True
+    assert Decimal(str(sdk.model_extra["aqta"]["saved_eur"])) == money["cost_eur"]
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_the_final_chunk_carries_exact_money_too(gateway, pro, fakes, include_usage):
+    body = {"model": MODELS["openai"], "messages": MESSAGES, "stream": True,
+            **({"stream_options": {"include_usage": True}} if include_usage else {})}
+    fakes["openai"].answer(prompt_tokens=1234, completion_tokens=567)
+    streamed = requests.post(f"{gateway.url}/v1/chat/completions", json=body, headers=pro.headers,
+                             timeout=10)
+    events = [line.removeprefix(b"data: ") for line in streamed.content.split(b"\n\n") if line]
+    assert events[-1] == b"[DONE]"
+    assert money_in(events[-2]) == {"cost_eur": expected_cost(MODELS["openai"], 1234, 567)}
+    chunks = list(gateway.client(pro.key).chat.completions.create(**body))
+    assert Decimal(str(chunks[-1].model_extra["aqta"]["cost_eur"])) == \
+        expected_cost(MODELS["openai"], 1234, 567)

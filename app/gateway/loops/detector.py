@@ -81,6 +81,21 @@ _THRESHOLD_TYPES = {"enabled": bool, "window_seconds": (int, float), "repeat_cou
                     "cycle_max_period": int, "cycle_repeats": int, "burst_seconds": (int, float),
                     "history_limit": int}
 _KIND_NAMES = {bool: "true or false", int: "an integer", (int, float): "a number"}
+# LoopThresholds as a JSON Schema, for the API's documentation (the rules across fields are
+# in __post_init__).
+THRESHOLDS_SCHEMA = {"additionalProperties": False, "properties": {
+    "enabled": {"type": "boolean"},
+    "window_seconds": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                       "maximum": MAX_WINDOW_SECONDS},
+    "repeat_count": {"type": "integer", "minimum": 2},
+    "near_duplicate_count": {"type": "integer", "minimum": 2},
+    "similarity": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1},
+    "cycle_min_period": {"type": "integer", "minimum": 2},
+    "cycle_max_period": {"type": "integer", "minimum": 2},
+    "cycle_repeats": {"type": "integer", "minimum": 2},
+    "burst_seconds": {"type": "number", "minimum": 0},
+    "history_limit": {"type": "integer", "minimum": 2, "maximum": MAX_HISTORY_LIMIT},
+}}
 
 
 @dataclass(frozen=True)

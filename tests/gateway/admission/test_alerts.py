@@ -67,13 +67,13 @@ def test_loop_detected_once_per_episode(gateway, receiver, subscribed):
 
 
 def test_budget_thresholds_fire_exactly_once_under_concurrency(gateway, receiver, subscribed):
-    cost = Decimal(ask(gateway, subscribed, "question zero").json()["aqta"]["cost_eur"])
+    cost = Decimal(str(ask(gateway, subscribed, "question zero").json()["aqta"]["cost_eur"]))
     from app.gateway.request_log.drain import drain_all
 
     with gateway.app.app_context():
         drain_all()
     requests.put(f"{gateway.url}/api/budgets", headers=subscribed.headers, timeout=5,
-                 json={"monthly_eur": str(cost * 10), "thresholds": [50, 80, 100]})
+                 json={"monthly_eur": f"{cost * 10:f}", "thresholds": [50, 80, 100]})
     with ThreadPoolExecutor(max_workers=16) as pool:
         statuses = list(pool.map(lambda i: ask(gateway, subscribed, f"question {i}").status_code,
                                  range(1, 25)))

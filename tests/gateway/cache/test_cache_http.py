@@ -29,8 +29,8 @@ def test_deterministic_request_is_answered_once(gateway, make_account, fakes):
     assert second.id == first.id
     cached = second.model_extra["aqta"]
     assert cached["cached"] is True and cached["provider"] == "openai"
-    assert Decimal(cached["cost_eur"]) == 0
-    assert Decimal(cached["saved_eur"]) == Decimal(first.model_extra["aqta"]["cost_eur"]) > 0
+    assert Decimal(str(cached["cost_eur"])) == 0
+    assert Decimal(str(cached["saved_eur"])) == Decimal(str(first.model_extra["aqta"]["cost_eur"])) > 0
     assert first.model_extra["aqta"]["cached"] is False
     assert cached["request_id"] != first.model_extra["aqta"]["request_id"]
 

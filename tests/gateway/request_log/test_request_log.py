@@ -88,7 +88,7 @@ def ask_mixed(client, rounds: int) -> dict[str, Decimal]:
                   ask("bridges", model="mock-1", temperature=0).model_extra["aqta"],
                   ask("bridges", model="mock-1", temperature=0).model_extra["aqta"],  # a cache hit
                   list(ask("lakes", model="gpt-4o", stream=True))[-1].model_extra["aqta"]]
-        answered.update((block["request_id"], Decimal(block["cost_eur"])) for block in blocks)
+        answered.update((block["request_id"], Decimal(str(block["cost_eur"]))) for block in blocks)
         with pytest.raises(openai.NotFoundError) as refused:
             ask("hills", model="no-such-model")
         answered[refused.value.response.headers["x-request-id"]] = Decimal(0)
@@ -338,7 +338,7 @@ def test_a_worker_killed_mid_way_and_restarted_loses_nothing(
         answer = client.chat.completions.create(model="mock-1", messages=[
             {"role": "user", "content": f"Tell me about {PLACES[number % len(PLACES)]}, please. #{number}"}],
             user=f"end-user-{number}")
-        return answer.model_extra["aqta"]["request_id"], Decimal(answer.model_extra["aqta"]["cost_eur"])
+        return answer.model_extra["aqta"]["request_id"], Decimal(str(answer.model_extra["aqta"]["cost_eur"]))
 
     def logged_count() -> int:
         with gateway.app.app_context():
