@@ -27,4 +27,6 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
                  ["tests/identity/test_keys.py", "tests/identity/test_auth.py"]),
     "webhook-signing": (["app/webhooks/signing.py", "app/webhooks/safety.py"],
                         ["tests/webhooks/test_endpoints_api.py", "tests/webhooks/test_delivery.py"]),
+    "webhook-signing-api": (["app/webhooks/signing.py", "app/webhooks/safety.py"],
+                            ["tests/webhooks/test_endpoints_api.py"]),  # the quick subset
 }

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 import storage.keys as keys_repo
+from app.gateway.admission.rate_limits import MemoryRateWindows
 from tests.support import Clock
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
@@ -121,6 +122,9 @@ def test_the_window_is_sixty_seconds_and_a_slot_frees_at_its_edge(live, make_acc
     assert at(1).status_code == 200
     refused = at(1)
     assert refused.status_code == 429
+    assert refused.json()["error"]["message"] == (
+        "Rate limit of 2 requests per minute reached for this key; "
+        "retry after the time in the Retry-After header.")
     assert (refused.headers["Retry-After"], refused.headers["X-RateLimit-Reset"]) == ("59", str(started + 60))
     refused = at(59.999)
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
@@ -131,6 +135,15 @@ def test_the_window_is_sixty_seconds_and_a_slot_frees_at_its_edge(live, make_acc
     assert at(61).status_code == 200
     assert at(61).status_code == 429
     assert [at(121).status_code for _ in range(3)] == [200, 200, 429]  # every slot freed at once
+
+
+def test_the_embedded_windows_forget_the_least_recently_used_key_first():
+    windows = MemoryRateWindows(max_keys=2)
+    for key in ("a", "b", "a", "c"):  # "b" is the least recently used when "c" arrives
+        windows.hit(key, 1, 60, now=1000.0)
+    assert windows.hit("a", 1, 60, now=1001.0)[0] is False  # still counted
+    assert windows.hit("c", 1, 60, now=1001.0)[0] is False
+    assert windows.hit("b", 1, 60, now=1001.0)[0] is True  # forgotten: its window starts again
 
 
 def test_monthly_quota_admits_exactly_n(live, make_account):

@@ -427,6 +427,7 @@ def test_a_batch_the_database_refuses_is_kept_until_it_can_be_inserted(make_app,
         assert held_in_redis(app, log_settings["request_log_stream"]) == (0, 0)
 
 
+SUBPROCESS_DEADLINE_SECONDS = 120  # a fresh interpreter imports the app: slow on a busy machine
 DRAIN_ONCE = """
 from app import create_app
 from app.gateway.request_log.drain import drain_all
@@ -453,7 +454,8 @@ def test_a_drain_killed_between_reading_and_acknowledging_loses_nothing(
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         # It has read its batch and waits on its insert: kill it there, with no clean shutdown.
-        wait_for(lambda: silent.connected.is_set() or drainer.poll() is not None, "the drain's insert")
+        wait_for(lambda: silent.connected.is_set() or drainer.poll() is not None, "the drain's insert",
+                 SUBPROCESS_DEADLINE_SECONDS)
         assert drainer.poll() is None, drainer.stderr.read().decode()
         drainer.kill()
         assert drainer.wait(timeout=10) == -signal.SIGKILL
