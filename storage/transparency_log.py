@@ -11,10 +11,12 @@ a crash before the commit leaves nothing behind. Hashing is the caller's
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import peewee
 from peewee import Case
@@ -23,11 +25,13 @@ from storage.ids import utcnow
 from storage.log_models import LogCheckpoint, LogEntry, LogKey, LogNode, LogState, Receipt
 from storage.models import database_proxy
 
+T = TypeVar("T")
 Node = tuple[int, int]
 NodeLookup = Callable[[Node], bytes]
 # grow(size, lookup of existing nodes, new leaf hashes) -> (new nodes, new root)
 Grow = Callable[[int, NodeLookup, list[bytes]], tuple[dict[Node, bytes], bytes]]
 _STATE_ID = 1
+DEADLOCK_RETRIES = 5  # attempts of a transaction the database rolled back to break a deadlock
 _ROWS_PER_INSERT = 500
 _ROWS_PER_UPDATE = 500  # leaves numbered per UPDATE (one CASE branch each)
 
@@ -113,6 +117,10 @@ def _entry(row: LogEntry) -> EntryRecord:
 
 def add_pending(entries: list[NewEntry], receipts: list[ReceiptIndex]) -> int:
     """Store handed-off leaves (and their receipts' index rows); ones already there are skipped."""
+    return _retrying(lambda: _add_pending(entries, receipts))
+
+
+def _add_pending(entries: list[NewEntry], receipts: list[ReceiptIndex]) -> int:
     now, added = utcnow(), 0
     with database_proxy.atomic():
         for start in range(0, len(entries), _ROWS_PER_INSERT):
@@ -142,16 +150,34 @@ def _lock_state() -> LogState:
 
 # -- sequencing ----------------------------------------------------------------------------------
 
+def _retrying(work: Callable[[], T]) -> T:
+    """Run a transaction again when the database broke a deadlock by rolling it back."""
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            return work()
+        except peewee.OperationalError as exc:
+            if "deadlock" not in str(exc).lower() or attempt == DEADLOCK_RETRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def sequence(limit: int, grow: Grow) -> TreeState | None:
     """Give the next ``limit`` pending leaves the next indices; the new state, or None if none."""
     if not LogEntry.select().where(LogEntry.leaf_index.is_null()).exists():
         return None  # idle: no write lock taken
     _ensure_state()
+    return _retrying(lambda: _sequence(limit, grow))
+
+
+def _sequence(limit: int, grow: Grow) -> TreeState | None:
     with _write_transaction():
         state = _lock_state()
-        pending = list(_locked(LogEntry.select(LogEntry.id, LogEntry.leaf_hash)
-                               .where(LogEntry.leaf_index.is_null())
-                               .order_by(LogEntry.queued_at, LogEntry.id).limit(limit)))
+        # A plain read (no FOR UPDATE): the state lock already excludes other sequencers, and
+        # locking the pending range would make hand-offs' inserts deadlock with us on MySQL.
+        pending = list(LogEntry.select(LogEntry.id, LogEntry.leaf_hash)
+                       .where(LogEntry.leaf_index.is_null())
+                       .order_by(LogEntry.queued_at, LogEntry.id).limit(limit))
         if not pending:
             return None
         size = state.size
@@ -161,8 +187,7 @@ def sequence(limit: int, grow: Grow) -> TreeState | None:
             chunk = pending[start:start + _ROWS_PER_UPDATE]
             numbering = Case(LogEntry.id, [(e.id, size + start + n) for n, e in enumerate(chunk)])
             updated = (LogEntry.update(leaf_index=numbering, sequenced_at=now)
-                       .where(LogEntry.id.in_([e.id for e in chunk]) & LogEntry.leaf_index.is_null())
-                       .execute())
+                       .where(LogEntry.id.in_([e.id for e in chunk])).execute())
             if updated != len(chunk):  # cannot happen under the lock; never commit a gap
                 raise RuntimeError(f"sequencing numbered {updated} of {len(chunk)} leaves; rolled back")
         rows = [{"level": level, "idx": idx, "hash": value.hex()}

@@ -32,11 +32,16 @@ def test_concurrent_producers_and_sequencers_number_every_leaf_exactly_once(app,
                  for p in range(PRODUCERS)]
     processes += [spawn.Process(target=sequence_until, args=(database_url, PRODUCERS * PER_PRODUCER, 40))
                   for _ in range(SEQUENCERS)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-        assert process.exitcode == 0
+    try:
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=300)
+        assert [process.exitcode for process in processes] == [0] * len(processes)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
     _check_the_log(app, PRODUCERS * PER_PRODUCER)
 
 
