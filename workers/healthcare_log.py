@@ -11,13 +11,11 @@ import logging
 from datetime import datetime
 
 import dramatiq
-import redis
 from flask import current_app
 
 import storage.jobs as jobs_repo
-from app.gateway.request_log.drain import drain_journal, drain_stream
 from app.healthcare import exports
-from app.healthcare.sequencer import publish, store_leaves
+from app.healthcare.sequencer import drain_leaves, publish
 from app.healthcare.transparency import transparency_log
 from workers.options import actor_options
 
@@ -25,23 +23,6 @@ log = logging.getLogger(__name__)
 SEQUENCE_ACTOR = "healthcare_log.sequence"
 SEQUENCE_EVERY_SECONDS = 1.0  # a checkpoint at least this often while leaves arrive
 QUEUE = "transparency-log"  # its own queue: slow jobs never hold a checkpoint back
-GROUP = "aqta-transparency-log"
-
-
-def drain_leaves() -> int:
-    """Move handed-off leaves from the stream (with Redis) and the journal into the table."""
-    client = current_app.extensions.get("aqta.redis")
-    settings = current_app.config["AQTA_SETTINGS"]
-    total, failure = 0, None
-    if client is not None:
-        try:
-            total += drain_stream(client, settings.log_stream, group=GROUP, sink=store_leaves)
-        except redis.RedisError as exc:
-            failure = exc
-    total += drain_journal(settings.log_journal_dir, sink=store_leaves)
-    if failure is not None:
-        raise failure
-    return total
 
 
 @dramatiq.actor(**actor_options(SEQUENCE_ACTOR, queue_name=QUEUE, time_limit_ms=60_000, max_retries=3,

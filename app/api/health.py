@@ -85,8 +85,7 @@ def export_receipts(format: str, since: datetime | None = None, until: datetime 
     user_id = healthcare_account()
     if since and until and since >= until:
         raise InvalidRequest("since must be before until.", field="since")
-    job = jobs_repo.create(user_id, exports.EXPORT_KIND)
-    exports.enqueue(job.id, user_id, format, since, until)
+    job = exports.start_export(user_id, format, since, until)
     return job, {"Location": f"/api/jobs/{job.id}"}
 
 

@@ -16,13 +16,13 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-import dramatiq
-
 import storage.jobs as jobs_repo
 import storage.receipts as receipts_repo
 import storage.transparency_log as log_repo
 from app.healthcare.service import receipt_object
 from app.healthcare.verify import make_bundle
+from app.jobs import enqueue, start_job
+from storage.jobs import JobRecord
 from storage.receipts import ReceiptFilter, ReceiptPosition
 
 EXPORT_ACTOR = "healthcare_log.export_receipts"
@@ -35,12 +35,12 @@ CSV_COLUMNS = ("id", "request_id", "created_at", "account_id", "key_id", "model"
                "checkpoint")
 
 
-def enqueue(job_id: str, user_id: str, fmt: str, since: datetime | None, until: datetime | None) -> None:
-    """Hand the export to a worker, by actor name (app code never imports workers)."""
-    kwargs = {"job_id": job_id, "user_id": user_id, "fmt": fmt,
-              "since": since.isoformat() if since else None, "until": until.isoformat() if until else None}
-    dramatiq.get_broker().enqueue(dramatiq.Message(queue_name="default", actor_name=EXPORT_ACTOR,
-                                                   args=(), kwargs=kwargs, options={}))
+def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime | None) -> JobRecord:
+    """A queued export job (capped like every job), handed to a worker by actor name."""
+    job = start_job(user_id, EXPORT_KIND)
+    enqueue(EXPORT_ACTOR, job_id=job.id, user_id=user_id, fmt=fmt,
+            since=since.isoformat() if since else None, until=until.isoformat() if until else None)
+    return job
 
 
 def export_path(export_dir: str, job_id: str, fmt: str) -> Path:

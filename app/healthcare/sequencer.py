@@ -5,8 +5,12 @@ import base64
 import logging
 from collections.abc import Callable
 
+import redis
+from flask import current_app
+
 import storage.transparency_log as log_repo
 import storage.users as users_repo
+from app.gateway.request_log.drain import drain_journal, drain_stream
 from app.healthcare.leaves import RECEIPT, LeafError, parse_leaf, parse_timestamp
 from app.healthcare.merkle import leaf_hash
 from app.healthcare.receipts import HEALTHCARE_TIER
@@ -16,6 +20,7 @@ from app.webhooks.events import LOG_CHECKPOINT
 from storage.transparency_log import CheckpointRecord, NewEntry, ReceiptIndex
 
 log = logging.getLogger(__name__)
+GROUP = "aqta-transparency-log"  # the stream's consumer group
 
 
 def _decode(data: bytes) -> tuple[NewEntry, ReceiptIndex | None]:
@@ -54,3 +59,19 @@ def publish() -> CheckpointRecord | None:
         for user_id in users_repo.ids_with_tier(HEALTHCARE_TIER):
             webhooks.emit(LOG_CHECKPOINT, user_id, data)
     return checkpoint
+
+
+def drain_leaves() -> int:
+    """Move handed-off leaves from the stream (with Redis) and the journal into the table."""
+    client = current_app.extensions.get("aqta.redis")
+    settings = current_app.config["AQTA_SETTINGS"]
+    total, failure = 0, None
+    if client is not None:
+        try:
+            total += drain_stream(client, settings.log_stream, group=GROUP, sink=store_leaves)
+        except redis.RedisError as exc:
+            failure = exc
+    total += drain_journal(settings.log_journal_dir, sink=store_leaves)
+    if failure is not None:
+        raise failure
+    return total

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.healthcare.sequencer import publish
+from app.healthcare.sequencer import drain_leaves, publish
 from providers.base import ProviderSettings
-from workers.healthcare_log import drain_leaves
 
 MESSAGES = [{"role": "user", "content": "Summarise the note."}]
 

@@ -8,9 +8,8 @@ import pytest
 from app.config import ConfigError, settings_from_env
 from app.healthcare.note import Signer
 from app.healthcare.offline import load_verifiers, verify_file
-from app.healthcare.sequencer import publish
+from app.healthcare.sequencer import drain_leaves, publish
 from app.healthcare.transparency import transparency_log
-from workers.healthcare_log import drain_leaves
 
 ORIGIN = "aqta.test/healthcare-log"
 

@@ -17,14 +17,13 @@ from app.gateway.request_log.sink import Journal
 from app.healthcare.leaves import leaf_bytes
 from app.healthcare.offline import load_verifiers, verify_file
 from app.healthcare.receipts import ReceiptIssuer
-from app.healthcare.sequencer import publish, store_leaves
+from app.healthcare.sequencer import drain_leaves, publish, store_leaves
 from storage.log_models import LogEntry
 from storage.models import database_proxy
 from storage.tables import ALL_MODELS
 from tests.gateway.conftest import LiveGateway
 from tests.healthcare.conftest import MESSAGES
 from tests.support import wait_for
-from workers.healthcare_log import drain_leaves
 
 REQUESTS = 1000
 

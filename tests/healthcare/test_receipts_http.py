@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_an_answer_gets_a_receipt_that_is_pending_then_proven(chat, healthcare, 
     assert receipt["account_id"] == healthcare.user.id and receipt["key_id"] == healthcare.key_id
     assert receipt["model"] == "mock-1" and receipt["provider"] == "mock"
     assert receipt["usage"]["prompt_tokens"] == answer["usage"]["prompt_tokens"]
-    assert receipt["cost_eur"] == answer["aqta"]["cost_eur"]
+    assert Decimal(receipt["cost_eur"]) == Decimal(str(answer["aqta"]["cost_eur"]))  # exact digits both
     assert receipt["created_at"].endswith("Z")
     opened = open_checkpoint(bundle["checkpoint"], _verifiers(client), "aqta.test/healthcare-log")
     leaf = base64.b64decode(bundle["leaf_hash"])
@@ -60,7 +61,7 @@ def test_an_answer_gets_a_receipt_that_is_pending_then_proven(chat, healthcare, 
 
 def test_a_pending_receipt_says_so(chat, healthcare, app, client):
     receipt_id = chat(healthcare).get_json()["aqta"]["receipt_id"]
-    from workers.healthcare_log import drain_leaves
+    from app.healthcare.sequencer import drain_leaves
 
     with app.app_context():
         drain_leaves()  # stored, not yet numbered
