@@ -19,7 +19,6 @@ How it stays exact and idempotent:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -28,6 +27,7 @@ import peewee
 from peewee import SQL, Case, fn
 
 from storage.cost_models import CostDaily, CostDirty, CostState
+from storage.database import is_sqlite, write_transaction
 from storage.models import database_proxy
 from storage.money import to_eur
 from storage.records import RequestRecord
@@ -80,19 +80,6 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
-def _is_sqlite() -> bool:
-    return isinstance(database_proxy.obj, peewee.SqliteDatabase)
-
-
-@contextmanager
-def _write_transaction():
-    """A transaction that takes the write lock up front on SQLite (no BUSY_SNAPSHOT on upgrade)."""
-    if _is_sqlite():
-        with database_proxy.obj.atomic("IMMEDIATE"):
-            yield
-    else:
-        with database_proxy.atomic():
-            yield
 
 
 # -- marking ---------------------------------------------------------------------------------
@@ -160,14 +147,14 @@ def _ensure_state() -> None:
 def _lock_state() -> date | None:
     """Lock the state row for this transaction and return the sealed day."""
     query = CostState.select().where(CostState.id == _STATE_ID)
-    if not _is_sqlite():  # SQLite's IMMEDIATE transaction already excludes other writers
+    if not is_sqlite():  # SQLite's IMMEDIATE transaction already excludes other writers
         query = query.for_update()
     return query.get().sealed_before
 
 
 def _aggregate_one(mark: CostDirty) -> bool:
     """Recompute one marked partition; False if its day is sealed (the mark is just dropped)."""
-    with _write_transaction():
+    with write_transaction():
         sealed_before = _lock_state()
         live = sealed_before is None or mark.day >= sealed_before
         if live:
@@ -202,7 +189,7 @@ def aggregate(before: date | None = None, user_id: str | None = None) -> Aggrega
 def seal(before: date) -> date:
     """Make days before ``before`` final (never lowered); returns the sealed day now in force."""
     _ensure_state()
-    with _write_transaction():
+    with write_transaction():
         current = _lock_state()
         if current is None or before > current:
             CostState.update(sealed_before=before).where(CostState.id == _STATE_ID).execute()

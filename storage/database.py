@@ -8,6 +8,8 @@ library, and psycopg2 is made cooperative with psycogreen.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import peewee
@@ -98,3 +100,18 @@ def _make_psycopg_cooperative() -> None:
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()
+
+
+def is_sqlite() -> bool:
+    return isinstance(database_proxy.obj, peewee.SqliteDatabase)
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that takes the write lock up front on SQLite (no BUSY_SNAPSHOT on upgrade)."""
+    if is_sqlite():
+        with database_proxy.obj.atomic("IMMEDIATE"):
+            yield
+    else:
+        with database_proxy.atomic():
+            yield

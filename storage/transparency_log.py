@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -21,6 +20,7 @@ from typing import TypeVar
 import peewee
 from peewee import Case
 
+from storage.database import is_sqlite, write_transaction
 from storage.ids import utcnow
 from storage.log_models import LogCheckpoint, LogEntry, LogKey, LogNode, LogState, Receipt
 from storage.models import database_proxy
@@ -90,22 +90,10 @@ class KeyRecord:
     retired_at: datetime | None
 
 
-def _is_sqlite() -> bool:
-    return isinstance(database_proxy.obj, peewee.SqliteDatabase)
-
-
-@contextmanager
-def _write_transaction():
-    if _is_sqlite():
-        with database_proxy.obj.atomic("IMMEDIATE"):
-            yield
-    else:
-        with database_proxy.atomic():
-            yield
 
 
 def _locked(query: peewee.Query) -> peewee.Query:
-    return query if _is_sqlite() else query.for_update()
+    return query if is_sqlite() else query.for_update()
 
 
 def _entry(row: LogEntry) -> EntryRecord:
@@ -171,7 +159,7 @@ def sequence(limit: int, grow: Grow) -> TreeState | None:
 
 
 def _sequence(limit: int, grow: Grow) -> TreeState | None:
-    with _write_transaction():
+    with write_transaction():
         state = _lock_state()
         # A plain read (no FOR UPDATE): the state lock already excludes other sequencers, and
         # locking the pending range would make hand-offs' inserts deadlock with us on MySQL.
@@ -281,7 +269,7 @@ def store_generated_key(vkey: str, sealed_private: str, *, retire_others: bool) 
     when another active key exists (two processes generating at once: the first wins)."""
     now = utcnow()
     _ensure_state()
-    with _write_transaction():
+    with write_transaction():
         _lock_state()  # the one lock every writer of the log takes, so two first starts agree
         current = LogKey.select().where(_ACTIVE).first()
         if current is not None and not retire_others:
