@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from app.errors import AqtaError
+from app.errors import EXPECTED_ERRORS, api_error
 from storage.records import UserRecord
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
@@ -55,10 +55,14 @@ def page(template: str, status: int = 200, **context):
     return render_template(f"dashboard/{template}", **context), status
 
 
-@bp.errorhandler(AqtaError)
-def show_error(error: AqtaError):
+def show_error(failure: Exception):
     """An error a page did not handle itself: a page, not the API's JSON."""
+    error = api_error(failure)
     return page("error.html", error.status, title="Something went wrong", message=error.message)
+
+
+for _expected in EXPECTED_ERRORS:
+    bp.register_error_handler(_expected, show_error)
 
 
 @bp.errorhandler(CSRFError)

@@ -8,7 +8,7 @@ from app.api.keys import KeyLimitsSchema, NewKeySchema
 from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.forms import load
 from app.dashboard.usage_counts import month_usage
-from app.errors import AqtaError
+from app.errors import EXPECTED_ERRORS, api_error
 from app.identity.api_keys import create_key, revoke_key
 from app.tiers import TIERS
 
@@ -35,7 +35,8 @@ def create():
         limits = _optional_limits()
         record, plaintext = create_key(user.id, body.get("name", "default"), tier=user.tier,
                                        **limits)
-    except AqtaError as exc:
+    except EXPECTED_ERRORS as failure:
+        exc = api_error(failure)
         return _keys_page(exc.status, error=exc.message)
     # Rendered, not redirected: the key exists only in this response.
     return page("key_created.html", 201, title="Your new API key", key=record,
@@ -43,7 +44,10 @@ def create():
 
 
 def _optional_limits() -> dict:
-    return load(KeyLimitsSchema(only=("rpm_limit", "monthly_quota")), request.form)
+    """The lower limits the form asks for, if any (left empty: the tier's)."""
+    asked = {name: value for name in ("rpm_limit", "monthly_quota")
+             if (value := request.form.get(name, "").strip())}
+    return load(KeyLimitsSchema(only=("rpm_limit", "monthly_quota")), asked) if asked else {}
 
 
 @bp.route("/dashboard/settings/keys/<key_id>/revoke")

@@ -222,7 +222,7 @@ def test_budgets_are_set_checked_and_removed(signed_in, make_account):
     page = text(visitor.get("/dashboard/budgets"))
     assert "Whole account" in page and "€20.00" in page and "thresholds at 50%, 80%, 100%" in page
     for fields, status, message in [
-        ({"monthly_eur": "0"}, 400, "Monthly eur: must be above 0"),
+        ({"monthly_eur": "0"}, 400, "Monthly eur: must be a decimal string above 0"),
         ({"monthly_eur": "5", "thresholds": "fifty"}, 400, "Thresholds: give whole numbers"),
         ({"monthly_eur": "5", "key_id": make_account().key_id}, 404, "No API key"),
     ]:
