@@ -191,7 +191,7 @@ def test_another_accounts_key_is_not_found_and_nothing_of_it_shows(make_app, mak
     own = client.get("/api/keys", headers=owner.headers).json["data"][0]
     attempts = [
         client.patch(url, json={"rpm_limit": 1}, headers=stranger.headers),
-        client.patch(url, json={}, headers=stranger.headers),
+        client.patch(url, json={"monthly_quota": None}, headers=stranger.headers),
         client.patch(url, json={"loop_detection": {"enabled": False}}, headers=stranger.headers),
         client.delete(url, headers=stranger.headers),
         client.put("/api/budgets", json={"key_id": owner.key_id, "monthly_eur": "5"},
