@@ -32,6 +32,12 @@ REDIS_URL = os.environ.get("AQTA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "Correct horse 9 battery"
 
 
+def first_backend_only(request, why: str) -> None:
+    """Skip this test on every backend but the first: ``why`` says why one is enough."""
+    if request.node.callspec.params.get("database_url", BACKENDS[0]) != BACKENDS[0]:
+        pytest.skip(why)
+
+
 def unavailable(what: str, error: Exception):
     message = f"{what} is not reachable: {error}"
     if IN_CI:

@@ -18,7 +18,7 @@ import pytest
 import storage.keys as keys_repo
 from app.identity.api_keys import generate_key
 from providers.base import ProviderSettings
-from tests.conftest import BACKENDS
+from tests.conftest import first_backend_only
 from tests.gateway.conftest import LiveGateway
 
 SEED = 20261130
@@ -29,8 +29,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 @pytest.fixture
 def live(request, make_app):
-    if request.node.callspec.params.get("database_url", BACKENDS[0]) != BACKENDS[0]:
-        pytest.skip("the API's contract does not depend on the database: one backend is enough")
+    first_backend_only(request, "the API's contract does not depend on the database: one backend is enough")
     gateway = LiveGateway(make_app(providers={"mock": ProviderSettings()}))
     yield gateway
     gateway.stop()

@@ -12,7 +12,7 @@ import pytest
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
 import storage.users as users_repo
-from tests.conftest import unavailable
+from tests.conftest import first_backend_only, unavailable
 from tests.dashboard.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -45,7 +45,8 @@ def browser():
 
 
 @pytest.fixture
-def live(make_app):
+def live(request, make_app):
+    first_backend_only(request, "the pages run on every backend in test_pages; a browser on one is enough")
     server = LiveServer(make_app(run_embedded_worker=True, webhook_allow_private=True))
     yield server
     server.stop()
