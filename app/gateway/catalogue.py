@@ -12,7 +12,7 @@ from app.gateway.pricing import PriceTable
 from app.gateway.routing import ModelEntry, ModelRegistry, Route
 from app.tiers import TIERS
 from providers import build_provider
-from providers.base import Provider, Usage
+from providers.base import Provider, ProviderSettings, Usage
 
 log = logging.getLogger(__name__)
 KEYLESS_PROVIDERS = frozenset({"mock"})
@@ -52,7 +52,9 @@ class Gateway:
         if provider is None:
             if not self.configured(name):
                 raise ProviderNotConfigured(name)
-            provider = self._providers[name] = build_provider(name, self.provider_settings[name])
+            # A keyless provider (mock) needs no settings; its defaults serve.
+            settings = self.provider_settings.get(name) or ProviderSettings()
+            provider = self._providers[name] = build_provider(name, settings)
         return provider
 
     def allowed(self, entry: ModelEntry, tier: str) -> bool:

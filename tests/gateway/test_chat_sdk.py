@@ -370,3 +370,13 @@ def test_the_final_chunk_carries_exact_money_too(gateway, pro, fakes, include_us
     chunks = list(gateway.client(pro.key).chat.completions.create(**body))
     assert Decimal(str(chunks[-1].model_extra["aqta"]["cost_eur"])) == \
         expected_cost(MODELS["openai"], 1234, 567)
+
+
+def test_the_keyless_mock_provider_answers_without_settings_of_its_own(make_app, make_account):
+    """An app built without a ``mock`` entry in its provider settings still serves mock-1."""
+    client = make_app(providers={}).test_client()
+    account = make_account(tier="pro")
+    answer = client.post("/v1/chat/completions", headers=account.headers,
+                         json={"model": "mock-1", "messages": [{"role": "user", "content": "Hi"}]})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["aqta"]["provider"] == "mock"
