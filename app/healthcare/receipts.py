@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app
 
 from app.errors import ServiceUnavailable
-from app.gateway.request_log.sink import Journal
+from app.handoff.journal import Journal
 from app.healthcare import commitments
 from app.healthcare.leaves import LEAF_VERSION, RECEIPT, leaf_bytes, timestamp
 from providers.base import Usage

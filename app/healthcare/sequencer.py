@@ -10,7 +10,7 @@ from flask import current_app
 
 import storage.transparency_log as log_repo
 import storage.users as users_repo
-from app.gateway.request_log.drain import drain_journal, drain_stream
+from app.handoff.drain import drain_journal, drain_stream
 from app.healthcare.leaves import RECEIPT, LeafError, parse_leaf, parse_timestamp
 from app.healthcare.merkle import leaf_hash
 from app.healthcare.receipts import HEALTHCARE_TIER
@@ -68,10 +68,10 @@ def drain_leaves() -> int:
     total, failure = 0, None
     if client is not None:
         try:
-            total += drain_stream(client, settings.log_stream, group=GROUP, sink=store_leaves)
+            total += drain_stream(client, settings.log_stream, GROUP, store_leaves)
         except redis.RedisError as exc:
             failure = exc
-    total += drain_journal(settings.log_journal_dir, sink=store_leaves)
+    total += drain_journal(settings.log_journal_dir, store_leaves)
     if failure is not None:
         raise failure
     return total

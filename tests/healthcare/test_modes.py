@@ -12,8 +12,9 @@ import requests
 import storage.keys as keys_repo
 import storage.requests as requests_repo
 import storage.transparency_log as log_repo
-from app.gateway.request_log.drain import drain_all, drain_journal
-from app.gateway.request_log.sink import Journal
+from app.gateway.request_log.drain import drain_all
+from app.handoff.drain import drain_journal
+from app.handoff.journal import Journal
 from app.healthcare.leaves import leaf_bytes
 from app.healthcare.offline import load_verifiers, verify_file
 from app.healthcare.receipts import ReceiptIssuer
@@ -164,6 +165,6 @@ def test_receipts_go_to_the_journal_while_redis_is_unreachable(app, tmp_path, se
     data = leaf_bytes({"leaf_type": "audit_event", "v": 1, "id": "aud_fallback"})
     issuer.hand_off(data)
     with app.app_context():
-        assert drain_journal(tmp_path / "fallback", sink=store_leaves) == 1
+        assert drain_journal(tmp_path / "fallback", store_leaves) == 1
         assert publish().size == 1
         assert log_repo.entry("aud_fallback").leaf_index == 0

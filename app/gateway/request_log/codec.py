@@ -10,7 +10,6 @@ import orjson
 from storage.records import RequestRecord
 
 STREAM = "aqta:request-log"  # the default Redis Stream (REQUEST_LOG_STREAM)
-SEGMENT_SUFFIX = ".jsonl"  # a journal segment; ".tmp" while it is being created
 _FIELDS = tuple(field.name for field in fields(RequestRecord))
 
 

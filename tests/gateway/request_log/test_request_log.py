@@ -22,8 +22,10 @@ import pytest
 import redis
 
 import storage.requests as requests_repo
-from app.gateway.request_log.drain import StreamDrain, drain_all, drain_journal, drain_stream
-from app.gateway.request_log.sink import Journal, RedisSink, request_log
+from app.gateway.request_log.drain import GROUP, drain_all, store
+from app.gateway.request_log.sink import RedisSink, request_log
+from app.handoff.drain import StreamDrain, drain_journal, drain_stream
+from app.handoff.journal import Journal
 from storage.models import database_proxy
 from storage.records import RequestRecord
 from tests.fakes.silent_database import SilentDatabase
@@ -141,16 +143,17 @@ def test_a_drain_killed_before_acking_loses_nothing(make_app, redis_url, stream,
         for number in range(120):
             request_log().append(record("usr_killed", number))
         # A worker reads a batch, inserts part of it, and dies before acknowledging anything.
-        dead = StreamDrain(client, stream, consumer="dead-worker", batch_size=100)
+        dead = StreamDrain(client, stream, GROUP, store, consumer="dead-worker", batch_size=100)
         dead.ensure_group()
         taken = dead.take()
         assert len(taken) == 100
         requests_repo.insert_batch([record_of(fields) for _, fields in taken[:40]])
 
         # A live worker reads the rest at once, and claims the dead one's entries once idle.
-        assert StreamDrain(client, stream, consumer="live-worker", claim_idle_ms=60_000).run_once() == 20
+        late = StreamDrain(client, stream, GROUP, store, consumer="live-worker", claim_idle_ms=60_000)
+        assert late.run_once() == 20
         assert requests_repo.count_for_user("usr_killed") == 60
-        live = StreamDrain(client, stream, consumer="live-worker", claim_idle_ms=200)
+        live = StreamDrain(client, stream, GROUP, store, consumer="live-worker", claim_idle_ms=200)
         deadline = time.monotonic() + 10
         while requests_repo.count_for_user("usr_killed") < 120 and time.monotonic() < deadline:
             live.run_once()
@@ -200,8 +203,8 @@ def test_the_journal_survives_a_killed_process_and_drains_exactly_once(make_app,
     app = make_app(request_journal_dir=str(journal))  # the restarted process
     with app.app_context():
         # Part of a batch was inserted before a crash that lost the offset: re-inserted, ignored.
-        assert drain_journal(journal, batch_size=50) == 300
-        assert drain_journal(journal) == 0
+        assert drain_journal(journal, store, batch_size=50) == 300
+        assert drain_journal(journal, store) == 0
         assert requests_repo.count_for_user("usr_restart") == 300
         assert requests_repo.cost_for_user("usr_restart") == Decimal("0.00075000")
     assert not list(journal.glob("*.jsonl"))  # finished segments are removed once drained
@@ -267,7 +270,7 @@ def test_redis_down_falls_back_to_the_journal_then_drains(make_app, private_redi
         while requests_repo.count_for_user("usr_outage") < 40 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert requests_repo.count_for_user("usr_outage") == 40
-        assert drain_stream(sink.client, sink.stream) == 20
+        assert drain_stream(sink.client, sink.stream, GROUP, store) == 20
         assert requests_repo.count_for_user("usr_outage") == 60
         assert drain_all(wait_seconds=10) == 0
 
@@ -290,8 +293,8 @@ def test_drain_stream_stops_when_the_stream_is_empty(make_app, redis_url, stream
     with app.app_context():
         for number in range(1200):
             request_log().append(record("usr_batches", number))
-        assert drain_stream(client, stream) == 1200
-        assert drain_stream(client, stream) == 0
+        assert drain_stream(client, stream, GROUP, store) == 1200
+        assert drain_stream(client, stream, GROUP, store) == 0
         assert requests_repo.count_for_user("usr_batches") == 1200
 
 

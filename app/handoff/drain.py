@@ -1,19 +1,20 @@
-"""The request log's drain: records from the Redis Stream and the local journal, into the table.
+"""Drains: hand-off records from a Redis Stream or a journal folder into a ``Store``, exactly once.
 
-Delivery is at least once and the insert is idempotent (the request id is the
-primary key), so every record lands exactly once:
+Delivery is at least once and the store must be idempotent, so every record lands
+exactly once:
 
 - **Stream**: a consumer group. Each run first claims entries another consumer
   read but never acknowledged for ``CLAIM_IDLE_MS`` (a worker killed mid-batch),
-  then reads new ones; it inserts the batch, and only then ``XACK``s and ``XDEL``s
-  it. A crash between insert and ack re-inserts the batch later, which is ignored.
+  then reads new ones; it stores the batch, and only then ``XACK``s and ``XDEL``s
+  it. A crash between store and ack stores the batch again later, which is ignored.
 - **Journal**: segments are read from the offset committed in ``offsets.json``
-  (replaced atomically after each inserted batch); a crash between insert and
-  offset write re-inserts, ignored. A segment whose writer is gone (its ``flock``
+  (replaced atomically after each stored batch); a crash between store and
+  offset write stores again, ignored. A segment whose writer is gone (its ``flock``
   is free) is deleted once read to the end. One drain at a time per folder.
 
-A record the table refuses (a bad value) would block its batch for ever; it is
-logged and set aside (``aqta:request-log:rejected`` stream or ``rejected.log``).
+A record the store refuses (a bad value) would block its batch for ever; the store
+hands it to ``reject``, which logs it and sets it aside (the ``<stream>:rejected``
+stream or the folder's ``rejected.log``).
 """
 from __future__ import annotations
 
@@ -28,54 +29,31 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-import peewee
 import redis
-from flask import current_app
 
-import storage.requests as requests_repo
-from app.gateway.request_log.codec import SEGMENT_SUFFIX, STREAM, decode
+from app.handoff.journal import SEGMENT_SUFFIX
 
 log = logging.getLogger(__name__)
 DRAIN_BUDGET_SECONDS = 5.0  # a drain stops taking new stream batches after this long
-GROUP = "aqta-request-log"
-BATCH_SIZE = 500  # records per insert
+BATCH_SIZE = 500  # records per store
 CLAIM_IDLE_MS = 5_000  # ms an entry stays unacknowledged before another consumer retries it
 CONSUMER_IDLE_MS = 3_600_000  # ms after which an empty consumer (a dead worker's) is removed
 OFFSETS_FILE = "offsets.json"
 LOCK_FILE = "drain.lock"
 REJECTED_FILE = "rejected.log"
-_BAD_RECORD = (ValueError, TypeError, KeyError, ArithmeticError, peewee.IntegrityError, peewee.DataError)
 _consumer_name = ""  # this process's name in the consumer group, made on first use
-
-
-def store(raw: list[bytes], reject: Callable[[bytes, Exception], None]) -> int:
-    """Insert the encoded records; hand each one that cannot be stored to ``reject(raw, error)``."""
-    decoded = []
-    for data in raw:
-        try:
-            decoded.append((data, decode(data)))
-        except _BAD_RECORD as exc:
-            reject(data, exc)
-    try:
-        return requests_repo.insert_batch([record for _, record in decoded])
-    except _BAD_RECORD:
-        pass
-    inserted = 0
-    for data, record in decoded:  # one at a time, to find the bad ones
-        try:
-            inserted += requests_repo.insert_batch([record])
-        except _BAD_RECORD as exc:
-            reject(data, exc)
-    return inserted
+# A store keeps encoded records in their table, handing each bad one to reject(raw, error).
+Store = Callable[[list[bytes], Callable[[bytes, Exception], None]], int]
 
 
 class StreamDrain:
     """One consumer of the request-log stream's group."""
 
-    def __init__(self, client: redis.Redis, stream: str = STREAM, group: str = GROUP,
+    def __init__(self, client: redis.Redis, stream: str, group: str, sink: Store,
                  consumer: str | None = None, batch_size: int = BATCH_SIZE,
                  claim_idle_ms: int = CLAIM_IDLE_MS):
         self.client = client
+        self.sink = sink
         self.stream = stream
         self.group = group
         self.consumer = consumer or process_consumer_name()
@@ -111,7 +89,7 @@ class StreamDrain:
             entries = self.take()
         if not entries:
             return 0
-        store([fields.get(b"r", b"") for _, fields in entries], self.reject)
+        self.sink([fields.get(b"r", b"") for _, fields in entries], self.reject)
         ids = [entry_id for entry_id, _ in entries]
         with self.client.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, self.group, *ids)
@@ -120,7 +98,7 @@ class StreamDrain:
         return len(entries)
 
     def reject(self, data: bytes, error: Exception) -> None:
-        log.error("request log: record set aside in %s:rejected: %s: %r", self.stream, error, data)
+        log.error("%s: record set aside in %s:rejected: %s: %r", self.stream, self.stream, error, data)
         self.client.xadd(f"{self.stream}:rejected", {"r": data, "error": str(error)})
 
     def forget_dead_consumers(self) -> None:
@@ -138,10 +116,10 @@ def process_consumer_name() -> str:
     return _consumer_name
 
 
-def drain_stream(client: redis.Redis, stream: str = STREAM,
+def drain_stream(client: redis.Redis, stream: str, group: str, sink: Store,
                  budget_seconds: float = DRAIN_BUDGET_SECONDS) -> int:
     """Drain batches until the stream is empty or the budget is spent; return entries handled."""
-    drain = StreamDrain(client, stream)
+    drain = StreamDrain(client, stream, group, sink)
     drain.ensure_group()
     deadline = time.monotonic() + budget_seconds
     total = 0
@@ -217,35 +195,36 @@ def _complete_lines(path: Path, offset: int, limit: int) -> tuple[list[bytes], i
 
 def _reject_to_file(directory: Path) -> Callable[[bytes, Exception], None]:
     def reject(data: bytes, error: Exception) -> None:
-        log.error("request log: record set aside in %s: %s: %r", REJECTED_FILE, error, data)
+        log.error("%s: record set aside in %s: %s: %r", directory, REJECTED_FILE, error, data)
         with open(directory / REJECTED_FILE, "ab") as handle:
             handle.write(orjson.dumps({"error": str(error), "r": data.decode(errors="replace")}) + b"\n")
     return reject
 
 
 def _drain_segment(path: Path, offsets: dict[str, int], batch_size: int,
-                   reject: Callable[[bytes, Exception], None]) -> int:
+                   reject: Callable[[bytes, Exception], None], sink: Store) -> int:
     finished = _writer_gone(path)  # decided before reading, so nothing written after is missed
     offset, total = offsets.get(path.name, 0), 0
     while True:
         lines, end = _complete_lines(path, offset, batch_size)
         if end == offset:
             break
-        store(lines, reject)
+        sink(lines, reject)
         total += len(lines)
         offset = offsets[path.name] = end
         _save_offsets(path.parent, offsets)
     if finished:
         tail = path.stat().st_size - offset
         if tail:  # a short write; its append raised, so no client got that answer
-            log.warning("request log: %d unfinished byte(s) at the end of %s ignored", tail, path.name)
+            log.warning("%s: %d unfinished byte(s) at the end of %s ignored", path.parent, tail, path.name)
         path.unlink()
         offsets.pop(path.name, None)
         _save_offsets(path.parent, offsets)
     return total
 
 
-def drain_journal(directory: str | Path, batch_size: int = BATCH_SIZE, wait_seconds: float = 0.0) -> int:
+def drain_journal(directory: str | Path, sink: Store, batch_size: int = BATCH_SIZE,
+                  wait_seconds: float = 0.0) -> int:
     """Drain every journal segment in ``directory``; return the records read.
 
     Only one drain works on a folder at a time; another returns 0 at once, or
@@ -259,7 +238,7 @@ def drain_journal(directory: str | Path, batch_size: int = BATCH_SIZE, wait_seco
             return 0
         offsets = _load_offsets(directory)
         segments = sorted(directory.glob("*" + SEGMENT_SUFFIX))
-        total = sum(_drain_segment(path, offsets, batch_size, _reject_to_file(directory))
+        total = sum(_drain_segment(path, offsets, batch_size, _reject_to_file(directory), sink)
                     for path in segments)
         for path in directory.glob("*.tmp"):  # a writer died between creating and naming it
             if path.name != OFFSETS_FILE + ".tmp" and _writer_gone(path):
@@ -268,23 +247,3 @@ def drain_journal(directory: str | Path, batch_size: int = BATCH_SIZE, wait_seco
         if set(offsets) - present:
             _save_offsets(directory, {name: at for name, at in offsets.items() if name in present})
         return total
-
-
-def drain_all(budget_seconds: float = DRAIN_BUDGET_SECONDS, wait_seconds: float = 0.0) -> int:
-    """Drain the stream (when the app has Redis) and the local journal; return records read.
-
-    Needs an app context: the Redis client and the journal folder are the app's.
-    The journal is drained even while Redis is down; the Redis error is raised after.
-    """
-    client = current_app.extensions.get("aqta.redis")
-    settings = current_app.config["AQTA_SETTINGS"]
-    total, failure = 0, None
-    if client is not None:
-        try:
-            total += drain_stream(client, settings.request_log_stream, budget_seconds)
-        except redis.RedisError as exc:
-            failure = exc
-    total += drain_journal(settings.request_journal_dir, wait_seconds=wait_seconds)
-    if failure is not None:
-        raise failure
-    return total
