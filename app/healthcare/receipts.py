@@ -41,9 +41,13 @@ def wants_receipt(key: ApiKeyRecord) -> bool:
 
 def build(*, key: ApiKeyRecord, account_key: bytes, request_id: str, model: str, provider: str,
           created_at: datetime, status: str, usage: Usage, cost: Decimal, request: dict,
-          answer: dict) -> dict:
-    """The receipt leaf for one answer (pure; its id is fresh)."""
-    return {
+          answer: dict, error_code: str | None = None) -> dict:
+    """The receipt leaf for one answer (pure; its id is fresh).
+
+    ``status`` is the outcome (``ok``, ``cached``, ``error`` with its ``error_code``, or
+    ``client_disconnected``); ``answer`` is what the client received.
+    """
+    leaf = {
         "leaf_type": RECEIPT, "v": LEAF_VERSION, "id": new_id("rcpt"), "request_id": request_id,
         "account_id": key.user_id, "key_id": key.id, "model": model, "provider": provider,
         "created_at": timestamp(created_at), "status": status, "cached": status == "cached",
@@ -54,6 +58,9 @@ def build(*, key: ApiKeyRecord, account_key: bytes, request_id: str, model: str,
                         "request": commitments.request_commitment(account_key, request),
                         "answer": commitments.answer_commitment(account_key, answer)},
     }
+    if error_code is not None:
+        leaf["error_code"] = error_code
+    return leaf
 
 
 class ReceiptIssuer:
@@ -79,11 +86,11 @@ class ReceiptIssuer:
 
     def issue(self, *, key: ApiKeyRecord, request_id: str, model: str, provider: str,
               created_at: datetime, status: str, usage: Usage, cost: Decimal, request: dict,
-              answer: dict) -> str:
+              answer: dict, error_code: str | None = None) -> str:
         """Build the receipt and keep it durably before returning its id."""
         receipt = build(key=key, account_key=self.account_key(key.user_id), request_id=request_id,
                         model=model, provider=provider, created_at=created_at, status=status,
-                        usage=usage, cost=cost, request=request, answer=answer)
+                        usage=usage, cost=cost, request=request, answer=answer, error_code=error_code)
         self.hand_off(leaf_bytes(receipt))
         return receipt["id"]
 

@@ -8,7 +8,7 @@ import storage.users as users_repo
 from app.errors import InsufficientTier, NotFound
 from app.healthcare.receipts import HEALTHCARE_TIER, check_commitment, issuer
 from app.healthcare.transparency import transparency_log
-from app.healthcare.verify import Check, all_ok, make_bundle, verify_bundle
+from app.healthcare.verify import PENDING, SEQUENCED, Check, all_ok, make_bundle, verify_bundle
 from storage.receipts import ReceiptFilter, ReceiptPosition, StoredReceipt
 
 
@@ -51,8 +51,9 @@ def get_bundle(user_id: str, receipt_id: str) -> dict:
 
 
 def page(user_id: str, where: ReceiptFilter, after: ReceiptPosition | None, limit: int) -> list[dict]:
+    # The receipt keeps its own "status" (the answer's outcome); the log's is "log_status".
     return [{**receipt_object(r), "leaf_index": r.leaf_index,
-             "status": "pending" if r.leaf_index is None else "sequenced"}
+             "log_status": PENDING if r.leaf_index is None else SEQUENCED}
             for r in receipts_repo.page(user_id, where, after, limit)]
 
 

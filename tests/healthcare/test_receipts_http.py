@@ -144,7 +144,7 @@ def test_list_filters_and_pages(chat, healthcare, sequence, client):
     only = client.get("/api/health/receipts", headers=healthcare.headers,
                       query_string={"model": "mock-2", "key": healthcare.key_id}).get_json()["data"]
     assert [r["id"] for r in only] == [ids[4], ids[1]]
-    assert all(r["status"] == "sequenced" for r in only)
+    assert all((r["status"], r["log_status"]) == ("ok", "sequenced") for r in only)
     none = client.get("/api/health/receipts", headers=healthcare.headers,
                       query_string={"since": "2999-01-01"}).get_json()
     assert none == {"data": [], "next_cursor": None}

@@ -44,8 +44,9 @@ class Attempt:
               answer: dict | None = None) -> None:
         """Hand the record off (once; later calls are ignored).
 
-        Given the ``request`` body and the ``answer`` (a completion), a healthcare-tier
-        key's answer also gets a receipt, handed off first; its id is ``receipt_id``.
+        Given the ``request`` body and the ``answer`` (a completion: for a stream that
+        broke or was abandoned, what reached the client), a healthcare-tier key's answer
+        also gets a receipt recording the outcome, handed off first; its id is ``receipt_id``.
         """
         if self.closed:
             return
@@ -56,7 +57,7 @@ class Attempt:
                 self.receipt_id = receipts.issuer().issue(
                     key=self.key, request_id=self.request_id, model=self.model, provider=self.provider,
                     created_at=self.created_at, status=status, usage=usage, cost=cost,
-                    request=request, answer=answer)
+                    request=request, answer=answer, error_code=error_code)
             except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt
                 failure, status, error_code = exc, "error", exc.code
         request_log().append(RequestRecord(
