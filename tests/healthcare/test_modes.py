@@ -91,7 +91,8 @@ def test_concurrent_answers_on_two_apps_are_sequenced_exactly(redis_mode, health
     client.close()
 
 
-def test_a_receipt_waits_in_the_stream_until_a_worker_drains_it(redis_mode, healthcare, redis_url):
+def test_a_receipt_handed_to_the_stream_is_pending_until_sequenced(redis_mode, healthcare, make_account,
+                                                                    redis_url):
     apps, stream = redis_mode
     client = apps[0].test_client()
     response = client.post("/v1/chat/completions", headers=healthcare.headers,
@@ -100,8 +101,12 @@ def test_a_receipt_waits_in_the_stream_until_a_worker_drains_it(redis_mode, heal
     connection = redis.Redis.from_url(redis_url)
     assert connection.xlen(stream) == 1
     connection.close()
+    other = make_account(tier="healthcare")
+    assert client.get(f"/api/health/receipts/{receipt_id}", headers=other.headers).status_code == 404
+    detail = apps[1].test_client().get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers)
+    assert detail.get_json()["status"] == "pending"  # before any worker ran
     with apps[1].app_context():
-        assert drain_leaves() == 1
+        drain_leaves()
         assert publish().size == 1
     assert client.get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers).get_json()[
         "status"] == "sequenced"
