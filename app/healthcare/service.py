@@ -12,7 +12,6 @@ from app.healthcare.transparency import transparency_log
 from app.healthcare.verify import PENDING, SEQUENCED, Check, all_ok, make_bundle, verify_bundle
 from storage.receipts import ReceiptFilter, ReceiptPosition, StoredReceipt
 
-
 RECEIPT_ID_PREFIX = "rcpt_"
 
 

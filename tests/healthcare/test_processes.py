@@ -120,7 +120,7 @@ def test_two_web_processes_and_two_workers_sequence_a_thousand_receipts_exactly(
             kill_group(doomed)
             receipt_ids = list(answers)
         survivor = next(w for w in workers if w is not doomed)
-        assert survivor.poll() is None
+        assert survivor.poll() is None and web.poll() is None
         wait_for(lambda: sequenced() >= REQUESTS, "every receipt to be sequenced", 90)
         with app.app_context():
             wait_for(lambda: log_repo.latest_checkpoint().size == REQUESTS, "a checkpoint of them all")
