@@ -112,6 +112,26 @@ def test_a_receipt_handed_to_the_stream_is_pending_until_sequenced(redis_mode, h
         "status"] == "sequenced"
 
 
+
+def test_a_receipt_redis_refuses_alone_is_kept_in_the_journal(redis_mode, healthcare, redis_url, tmp_path):
+    apps, stream = redis_mode
+    connection = redis.Redis.from_url(redis_url)
+    connection.set(stream, "not a stream")  # Redis takes the request's record, refuses its receipt
+    try:
+        response = apps[0].test_client().post("/v1/chat/completions", headers=healthcare.headers,
+                                              json={"model": "mock-1", "messages": MESSAGES})
+        assert response.status_code == 200
+        receipt_id = response.get_json()["aqta"]["receipt_id"]
+        journal = b"".join(path.read_bytes() for path in (tmp_path / "log-journal").glob("*.jsonl"))
+        assert receipt_id.encode() in journal
+    finally:
+        connection.delete(stream)
+        connection.close()
+    with apps[1].app_context():
+        drain_journal(tmp_path / "log-journal", store_leaves)
+        assert publish().size == 1
+        assert log_repo.entry(receipt_id).leaf_index == 0
+
 MARKERS = ["MRN-58213994", "1961-02-03", "Quixote-Featherstonehaugh"]
 
 
