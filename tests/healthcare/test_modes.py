@@ -24,6 +24,7 @@ from storage.models import database_proxy
 from storage.tables import ALL_MODELS
 from tests.gateway.conftest import LiveGateway
 from tests.healthcare.conftest import MESSAGES
+from tests.healthcare.test_exports import _export
 from tests.support import wait_for
 
 REQUESTS = 1000
@@ -154,6 +155,9 @@ def test_patient_markers_land_nowhere(make_app, make_account, chat, sequence, cl
                            json={"request": body, "answer": answer}).get_json()
     assert verified["valid"] is True
     keys = [k["vkey"] for k in client.get("/api/health/log/keys").get_json()["keys"]]
+    exporter = make_app(run_embedded_worker=True, export_dir=str(tmp_path / "exports")).test_client()
+    exported = b"".join(_export(exporter, account, fmt) for fmt in ("jsonl", "csv")).decode()
+    assert exported.count(receipt_id) == 3  # a JSONL line; a CSV row's id column and its leaf
     with app.app_context():
         bundle = client.get(f"/api/health/receipts/{receipt_id}", headers=account.headers).get_data()
         assert all(o.ok for o in verify_file(bundle.decode(), load_verifiers(keys)))
@@ -164,7 +168,7 @@ def test_patient_markers_land_nowhere(make_app, make_account, chat, sequence, cl
     for marker in MARKERS:
         for where, text in [("tables", "".join(rows)), ("logs", caplog.text), ("journal", journal.decode()),
                             ("webhook events", events), ("receipt", bundle.decode()),
-                            ("listing", listing)]:
+                            ("listing", listing), ("exports", exported)]:
             assert marker not in text, f"{marker} found in {where}"
 
 
