@@ -21,7 +21,9 @@ class ReceiptsQuerySchema(Schema):
 
 class ReceiptPageSchema(Schema):
     data = fields.List(fields.Dict(), required=True, metadata={
-        "description": "Receipts, newest first, each with its leaf_index and status (pending or sequenced)"})
+        "description": "Receipts, newest first: each is the receipt (its status is the answer's "
+                       "outcome: ok, cached, error or client_disconnected) with its leaf_index and "
+                       "log_status (pending or sequenced)"})
     next_cursor = fields.String(allow_none=True, required=True)
 
 

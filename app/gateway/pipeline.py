@@ -171,11 +171,24 @@ def stream_answer(call: Call, provider: Provider) -> Answer:
     first = next(chunks)
     call.attempt.first_token()
 
+    delivered: list[dict] | None = [] if wants_receipt else None
+
     def finish(outcome: StreamOutcome) -> AqtaBlock:
         whole = chunks_to_completion(seen) if outcome.status == "ok" and seen else None
         cacheable = whole if call.cache_key and not outcome.usage_estimated else None
         return settle(call, Settlement(outcome.status, outcome.usage, cacheable, outcome.error,
-                                       answer=whole if wants_receipt else None))
+                                       answer=receipted_answer(outcome, whole, delivered)))
 
     return Answer(stream=relay(first, chunks, include_usage=call.include_usage, finish=finish,
-                              prompt_chars=prompt_chars(call.body)))
+                              prompt_chars=prompt_chars(call.body), delivered=delivered))
+
+
+def receipted_answer(outcome: StreamOutcome, whole: dict | None,
+                     delivered: list[dict] | None) -> dict | None:
+    """What a stream's receipt commits to: the whole answer, whose final chunk carries the
+    receipt; or, for a stream that broke or was abandoned, only what reached the client."""
+    if delivered is None:
+        return None
+    if outcome.status == "ok" and whole is not None:
+        return whole
+    return chunks_to_completion(delivered)

@@ -3,7 +3,9 @@
 Chunks pass straight through, one write each. Chunks that carry a
 ``finish_reason`` are held until the upstream ends (they come last anyway) so
 the ``aqta`` block can ride on the final chunk: the usage chunk when the client
-asked for ``stream_options.include_usage``, else the last finishing chunk.
+asked for ``stream_options.include_usage``, else the last finishing chunk. A
+stream that breaks ends with an error event, which carries the block too (its
+request id and, on the healthcare tier, its receipt id).
 """
 from __future__ import annotations
 
@@ -45,12 +47,20 @@ def estimate_tokens(text_chars: int) -> int:
 
 
 def relay(first: dict, chunks: Iterator[dict], *, include_usage: bool, prompt_chars: int,
-          finish: Callable[[StreamOutcome], AqtaBlock]) -> Iterator[bytes]:
+          finish: Callable[[StreamOutcome], AqtaBlock],
+          delivered: list[dict] | None = None) -> Iterator[bytes]:
     """Yield SSE bytes for ``first`` then ``chunks``; ``finish`` returns the aqta block.
 
     Closing this generator (the client went away) closes the upstream stream at once;
-    ``finish`` is still called, with usage estimated from what was relayed.
+    ``finish`` is still called, with usage estimated from what was relayed. Given
+    ``delivered``, each chunk is appended to it as it is handed to the client, so a
+    broken or abandoned stream's ``finish`` knows what the client actually got.
     """
+    def handed(chunk: dict) -> bytes:
+        if delivered is not None:
+            delivered.append(chunk)
+        return sse(chunk)
+
     usage: Usage | None = None
     held: list[dict] = []
     completion_chars = 0
@@ -90,14 +100,13 @@ def relay(first: dict, chunks: Iterator[dict], *, include_usage: bool, prompt_ch
                 if any(choice.get("finish_reason") for choice in chunk.get("choices", ())):
                     held.append(chunk)
                     continue
-                yield sse(chunk)
+                yield handed(chunk)
         except (AqtaError, ProviderFailure) as failure:
             exc = api_error(failure)
             outcome_status, error = "error", exc
             for chunk in held:
-                yield sse(chunk)
-            complete()
-            yield sse(exc.body())
+                yield handed(chunk)
+            yield final_sse(exc.body(), complete())
             return
         outcome_status = "ok"
         aqta = complete()

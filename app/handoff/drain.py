@@ -132,6 +132,14 @@ def drain_stream(client: redis.Redis, stream: str, group: str, sink: Store,
     return total
 
 
+def in_flight(client: redis.Redis, stream: str, group: str) -> int:
+    """Entries some consumer of ``group`` has read and not yet acknowledged (being stored)."""
+    try:
+        return client.xpending(stream, group)["pending"]
+    except redis.ResponseError:  # no stream or group yet: nothing read
+        return 0
+
+
 @contextmanager
 def _flocked(path: Path, wait_seconds: float = 0.0, create: bool = True) -> Iterator[bool]:
     """Hold an exclusive ``flock`` on ``path`` (yield True), or yield False if it stays taken."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from app.healthcare.csv_rows import NotAnExport
 from app.healthcare.note import NoteError, Signer
 from app.healthcare.offline import load_verifiers, monitor, verify_file
 
@@ -29,8 +30,13 @@ def receipts_group():
 @click.option("--public-key", "keys", multiple=True, required=True, help=KEY_HELP)
 @click.option("--origin", default=None, help="Also require checkpoints of this log.")
 def verify_command(file, keys: tuple[str, ...], origin: str | None):
-    """Verify a receipt (a detail answer) or every line of a JSONL export; exit 1 if any fails."""
-    outcomes = verify_file(file.read(), _verifiers(keys), origin)
+    """Verify a receipt (a detail answer) or every receipt of an export (JSONL or CSV); exit 1 if
+    any fails."""
+    try:
+        outcomes = verify_file(file.read(), _verifiers(keys), origin)
+    except NotAnExport as exc:
+        click.echo(f"FAIL {file.name}: {exc}")
+        sys.exit(1)
     for outcome in outcomes:
         click.echo(f"{'OK  ' if outcome.ok else 'FAIL'} {outcome.label}: {outcome.reason}")
     failed = sum(not o.ok for o in outcomes)

@@ -1,16 +1,14 @@
 """Receipt exports: a job writes every receipt of a range, with its proof, to a file.
 
 Each JSONL line is a complete receipt bundle (receipt, inclusion proof, signed
-checkpoint), so it verifies alone; every line is proven against the same
-checkpoint, the latest when the export ran. The file is written under a
-temporary name and renamed when complete, so a partial file is never served; a
-worker killed mid-export leaves the job running and its redelivery starts the
-file over.
+checkpoint), so it verifies alone, and so does each CSV row (``csv_rows``); every
+line is proven against the same checkpoint, the latest when the export ran. The
+file is written under a temporary name and renamed when complete, so a partial
+file is never served; a worker killed mid-export leaves the job running and its
+redelivery starts the file over.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from datetime import datetime
@@ -19,6 +17,7 @@ from pathlib import Path
 import storage.jobs as jobs_repo
 import storage.receipts as receipts_repo
 import storage.transparency_log as log_repo
+from app.healthcare import csv_rows
 from app.healthcare.service import receipt_object
 from app.healthcare.verify import make_bundle
 from app.jobs import enqueue, start_job
@@ -29,10 +28,6 @@ EXPORT_ACTOR = "healthcare_log.export_receipts"
 EXPORT_KIND = "receipts_export"
 FORMATS = ("jsonl", "csv")
 PAGE_SIZE = 500  # receipts read, and proven with one node query, at a time
-CSV_COLUMNS = ("id", "request_id", "created_at", "account_id", "key_id", "model", "provider", "status",
-               "prompt_tokens", "completion_tokens", "cost_eur", "request_commitment",
-               "answer_commitment", "leaf_index", "leaf_hash", "tree_size", "inclusion_proof",
-               "checkpoint")
 
 
 def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime | None) -> JobRecord:
@@ -45,18 +40,6 @@ def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime
 
 def export_path(export_dir: str, job_id: str, fmt: str) -> Path:
     return Path(export_dir) / f"{job_id}.{fmt}"
-
-
-def _csv_line(bundle: dict) -> str:
-    receipt = bundle["receipt"]
-    usage, commitments = receipt.get("usage") or {}, receipt.get("commitments") or {}
-    values = {**receipt, **usage, "request_commitment": commitments.get("request"),
-              "answer_commitment": commitments.get("answer"), "leaf_index": bundle["leaf_index"],
-              "leaf_hash": bundle["leaf_hash"], "tree_size": bundle["tree_size"],
-              "inclusion_proof": " ".join(bundle["inclusion_proof"]), "checkpoint": bundle["checkpoint"]}
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values.get(name) for name in CSV_COLUMNS)
-    return out.getvalue()
 
 
 def run(job_id: str, user_id: str, fmt: str, since: datetime | None, until: datetime | None,
@@ -75,7 +58,7 @@ def run(job_id: str, user_id: str, fmt: str, since: datetime | None, until: date
     written, after = 0, None
     with open(partial, "w", encoding="utf-8", newline="") as handle:
         if fmt == "csv":
-            csv.writer(handle, lineterminator="\n").writerow(CSV_COLUMNS)
+            handle.write(csv_rows.header())
         while True:
             rows = receipts_repo.page(user_id, where, after, PAGE_SIZE, newest_first=False)
             if not rows:
@@ -84,7 +67,7 @@ def run(job_id: str, user_id: str, fmt: str, since: datetime | None, until: date
             for row in rows:
                 bundle = make_bundle(receipt_object(row), row.leaf_index, proofs[row.leaf_index],
                                      checkpoint.note, size)
-                handle.write(_csv_line(bundle) if fmt == "csv"
+                handle.write(csv_rows.row(bundle) if fmt == "csv"
                              else json.dumps(bundle, separators=(",", ":"), ensure_ascii=False) + "\n")
             written += len(rows)
             after = ReceiptPosition(rows[-1].created_at, rows[-1].id)

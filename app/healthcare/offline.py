@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.healthcare import merkle
+from app.healthcare import csv_rows, merkle
 from app.healthcare.checkpoint import Checkpoint, open_checkpoint
 from app.healthcare.note import NoteError, Verifier
-from app.healthcare.verify import all_ok, verify_bundle
+from app.healthcare.verify import Check, all_ok, verify_bundle
 
 FETCH_TIMEOUT_SECONDS = 30
 
@@ -43,31 +43,40 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
     return keys
 
 
-def _bundles(text: str) -> Iterator[tuple[str, object]]:
+def _bundles(text: str) -> Iterator[tuple[str, object, list[Check]]]:
+    """(label, bundle, checks already made) for each receipt in a detail answer or an export."""
+    if csv_rows.looks_like_export(text):
+        yield from csv_rows.bundles(text)
+        return
     stripped = text.strip()
     try:
         whole = json.loads(stripped)
     except ValueError:
         whole = None
     if isinstance(whole, dict):
-        yield "document", whole
+        yield "document", whole, []
         return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            yield f"line {number}", json.loads(line)
+            yield f"line {number}", json.loads(line), []
         except ValueError:
-            yield f"line {number}", None
+            yield f"line {number}", None, []
 
 
 def verify_file(text: str, verifiers: list[Verifier], origin: str | None = None) -> list[Outcome]:
-    """One outcome per bundle in ``text`` (a JSON document, or JSON Lines)."""
+    """One outcome per receipt in ``text``: a JSON document, JSON Lines or a CSV export.
+
+    Raises ``csv_rows.NotAnExport`` for CSV that cannot be checked (made without its leaf column).
+    """
     outcomes = []
-    for label, bundle in _bundles(text):
+    for label, bundle, made in _bundles(text):
         if isinstance(bundle, dict) and isinstance(bundle.get("receipt"), dict):
             label = str(bundle["receipt"].get("id", label))
-        checks = verify_bundle(bundle, verifiers, origin)
+        checks = list(made)
+        if bundle is not None or not checks:  # an unreadable CSV row has its reason already
+            checks += verify_bundle(bundle, verifiers, origin)
         failed = [f"{c.name}: {c.detail}" for c in checks if not c.ok]
         outcomes.append(Outcome(label, all_ok(checks), "; ".join(failed) or "all checks passed"))
     if not outcomes:

@@ -2,9 +2,10 @@
 
 A receipt names the request, account, key, model, provider, time, usage and cost,
 and commits to the request and the answer with HMACs under the account's key; it
-holds no patient text. ``issue`` builds it and hands its canonical bytes to the
-sink (a Redis Stream, or this process's journal), as the request log does: no
-database query. The sequencer (``workers.healthcare_log``) stores and numbers it.
+holds no patient text. ``prepare`` builds it and makes its canonical bytes a rider
+of the request's log record: one Redis Stream entry more in the same round trip
+(or a line in this process's journal), and no database query. The sequencer
+(``workers.healthcare_log``) stores and numbers it.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from flask import Flask, current_app
 
 from app.errors import ServiceUnavailable
 from app.handoff.journal import Journal
+from app.handoff.rider import Rider
 from app.healthcare import commitments
 from app.healthcare.leaves import LEAF_VERSION, RECEIPT, leaf_bytes, timestamp
 from providers.base import Usage
@@ -41,9 +43,13 @@ def wants_receipt(key: ApiKeyRecord) -> bool:
 
 def build(*, key: ApiKeyRecord, account_key: bytes, request_id: str, model: str, provider: str,
           created_at: datetime, status: str, usage: Usage, cost: Decimal, request: dict,
-          answer: dict) -> dict:
-    """The receipt leaf for one answer (pure; its id is fresh)."""
-    return {
+          answer: dict, error_code: str | None = None) -> dict:
+    """The receipt leaf for one answer (pure; its id is fresh).
+
+    ``status`` is the outcome (``ok``, ``cached``, ``error`` with its ``error_code``, or
+    ``client_disconnected``); ``answer`` is what the client received.
+    """
+    leaf = {
         "leaf_type": RECEIPT, "v": LEAF_VERSION, "id": new_id("rcpt"), "request_id": request_id,
         "account_id": key.user_id, "key_id": key.id, "model": model, "provider": provider,
         "created_at": timestamp(created_at), "status": status, "cached": status == "cached",
@@ -54,6 +60,9 @@ def build(*, key: ApiKeyRecord, account_key: bytes, request_id: str, model: str,
                         "request": commitments.request_commitment(account_key, request),
                         "answer": commitments.answer_commitment(account_key, answer)},
     }
+    if error_code is not None:
+        leaf["error_code"] = error_code
+    return leaf
 
 
 class ReceiptIssuer:
@@ -77,23 +86,27 @@ class ReceiptIssuer:
             key = self._keys[account_id] = commitments.account_key(self._secret, account_id)
         return key
 
-    def issue(self, *, key: ApiKeyRecord, request_id: str, model: str, provider: str,
-              created_at: datetime, status: str, usage: Usage, cost: Decimal, request: dict,
-              answer: dict) -> str:
-        """Build the receipt and keep it durably before returning its id."""
+    def prepare(self, *, key: ApiKeyRecord, request_id: str, model: str, provider: str,
+                created_at: datetime, status: str, usage: Usage, cost: Decimal, request: dict,
+                answer: dict, error_code: str | None = None) -> tuple[str, Rider]:
+        """Build the receipt; its id, and its leaf as a rider of the request's log record
+        (one Redis round trip for both, on the hot path)."""
         receipt = build(key=key, account_key=self.account_key(key.user_id), request_id=request_id,
                         model=model, provider=provider, created_at=created_at, status=status,
-                        usage=usage, cost=cost, request=request, answer=answer)
-        self.hand_off(leaf_bytes(receipt))
-        return receipt["id"]
+                        usage=usage, cost=cost, request=request, answer=answer, error_code=error_code)
+        return receipt["id"], Rider(self.stream, leaf_bytes(receipt), self.keep_in_journal)
 
     def hand_off(self, data: bytes) -> None:
+        """Hand a leaf off alone: to the stream, or the journal while Redis is unreachable."""
         if self.client is not None:
             try:
                 self.client.xadd(self.stream, {"r": data})
                 return
             except redis.RedisError:
                 pass  # the journal keeps it; a worker sharing the folder drains it
+        self.keep_in_journal(data)
+
+    def keep_in_journal(self, data: bytes) -> None:
         try:
             self.journal.append(data + b"\n")
         except OSError as exc:

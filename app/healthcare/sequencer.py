@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 from flask import current_app
 
 import storage.transparency_log as log_repo
 import storage.users as users_repo
-from app.handoff.drain import drain_journal, drain_stream
+from app.handoff.drain import drain_journal, drain_stream, in_flight
 from app.healthcare.leaves import RECEIPT, LeafError, parse_leaf, parse_timestamp
 from app.healthcare.merkle import leaf_hash
 from app.healthcare.receipts import HEALTHCARE_TIER
@@ -20,7 +22,10 @@ from app.webhooks.events import LOG_CHECKPOINT
 from storage.transparency_log import CheckpointRecord, NewEntry, ReceiptIndex
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 GROUP = "aqta-transparency-log"  # the stream's consumer group
+READ_THROUGH_SECONDS = 1.0  # how long a reader waits on leaves another drain is storing
+READ_THROUGH_POLL_SECONDS = 0.02
 
 
 def _decode(data: bytes) -> tuple[NewEntry, ReceiptIndex | None]:
@@ -61,8 +66,11 @@ def publish() -> CheckpointRecord | None:
     return checkpoint
 
 
-def drain_leaves() -> int:
-    """Move handed-off leaves from the stream (with Redis) and the journal into the table."""
+def drain_leaves(wait_seconds: float = 0.0) -> int:
+    """Move handed-off leaves from the stream (with Redis) and the journal into the table.
+
+    ``wait_seconds``: how long to wait for the journal while another drain holds it.
+    """
     client = current_app.extensions.get("aqta.redis")
     settings = current_app.config["AQTA_SETTINGS"]
     total, failure = 0, None
@@ -71,7 +79,34 @@ def drain_leaves() -> int:
             total += drain_stream(client, settings.log_stream, GROUP, store_leaves)
         except redis.RedisError as exc:
             failure = exc
-    total += drain_journal(settings.log_journal_dir, store_leaves)
+    total += drain_journal(settings.log_journal_dir, store_leaves, wait_seconds=wait_seconds)
     if failure is not None:
         raise failure
     return total
+
+
+def read_through(find: Callable[[], T]) -> T | None:
+    """``find()`` again once every leaf handed off so far is stored (pending), or None.
+
+    A receipt is in no table for the second between its answer and the next drain:
+    a reader drains the hand-off itself (idempotent, as any drain), waiting for the
+    journal while another drain holds it, and for stream entries another consumer has
+    read and is storing; no work is added to the hot path.
+    """
+    deadline = time.monotonic() + READ_THROUGH_SECONDS
+    try:
+        drain_leaves(wait_seconds=READ_THROUGH_SECONDS)
+    except redis.RedisError:
+        log.warning("transparency log: the hand-off stream is unreachable; reading the table only")
+    found = find()
+    client = current_app.extensions.get("aqta.redis")
+    stream = current_app.config["AQTA_SETTINGS"].log_stream
+    while found is None and client is not None and time.monotonic() < deadline:
+        try:
+            if not in_flight(client, stream, GROUP):
+                break
+        except redis.RedisError:
+            break
+        time.sleep(READ_THROUGH_POLL_SECONDS)
+        found = find()
+    return found

@@ -7,17 +7,19 @@ import storage.receipts as receipts_repo
 import storage.users as users_repo
 from app.errors import InsufficientTier, NotFound
 from app.healthcare.receipts import HEALTHCARE_TIER, check_commitment, issuer
+from app.healthcare.sequencer import read_through
 from app.healthcare.transparency import transparency_log
-from app.healthcare.verify import Check, all_ok, make_bundle, verify_bundle
+from app.healthcare.verify import PENDING, SEQUENCED, Check, all_ok, make_bundle, verify_bundle
 from storage.receipts import ReceiptFilter, ReceiptPosition, StoredReceipt
+
+RECEIPT_ID_PREFIX = "rcpt_"
 
 
 class ReceiptNotFound(NotFound):
     code = "receipt_not_found"
 
     def __init__(self, receipt_id: str):
-        super().__init__(f"No receipt {receipt_id} in this account (a receipt appears within "
-                         "about a second of its answer).")
+        super().__init__(f"No receipt {receipt_id} in this account.")
 
 
 def require_healthcare(user_id: str, tier: str | None = None) -> None:
@@ -44,15 +46,19 @@ def bundle_of(stored: StoredReceipt) -> dict:
 
 
 def get_bundle(user_id: str, receipt_id: str) -> dict:
+    """The account's receipt, pending from the moment its answer left; another's is not found."""
     stored = receipts_repo.get(user_id, receipt_id)
+    if stored is None and receipt_id.startswith(RECEIPT_ID_PREFIX):
+        stored = read_through(lambda: receipts_repo.get(user_id, receipt_id))
     if stored is None:
         raise ReceiptNotFound(receipt_id)
     return bundle_of(stored)
 
 
 def page(user_id: str, where: ReceiptFilter, after: ReceiptPosition | None, limit: int) -> list[dict]:
+    # The receipt keeps its own "status" (the answer's outcome); the log's is "log_status".
     return [{**receipt_object(r), "leaf_index": r.leaf_index,
-             "status": "pending" if r.leaf_index is None else "sequenced"}
+             "log_status": PENDING if r.leaf_index is None else SEQUENCED}
             for r in receipts_repo.page(user_id, where, after, limit)]
 
 

@@ -24,6 +24,7 @@ from storage.models import database_proxy
 from storage.tables import ALL_MODELS
 from tests.gateway.conftest import LiveGateway
 from tests.healthcare.conftest import MESSAGES
+from tests.healthcare.test_exports import _export
 from tests.support import wait_for
 
 REQUESTS = 1000
@@ -91,7 +92,8 @@ def test_concurrent_answers_on_two_apps_are_sequenced_exactly(redis_mode, health
     client.close()
 
 
-def test_a_receipt_waits_in_the_stream_until_a_worker_drains_it(redis_mode, healthcare, redis_url):
+def test_a_receipt_handed_to_the_stream_is_pending_until_sequenced(redis_mode, healthcare, make_account,
+                                                                    redis_url):
     apps, stream = redis_mode
     client = apps[0].test_client()
     response = client.post("/v1/chat/completions", headers=healthcare.headers,
@@ -100,12 +102,36 @@ def test_a_receipt_waits_in_the_stream_until_a_worker_drains_it(redis_mode, heal
     connection = redis.Redis.from_url(redis_url)
     assert connection.xlen(stream) == 1
     connection.close()
+    other = make_account(tier="healthcare")
+    assert client.get(f"/api/health/receipts/{receipt_id}", headers=other.headers).status_code == 404
+    detail = apps[1].test_client().get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers)
+    assert detail.get_json()["status"] == "pending"  # before any worker ran
     with apps[1].app_context():
-        assert drain_leaves() == 1
+        drain_leaves()
         assert publish().size == 1
     assert client.get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers).get_json()[
         "status"] == "sequenced"
 
+
+
+def test_a_receipt_redis_refuses_alone_is_kept_in_the_journal(redis_mode, healthcare, redis_url, tmp_path):
+    apps, stream = redis_mode
+    connection = redis.Redis.from_url(redis_url)
+    connection.set(stream, "not a stream")  # Redis takes the request's record, refuses its receipt
+    try:
+        response = apps[0].test_client().post("/v1/chat/completions", headers=healthcare.headers,
+                                              json={"model": "mock-1", "messages": MESSAGES})
+        assert response.status_code == 200
+        receipt_id = response.get_json()["aqta"]["receipt_id"]
+        journal = b"".join(path.read_bytes() for path in (tmp_path / "log-journal").glob("*.jsonl"))
+        assert receipt_id.encode() in journal
+    finally:
+        connection.delete(stream)
+        connection.close()
+    with apps[1].app_context():
+        drain_journal(tmp_path / "log-journal", store_leaves)
+        assert publish().size == 1
+        assert log_repo.entry(receipt_id).leaf_index == 0
 
 MARKERS = ["MRN-58213994", "1961-02-03", "Quixote-Featherstonehaugh"]
 
@@ -129,6 +155,9 @@ def test_patient_markers_land_nowhere(make_app, make_account, chat, sequence, cl
                            json={"request": body, "answer": answer}).get_json()
     assert verified["valid"] is True
     keys = [k["vkey"] for k in client.get("/api/health/log/keys").get_json()["keys"]]
+    exporter = make_app(run_embedded_worker=True, export_dir=str(tmp_path / "exports")).test_client()
+    exported = b"".join(_export(exporter, account, fmt) for fmt in ("jsonl", "csv")).decode()
+    assert exported.count(receipt_id) == 3  # a JSONL line; a CSV row's id column and its leaf
     with app.app_context():
         bundle = client.get(f"/api/health/receipts/{receipt_id}", headers=account.headers).get_data()
         assert all(o.ok for o in verify_file(bundle.decode(), load_verifiers(keys)))
@@ -139,7 +168,7 @@ def test_patient_markers_land_nowhere(make_app, make_account, chat, sequence, cl
     for marker in MARKERS:
         for where, text in [("tables", "".join(rows)), ("logs", caplog.text), ("journal", journal.decode()),
                             ("webhook events", events), ("receipt", bundle.decode()),
-                            ("listing", listing)]:
+                            ("listing", listing), ("exports", exported)]:
             assert marker not in text, f"{marker} found in {where}"
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ast
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -12,9 +14,12 @@ import pytest
 import app.healthcare as healthcare_package
 from storage.log_models import LogCheckpoint, LogEntry, LogNode, LogState
 from tests.gateway.conftest import LiveGateway
+from tests.healthcare.test_exports import _answers, _export, _sequenced, embedded  # noqa: F401
+from tests.support import wait_for
 
 ROOT = Path(__file__).parents[2]
-OFFLINE_MODULES = ["offline", "verify", "merkle", "note", "checkpoint", "leaves", "commitments"]
+OFFLINE_MODULES = ["offline", "verify", "merkle", "note", "checkpoint", "leaves", "commitments",
+                   "csv_rows"]
 
 
 def aqta(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -125,3 +130,41 @@ def test_monitor_follows_the_log_and_catches_a_rewritten_history(chat, healthcar
         assert state.read_text() == saved  # the evidence is kept
     finally:
         live.stop()
+
+
+def test_verify_checks_every_export_format_row_by_row(embedded, healthcare, tmp_path):  # noqa: F811
+    app, client = embedded
+    ids = _answers(client, healthcare, 3)
+    wait_for(lambda: _sequenced(client, healthcare, ids[-1]), "the receipts to be sequenced")
+    key = client.get("/api/health/log/keys").get_json()["keys"][0]["vkey"]
+    for fmt in ("jsonl", "csv"):
+        path = tmp_path / f"receipts.{fmt}"
+        path.write_bytes(_export(client, healthcare, fmt))
+        result = aqta("receipts", "verify", str(path), "--public-key", key, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "3 of 3 receipt(s) verified" in result.stdout
+        assert [line.split()[1].rstrip(":") for line in result.stdout.splitlines()[:3]] == ids
+    table = list(csv.reader(io.StringIO((tmp_path / "receipts.csv").read_text(), newline="")))
+    column = {name: number for number, name in enumerate(table[0])}
+
+    def verify(rows: list[list[str]]) -> subprocess.CompletedProcess:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        (tmp_path / "changed.csv").write_text(out.getvalue())
+        return aqta("receipts", "verify", str(tmp_path / "changed.csv"), "--public-key", key, cwd=tmp_path)
+
+    # A readable cell edited in a spreadsheet: the signed leaf says otherwise.
+    edited = [list(row) for row in table]
+    edited[2][column["model"]] = "mock-2"
+    result = verify(edited)
+    assert result.returncode == 1 and "2 of 3" in result.stdout
+    assert f"FAIL {ids[1]}: columns: column(s) model differ" in result.stdout, result.stdout
+    # A forged leaf, its cells made to match: no longer the leaf the signed tree holds.
+    forged = [list(row) for row in edited]
+    forged[2][column["leaf"]] = forged[2][column["leaf"]].replace('"model":"mock-1"', '"model":"mock-2"')
+    result = verify(forged)
+    assert result.returncode == 1 and "2 of 3" in result.stdout
+    assert "columns" not in result.stdout and "inclusion_proof" in result.stdout, result.stdout
+    # A CSV without the leaf column (a spreadsheet's own copy) cannot be checked: said plainly.
+    result = verify([row[:column["leaf"]] for row in table])
+    assert result.returncode == 1 and "no leaf column" in result.stdout, result.stdout

@@ -41,7 +41,10 @@ def test_an_answer_gets_a_receipt_that_is_pending_then_proven(chat, healthcare, 
     answer = chat(healthcare).get_json()
     receipt_id = answer["aqta"]["receipt_id"]
     assert receipt_id.startswith("rcpt_")
-    assert client.get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers).status_code == 404
+    pending = client.get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers)
+    assert pending.status_code == 200  # at once: handed off, not yet sequenced
+    assert pending.get_json()["status"] == "pending" and pending.get_json()["leaf_index"] is None
+    assert pending.get_json()["receipt"]["id"] == receipt_id
     checkpoint = sequence()
     assert checkpoint.size == 1
     bundle = client.get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers).get_json()
@@ -59,15 +62,19 @@ def test_an_answer_gets_a_receipt_that_is_pending_then_proven(chat, healthcare, 
                             opened.root)
 
 
-def test_a_pending_receipt_says_so(chat, healthcare, app, client):
+def test_a_pending_receipt_is_its_owners_alone(chat, healthcare, make_account, client):
     receipt_id = chat(healthcare).get_json()["aqta"]["receipt_id"]
-    from app.healthcare.sequencer import drain_leaves
-
-    with app.app_context():
-        drain_leaves()  # stored, not yet numbered
+    other = make_account(tier="healthcare")
+    response = client.get(f"/api/health/receipts/{receipt_id}", headers=other.headers)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "receipt_not_found"
     bundle = client.get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers).get_json()
     assert bundle["status"] == "pending" and bundle["leaf_index"] is None
     assert "inclusion_proof" not in bundle
+    verified = client.post(f"/api/health/receipts/{receipt_id}/verify", headers=healthcare.headers)
+    assert verified.get_json()["status"] == "pending" and verified.get_json()["valid"] is False
+    missing = client.get("/api/health/receipts/rcpt_nothere", headers=healthcare.headers)
+    assert missing.status_code == 404
 
 
 def test_verify_lists_each_check_and_the_commitments(chat, healthcare, sequence, client):
@@ -144,7 +151,7 @@ def test_list_filters_and_pages(chat, healthcare, sequence, client):
     only = client.get("/api/health/receipts", headers=healthcare.headers,
                       query_string={"model": "mock-2", "key": healthcare.key_id}).get_json()["data"]
     assert [r["id"] for r in only] == [ids[4], ids[1]]
-    assert all(r["status"] == "sequenced" for r in only)
+    assert all((r["status"], r["log_status"]) == ("ok", "sequenced") for r in only)
     none = client.get("/api/health/receipts", headers=healthcare.headers,
                       query_string={"since": "2999-01-01"}).get_json()
     assert none == {"data": [], "next_cursor": None}

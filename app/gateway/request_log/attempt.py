@@ -9,6 +9,7 @@ chunk) leaves, so every response that reached a client is in the log.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from decimal import Decimal
 
 from app.gateway.request_log.sink import request_log
@@ -44,29 +45,35 @@ class Attempt:
               answer: dict | None = None) -> None:
         """Hand the record off (once; later calls are ignored).
 
-        Given the ``request`` body and the ``answer`` (a completion), a healthcare-tier
-        key's answer also gets a receipt, handed off first; its id is ``receipt_id``.
+        Given the ``request`` body and the ``answer`` (a completion: for a stream that
+        broke or was abandoned, what reached the client), a healthcare-tier key's answer
+        also gets a receipt recording the outcome, handed off with the record (in the same
+        Redis round trip; without Redis, before it); its id is ``receipt_id``.
         """
         if self.closed:
             return
         self.closed = True
-        failure = None
+        riders, receipt_id = [], None
         if request is not None and answer is not None and receipts.wants_receipt(self.key):
-            try:
-                self.receipt_id = receipts.issuer().issue(
-                    key=self.key, request_id=self.request_id, model=self.model, provider=self.provider,
-                    created_at=self.created_at, status=status, usage=usage, cost=cost,
-                    request=request, answer=answer)
-            except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt
-                failure, status, error_code = exc, "error", exc.code
-        request_log().append(RequestRecord(
+            receipt_id, leaf = receipts.issuer().prepare(
+                key=self.key, request_id=self.request_id, model=self.model, provider=self.provider,
+                created_at=self.created_at, status=status, usage=usage, cost=cost,
+                request=request, answer=answer, error_code=error_code)
+            riders.append(leaf)
+        record = RequestRecord(
             request_id=self.request_id, user_id=self.key.user_id, key_id=self.key.id,
             model=self.model, provider=self.provider, status=status, error_code=error_code,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cost_eur=cost, saved_eur=saved, cached=cached, loop_detected=loop_detected,
-            latency_ms=self._elapsed_ms(), ttft_ms=self.ttft_ms, created_at=self.created_at))
-        if failure is not None:
-            raise failure
+            latency_ms=self._elapsed_ms(), ttft_ms=self.ttft_ms, created_at=self.created_at)
+        try:
+            request_log().append(record, riders)
+        except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt
+            # Kept before its rider failed only if Redis took the record and refused the
+            # leaf alone; then this one is ignored (a request is logged once).
+            request_log().append(replace(record, status="error", error_code=exc.code))
+            raise
+        self.receipt_id = receipt_id
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)

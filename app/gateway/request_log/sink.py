@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis
 from flask import Flask, current_app
@@ -41,6 +41,7 @@ from app.gateway.request_log.codec import STREAM, encode
 from app.gateway.request_log.drain import store
 from app.handoff.drain import drain_journal
 from app.handoff.journal import SEGMENT_SUFFIX, Journal
+from app.handoff.rider import Rider
 from storage.database import close_connection
 from storage.records import RequestRecord
 
@@ -56,17 +57,21 @@ class RequestLogUnavailable(ServiceUnavailable):
 class RequestSink:
     """Where ``append`` puts records; subclasses fill in ``_append``."""
 
-    def append(self, record: RequestRecord) -> None:
-        """Keep ``record`` durably before returning; raise ``RequestLogUnavailable`` if impossible."""
+    def append(self, record: RequestRecord, riders: Sequence[Rider] = ()) -> None:
+        """Keep ``record`` (and its ``riders``) durably before returning.
+
+        Raises ``RequestLogUnavailable`` if the record cannot be kept, or what a rider's
+        fallback raises; a rider is kept before its record wherever it can fail alone.
+        """
         data = encode(record)
         try:
-            self._append(data)
+            self._append(data, riders)
         except (OSError, redis.RedisError) as exc:
             log.error("request log: could not keep record %s", data.decode())
             raise RequestLogUnavailable(f"The request log is unavailable ({exc}); request "
                                         f"{record.request_id} was not answered.") from exc
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes, riders: Sequence[Rider]) -> None:
         raise NotImplementedError
 
 
@@ -76,7 +81,9 @@ class JournalSink(RequestSink):
     def __init__(self, journal: Journal):
         self.journal = journal
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes, riders: Sequence[Rider]) -> None:
+        for rider in riders:
+            rider.fallback(rider.data)
         self.journal.append(data + b"\n")
 
 
@@ -94,20 +101,41 @@ class RedisSink(RequestSink):
         self._check_journal = True  # leftovers from an outage, or from before a restart
         self._lock = threading.Lock()
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes, riders: Sequence[Rider]) -> None:
         if self.clock() >= self._retry_at:
             try:
-                self.client.xadd(self.stream, {"r": data})
+                refused = self._xadd(data, riders)
             except redis.RedisError as exc:
                 log.warning("request log: Redis unreachable, journaling to %s for %ss: %s",
                             self.journal.directory, self.retry_seconds, exc)
                 self._retry_at = self.clock() + self.retry_seconds
             else:
+                for rider in refused:  # Redis took the record but not this rider
+                    rider.fallback(rider.data)
                 if self._check_journal:
                     self._drain_journal_in_background()
                 return
+        for rider in riders:
+            rider.fallback(rider.data)
         self.journal.append(data + b"\n")
         self._check_journal = True
+
+    def _xadd(self, data: bytes, riders: Sequence[Rider]) -> list[Rider]:
+        """The record and its riders in one round trip; the riders Redis refused.
+
+        Raises ``RedisError`` when Redis did not take the record.
+        """
+        if not riders:
+            self.client.xadd(self.stream, {"r": data})
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for rider in riders:
+                pipe.xadd(rider.stream, {"r": rider.data})
+            pipe.xadd(self.stream, {"r": data})
+            *carried, recorded = pipe.execute(raise_on_error=False)
+        if isinstance(recorded, Exception):
+            raise recorded
+        return [rider for rider, result in zip(riders, carried, strict=True) if isinstance(result, Exception)]
 
     def _drain_journal_in_background(self) -> None:
         with self._lock:
