@@ -83,7 +83,8 @@ class RequestPageSchema(Schema):
 
 class CostsQuerySchema(Schema):
     since = Instant(metadata={"description": "First UTC day (a date, or midnight UTC); "
-                                             "default: 30 days before until"})
+                                             "default: 30 days before until (free tier: the "
+                                             "first of this month)"})
     until = Instant(metadata={"description": "End UTC day, exclusive; default: tomorrow "
                                              "(the range includes today)"})
     interval = fields.String(load_default="day", validate=validate.OneOf(INTERVALS),

@@ -1,21 +1,20 @@
 """The overview, Loops and Budgets pages."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 from flask import flash, redirect, request, url_for
 
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
-from app.analytics.service import cost_report
+from app.analytics.service import cost_report, month_start
 from app.api.budgets import PutBudgetSchema
 from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.forms import integers, load
-from app.dashboard.usage import eur
+from app.dashboard.usage import eur, usage_charts
 from app.dashboard.usage_counts import key_names, month_usage
 from app.errors import EXPECTED_ERRORS, api_error
 from app.gateway.budgets import account_budgets, set_budget
-from app.tiers import TIERS
 from storage.ids import utcnow
 
 RECENT_LOOPS = 100  # loop events on the Loops page
@@ -27,18 +26,12 @@ def overview():
     user = me()
     keys = keys_repo.list_for_user(user.id)
     usage = month_usage(user.id, user.tier, keys)
-    spend = None
-    if TIERS[user.tier].analytics:
-        today = utcnow().date()
-        spend = cost_report(user.id, _midnight(today.replace(day=1)),
-                            _midnight(today + timedelta(days=1)), "month", None).totals
+    first = datetime.combine(month_start(utcnow().date()), time(), UTC)
+    spend = cost_report(user.id, user.tier, first, None, "day", None)
     loops = loop_events_repo.list_for_user(user.id, limit=5)
     return page("overview.html", title="Overview", user=user, usage=usage, keys=keys,
-                spend=spend, loops=loops, eur=eur, base_url=request.url_root.rstrip("/") + "/v1")
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
+                spend=spend, spend_chart=usage_charts(spend, {})["cost"], loops=loops, eur=eur,
+                base_url=request.url_root.rstrip("/") + "/v1")
 
 
 @bp.route("/dashboard/loops")

@@ -1,7 +1,8 @@
 """Usage: cost and request charts over a range, and the request history, for the account.
 
 Both pages load their query with the JSON API's own schemas and call the same
-analytics services, so filters, ranges and the free tier's refusal match the API.
+analytics services, so filters, ranges and the free tier's limits match the API:
+the free tier sees this month's costs, unsplit, and no request history.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.dashboard.charts import bar_chart
 from app.dashboard.forms import load
 from app.dashboard.usage_counts import key_names, month_usage
 from app.errors import EXPECTED_ERRORS, InsufficientTier, api_error
+from app.tiers import TIERS
 from storage.costs import GROUP_COLUMNS
 from storage.request_history import HistoryFilter
 
@@ -41,10 +43,11 @@ def eur_axis(value: Decimal) -> str:
     return "€0" if value == 0 else f"€{value.normalize():f}"
 
 
-def _free_tier_page(refusal: InsufficientTier, title: str):
+def _no_history_page(refusal: InsufficientTier):
+    """The request history's place on a tier without it: the counts and an upgrade note."""
     user = me()
     usage = month_usage(user.id, user.tier, keys_repo.list_for_user(user.id))
-    return page("usage_free.html", title=title, usage=usage, note=refusal.message)
+    return page("usage_free.html", title="Request history", usage=usage, note=refusal.message)
 
 
 def _key_names() -> dict[str, str]:
@@ -55,27 +58,26 @@ def _key_names() -> dict[str, str]:
 @signed_in
 def usage():
     user = me()
-    try:
-        require_analytics(user.tier)
-    except InsufficientTier as refusal:
-        return _free_tier_page(refusal, "Usage")
-    error, report = None, None
+    error, status, report = None, 200, None
     try:
         query = load(CostsQuerySchema(), request.args)
-        report = cost_report(user.id, query.get("since"), query.get("until"), query["interval"],
-                             query.get("group_by"))
+        report = cost_report(user.id, user.tier, query.get("since"), query.get("until"),
+                             query["interval"], query.get("group_by"))
     except EXPECTED_ERRORS as failure:
         exc = api_error(failure)
-        error = exc.message
-    names = _key_names()
-    charts = _charts(report, names) if report else None
-    return page("usage.html", 400 if error else 200, title="Usage", error=error, report=report,
-                charts=charts, args=request.args, intervals=INTERVALS,
-                group_columns=sorted(GROUP_COLUMNS), key_names=names,
-                ranked_groups=ranked_groups, eur=eur)
+        error, status = exc.message, exc.status
+    keys = keys_repo.list_for_user(user.id)
+    names = key_names(keys)
+    tier = TIERS[user.tier]
+    return page("usage.html", status, title="Usage", error=error, report=report,
+                charts=usage_charts(report, names) if report else None, args=request.args,
+                intervals=INTERVALS, group_columns=sorted(GROUP_COLUMNS), key_names=names,
+                ranked_groups=ranked_groups, eur=eur, full=tier.analytics,
+                usage=None if tier.analytics else month_usage(user.id, user.tier, keys))
 
 
-def _charts(report, names: dict[str, str]) -> dict:
+def usage_charts(report, names: dict[str, str]) -> dict:
+    """The cost and request charts of a cost report, split by its groups if any."""
     labels = [period.start.isoformat() for period in report.series]
 
     def split(measure):
@@ -95,7 +97,7 @@ def requests_history():
     try:
         require_analytics(user.tier)
     except InsufficientTier as refusal:
-        return _free_tier_page(refusal, "Request history")
+        return _no_history_page(refusal)
     error, result = None, None
     try:
         query = load(RequestsQuerySchema(), request.args)

@@ -163,14 +163,21 @@ def test_one_account_cannot_touch_anothers_keys(signed_in, app):
     assert app.test_client().get("/api/auth/me", headers=owner_account.headers).status_code == 200
 
 
-def test_free_tier_usage_shows_its_counts_and_the_upgrade_note(signed_in, app):
+def test_free_tier_sees_this_months_cost_on_a_chart_and_an_upgrade_note(signed_in, app, store):
     visitor, account = signed_in("free")
     chat = app.test_client().post("/v1/chat/completions", json=CHAT, headers=account.headers)
     assert chat.status_code == 200
-    for path in ("/dashboard/usage", "/dashboard/usage/requests"):
+    store([request_record(account.user.id, account.key_id, datetime.now(UTC), cost="0.00012345")])
+    for path in ("/dashboard", "/dashboard/usage"):
         page = text(visitor.get(path))
         assert "1 of 500" in page
-        assert "Analytics needs the starter tier or above; this account is on the free tier." in page
+        assert "<title>" in page and ": €0.00012345</title>" in page  # the day's bar
+        assert "€0.000123" in page
+    assert "Upgrade to the starter tier" in text(visitor.get("/dashboard/usage"))
+    history = text(visitor.get("/dashboard/usage/requests"))
+    assert "Analytics needs the starter tier or above; this account is on the free tier." in history
+    split = visitor.get("/dashboard/usage?group_by=model")
+    assert split.status_code == 403 and "not split" in text(split)
     assert "1 of 500" in text(visitor.get("/dashboard/settings/keys"))
 
 
