@@ -100,27 +100,35 @@ def test_a_new_user_gets_a_key_uses_it_sees_its_cost_and_revokes_it(browser, liv
     aqta = answer.model_extra["aqta"]
     assert answer.choices[0].message.content and aqta["provider"] == "mock"
 
-    # A free account sees its count and the upgrade note, as the API answers it.
-    page.get_by_role("link", name="Usage").click()
-    assert page.get_by_text("1 of 500").first.is_visible()
-    assert page.get_by_text("Analytics needs the starter tier or above").is_visible()
+    cost = Decimal(str(aqta["cost_eur"]))  # a JSON number with the exact digits
+    assert cost > 0
 
-    # An operator upgrades the account; the same request now shows with its cost.
-    with live.app.app_context():
-        users_repo.set_tier(users_repo.find_by_email("first@example.com").id, "starter")
+    # The new (free) account sees that request's cost on the overview's chart.
+    page.get_by_role("link", name="Overview").click()
+    bars = page.locator("svg[aria-labelledby='month-cost-chart-title'] rect")
 
     def cost_shown():
         page.reload()
-        return page.get_by_test_id("total-requests").inner_text() == "1"
+        return bars.count() == 1
 
-    wait_for(cost_shown, "the request to be aggregated onto the Usage page")
-    shown = Decimal(page.get_by_test_id("total-cost").inner_text().removeprefix("€"))
-    cost = Decimal(str(aqta["cost_eur"]))  # a JSON number with the exact digits
-    assert cost > 0 and shown == cost.quantize(Decimal(1).scaleb(shown.as_tuple().exponent))
-    bars = page.locator("svg[aria-labelledby='cost-chart-title'] rect")
-    assert bars.count() == 1
+    wait_for(cost_shown, "the request's cost to be aggregated onto the overview's chart")
     assert Decimal(bars.first.locator("title").text_content().rsplit("€", 1)[1]) == cost
+    shown = Decimal(page.get_by_test_id("month-cost").inner_text().removeprefix("€"))
+    assert shown == cost.quantize(Decimal(1).scaleb(shown.as_tuple().exponent))
+
+    # Usage shows the same for this month, and the request history is the starter tier's.
+    page.get_by_role("link", name="Usage").click()
+    assert page.get_by_text("1 of 500").first.is_visible()
+    assert page.get_by_test_id("total-requests").inner_text() == "1"
+    usage_bar = page.locator("svg[aria-labelledby='cost-chart-title'] rect")
+    assert Decimal(usage_bar.first.locator("title").text_content().rsplit("€", 1)[1]) == cost
     page.get_by_role("link", name="Request history").click()
+    assert page.get_by_text("Analytics needs the starter tier or above").is_visible()
+
+    # An operator upgrades the account; the request shows in the history with its cost.
+    with live.app.app_context():
+        users_repo.set_tier(users_repo.find_by_email("first@example.com").id, "starter")
+    page.reload()
     row = page.get_by_role("row").filter(has_text=aqta["request_id"])
     assert Decimal(row.get_by_test_id("cost").inner_text()) == cost
 
