@@ -6,7 +6,6 @@ from datetime import UTC, datetime, time
 from flask import flash, redirect, request, url_for
 
 import storage.keys as keys_repo
-import storage.loop_events as loop_events_repo
 from app.analytics.service import cost_report, month_start
 from app.api.budgets import PutBudgetSchema
 from app.dashboard.blueprint import bp, me, page, signed_in
@@ -15,9 +14,10 @@ from app.dashboard.usage import eur, usage_charts
 from app.dashboard.usage_counts import key_names, month_usage
 from app.errors import EXPECTED_ERRORS, api_error
 from app.gateway.budgets import account_budgets, set_budget
+from app.gateway.loops.events import recent_events
 from storage.ids import utcnow
 
-RECENT_LOOPS = 100  # loop events on the Loops page
+OVERVIEW_LOOPS = 5  # latest loop events on the overview
 
 
 @bp.route("/dashboard")
@@ -28,7 +28,7 @@ def overview():
     usage = month_usage(user.id, user.tier, keys)
     first = datetime.combine(month_start(utcnow().date()), time(), UTC)
     spend = cost_report(user.id, user.tier, first, None, "day", None)
-    loops = loop_events_repo.list_for_user(user.id, limit=5)
+    loops = recent_events(user.id, OVERVIEW_LOOPS)
     return page("overview.html", title="Overview", user=user, usage=usage, keys=keys,
                 spend=spend, spend_chart=usage_charts(spend, {})["cost"], loops=loops, eur=eur,
                 base_url=request.url_root.rstrip("/") + "/v1")
@@ -39,7 +39,7 @@ def overview():
 def loops():
     user = me()
     names = key_names(keys_repo.list_for_user(user.id))
-    events = loop_events_repo.list_for_user(user.id, limit=RECENT_LOOPS)
+    events = recent_events(user.id)
     return page("loops.html", title="Loops", events=events, key_names=names)
 
 
