@@ -25,7 +25,6 @@ from app.errors import InvalidRequest, NotFound
 from app.healthcare import exports, service
 from app.healthcare.transparency import transparency_log
 from app.identity.authentication import current_principal, login_required
-from storage.receipts import ReceiptFilter
 
 blp = Blueprint("health", __name__, url_prefix="/api/health",
                 description="Receipts for every AI answer (healthcare tier), provable offline")
@@ -46,9 +45,8 @@ def healthcare_account() -> str:
 def list_receipts(limit: int, cursor: str | None = None, since: datetime | None = None,
                   until: datetime | None = None, key: str | None = None, model: str | None = None):
     """The account's receipts, newest first, a page at a time (keyset on created_at, id)."""
-    page = service.receipt_page(healthcare_account(), ReceiptFilter(since=since, until=until,
-                                                                    key_id=key, model=model),
-                                cursor, limit)
+    page = service.receipt_page(healthcare_account(), cursor, limit, since=since, until=until,
+                                key_id=key, model=model)
     return {"data": page.data, "next_cursor": page.next_cursor}
 
 

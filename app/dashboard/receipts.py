@@ -20,7 +20,6 @@ from app.dashboard.usage_counts import key_names
 from app.errors import EXPECTED_ERRORS, InsufficientTier, InvalidRequest, api_error
 from app.healthcare import exports, service
 from app.healthcare.receipts import HEALTHCARE_TIER
-from storage.receipts import ReceiptFilter
 
 
 @bp.context_processor
@@ -58,9 +57,9 @@ def _list_page(status: int = 200, **context):
     error, result = None, None
     try:
         query = load(ReceiptsQuerySchema(), request.args)
-        where = ReceiptFilter(since=query.get("since"), until=query.get("until"),
-                              key_id=query.get("key"), model=query.get("model"))
-        result = service.receipt_page(user_id, where, query.get("cursor"), query["limit"])
+        result = service.receipt_page(user_id, query.get("cursor"), query["limit"],
+                                      since=query.get("since"), until=query.get("until"),
+                                      key_id=query.get("key"), model=query.get("model"))
     except EXPECTED_ERRORS as failure:
         exc = api_error(failure)
         error, status = exc.message, exc.status

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import storage.receipts as receipts_repo
 import storage.users as users_repo
@@ -69,8 +70,11 @@ def page(user_id: str, where: ReceiptFilter, after: ReceiptPosition | None, limi
             for r in receipts_repo.page(user_id, where, after, limit)]
 
 
-def receipt_page(user_id: str, where: ReceiptFilter, cursor: str | None, limit: int) -> ReceiptPage:
+def receipt_page(user_id: str, cursor: str | None, limit: int, *, since: datetime | None = None,
+                 until: datetime | None = None, key_id: str | None = None,
+                 model: str | None = None) -> ReceiptPage:
     """One page of the account's receipts, newest first, keyset-paged on (created_at, id)."""
+    where = ReceiptFilter(since=since, until=until, key_id=key_id, model=model)
     after = None
     if cursor:
         position = decode_cursor(cursor, id_prefix="rcpt_")
