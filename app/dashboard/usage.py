@@ -43,6 +43,11 @@ def eur_axis(value: Decimal) -> str:
     return "€0" if value == 0 else f"€{value.normalize():f}"
 
 
+def month_day(day: str) -> str:
+    """An ISO date on a chart's axis: MM-DD (the range says the year)."""
+    return day[5:]
+
+
 def _no_history_page(refusal: InsufficientTier):
     """The request history's place on a tier without it: the counts and an upgrade note."""
     user = me()
@@ -86,8 +91,9 @@ def usage_charts(report, names: dict[str, str]) -> dict:
                      for group, totals in period.groups.items()} for period in report.series]
         return [{"": measure(period.totals)} for period in report.series]
 
-    return {"cost": bar_chart(labels, split(lambda t: t.cost_eur), eur_axis),
-            "requests": bar_chart(labels, split(lambda t: Decimal(t.requests)), count, whole=True)}
+    return {"cost": bar_chart(labels, split(lambda t: t.cost_eur), eur_axis, short=month_day),
+            "requests": bar_chart(labels, split(lambda t: Decimal(t.requests)), count, whole=True,
+                                  short=month_day)}
 
 
 @bp.route("/dashboard/usage/requests")

@@ -5,7 +5,17 @@ from decimal import Decimal
 
 import pytest
 
-from app.dashboard.charts import BOTTOM, HEIGHT, MAX_SERIES, TOP, bar_chart, nice_ceiling, top_series
+from app.dashboard.charts import (
+    BOTTOM,
+    HEIGHT,
+    MAX_SERIES,
+    TOP,
+    WIDTH,
+    bar_chart,
+    nice_ceiling,
+    text_width,
+    top_series,
+)
 
 
 @pytest.mark.parametrize("value, ceiling", [
@@ -59,3 +69,18 @@ def test_many_periods_get_at_most_eight_x_labels():
 def test_count_charts_keep_their_gridlines_on_whole_numbers(peak, labels):
     chart = bar_chart(["d"], [{"": Decimal(peak)}], str, whole=True)
     assert [tick.label for tick in chart.ticks] == labels
+
+
+@pytest.mark.parametrize("peak, days", [
+    ("0.0000013", 30), ("0.0000013", 1), ("1234567.5", 7), ("0.42", 2), ("0", 31), ("3", 12),
+])
+def test_every_label_fits_inside_the_viewbox(peak, days):
+    labels = [f"2026-{12 if days < 31 else 1:02d}-{day:02d}" for day in range(1, days + 1)]
+    chart = bar_chart(labels, [{"": Decimal(peak)}] * days, lambda v: f"€{v.normalize():f}",
+                      short=lambda day: day[5:])
+    for tick in chart.ticks:
+        assert chart.left - chart.gap - text_width(tick.label) >= 0, tick.label
+    for label in chart.x_labels:
+        assert label.x - text_width(label.label) / 2 >= 0 and label.x + text_width(label.label) / 2 <= WIDTH
+    assert all(chart.left <= rect.x and rect.x + rect.width <= chart.right for rect in chart.rects)
+
