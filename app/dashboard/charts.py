@@ -21,7 +21,7 @@ TOP, BOTTOM = 12, 30  # margins above the plot and below it (the x labels)
 MAX_X_LABELS = 6
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#6b6b6b")
 MAX_SERIES = len(PALETTE)  # the rest are summed into "other"
-TICKS = 4  # gridlines above the baseline
+MAX_TICKS = 5  # gridlines above the baseline, at most
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,21 @@ def text_width(text: str) -> float:
     return len(text) * CHAR_WIDTH * FONT
 
 
-def nice_ceiling(value: Decimal) -> Decimal:
-    """The smallest of 1, 2, 2.5 or 5 times a power of ten that is at least ``value``."""
-    if value <= 0:
+def axis_step(peak: Decimal, whole: bool = False) -> Decimal:
+    """The gridlines' spacing: the smallest of 1, 2 or 5 times a power of ten that needs at most
+    MAX_TICKS steps to reach ``peak`` (whole numbers only for counts), so labels stay short."""
+    if peak <= 0:
         return Decimal(1)
-    exponent = value.adjusted()
-    for _ in range(2):
-        for step in (1, 2, Decimal("2.5"), 5):
-            candidate = Decimal(step).scaleb(exponent)
-            if candidate >= value:
-                return candidate.normalize()
+    exponent = (peak / MAX_TICKS).adjusted()
+    if whole:
+        exponent = max(exponent, 0)
+    while True:
+        for multiple in (1, 2, 5):
+            step = Decimal(multiple).scaleb(exponent)
+            if (whole and step != step.to_integral_value()) or math.ceil(peak / step) > MAX_TICKS:
+                continue
+            return Decimal(format(step, "f"))  # plain digits: 50, not 5E+1
         exponent += 1
-    return Decimal(10).scaleb(exponent)  # unreachable: 10^(e+1) > value
 
 
 def top_series(periods: list[dict[str, Decimal]]) -> list[str]:
@@ -111,10 +114,10 @@ def bar_chart(labels: list[str], periods: list[dict[str, Decimal]], fmt,
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
     periods = [_fold(values, names) for values in periods]
     peak = max((sum(values.values(), Decimal(0)) for values in periods), default=Decimal(0))
-    top = nice_ceiling(peak)
-    if whole:
-        top = Decimal(math.ceil(max(top, TICKS) / TICKS) * TICKS)
-    tick_labels = [fmt(top * i / TICKS) for i in range(TICKS + 1)]
+    step = axis_step(peak, whole)
+    steps = max(1, math.ceil(peak / step))
+    top = step * steps
+    tick_labels = [fmt(step * i) for i in range(steps + 1)]
     every = max(1, -(-len(labels) // MAX_X_LABELS))
     shown = [(i, short(label)) for i, label in enumerate(labels) if i % every == 0]
     left, right = _plot_edges(tick_labels, shown, len(labels))
@@ -135,7 +138,7 @@ def bar_chart(labels: list[str], periods: list[dict[str, Decimal]], fmt,
             title = f"{label}: {fmt(value)}" + (f" ({name})" if name else "")
             rects.append(Rect(round(x, 2), round(y, 2), round(bar_w, 2), round(height, 2),
                               colours[name], title))
-    ticks = [Tick(round(baseline - plot_h * i / TICKS, 2), label)
+    ticks = [Tick(round(baseline - plot_h * i / steps, 2), label)
              for i, label in enumerate(tick_labels)]
     x_labels = [XLabel(round(left + i * slot + slot / 2, 2), label) for i, label in shown]
     legend = [(name, colours[name]) for name in names if name]

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: the new user's path, keyboard use, axe-core, screenshots."""
 from __future__ import annotations
 
+import csv
 import os
 import re
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import pytest
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
 import storage.users as users_repo
+from tests.conftest import PASSWORD as ACCOUNT_PASSWORD
 from tests.conftest import first_backend_only, unavailable
 from tests.dashboard.browser import (
     CHROMIUM,
@@ -86,6 +88,16 @@ def create_key(page, name: str) -> str:
     return copied
 
 
+def reload_until(page, shown, what: str) -> None:
+    """Reload the page until ``shown()`` holds (work done by a worker appears within seconds)."""
+
+    def reloaded():
+        page.reload()
+        return shown()
+
+    wait_for(reloaded, what)
+
+
 def sdk(live, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{live.url}/v1", api_key=key, max_retries=0)
 
@@ -107,11 +119,8 @@ def test_a_new_user_gets_a_key_uses_it_sees_its_cost_and_revokes_it(browser, liv
     page.get_by_role("link", name="Overview").click()
     bars = page.locator("svg[aria-labelledby='month-cost-chart-title'] rect")
 
-    def cost_shown():
-        page.reload()
-        return bars.count() == 1
-
-    wait_for(cost_shown, "the request's cost to be aggregated onto the overview's chart")
+    reload_until(page, lambda: bars.count() == 1,
+                 "the request's cost to be aggregated onto the overview's chart")
     assert Decimal(bars.first.locator("title").text_content().rsplit("€", 1)[1]) == cost
     shown = Decimal(page.get_by_test_id("month-cost").inner_text().removeprefix("€"))
     assert shown == cost.quantize(Decimal(1).scaleb(shown.as_tuple().exponent))
@@ -170,11 +179,8 @@ def add_webhook(page, receiver) -> str:
     page.get_by_role("link", name="I have stored it").click()
     page.get_by_role("button", name="Send a test event").click()
 
-    def delivered():
-        page.reload()
-        return page.get_by_test_id("delivery-status").first.inner_text().startswith("succeeded")
-
-    wait_for(delivered, "the test delivery to succeed")
+    reload_until(page, lambda: page.get_by_test_id("delivery-status").first.inner_text()
+                 .startswith("succeeded"), "the test delivery to succeed")
     assert receiver.of_type("webhook.test") and receiver.verify(
         receiver.received[-1].body, receiver.received[-1].headers) == ["ops"]
     page.get_by_role("button", name=re.compile("^Retry delivery")).first.click()
@@ -207,7 +213,8 @@ def populate(browser, live, receiver):
             "usage": "/dashboard/usage", "usage-by-model": "/dashboard/usage?group_by=model",
             "requests": "/dashboard/usage/requests", "loops": "/dashboard/loops",
             "budgets": "/dashboard/budgets", "webhooks": "/dashboard/webhooks",
-            "webhook": endpoint_path, "webhook-delete": f"{endpoint_path}/delete"}, page
+            "webhook": endpoint_path, "webhook-delete": f"{endpoint_path}/delete",
+            "receipts-other-tier": "/dashboard/receipts"}, page
 
 
 def test_every_page_passes_axe_and_is_photographed_at_both_widths(browser, live, receiver):
@@ -229,9 +236,7 @@ def test_every_page_passes_axe_and_is_photographed_at_both_widths(browser, live,
         page.context.add_cookies(cookies)
         for name, path in pages.items():
             page.goto(path)
-            assert page.get_by_role("heading", level=1).count() == 1, name
-            violations += axe_violations(page, f"{viewport} {name}")
-            screenshot(page, viewport, name)
+            violations += photographed(page, viewport, name)
         page.goto("/dashboard/settings/keys")
         page.get_by_label("Name").fill(f"{viewport} key")
         page.get_by_role("button", name="Create key").click()
@@ -239,3 +244,55 @@ def test_every_page_passes_axe_and_is_photographed_at_both_widths(browser, live,
         screenshot(page, viewport, "key-created")
     assert [str(v) for v in violations] == []
     assert len(list(SCREENSHOTS.glob("*.png"))) >= 2 * (4 + len(pages) + 1)
+
+
+def log_in(page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(ACCOUNT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard")
+
+
+def photographed(page, viewport: str, name: str) -> list:
+    """The page's serious axe-core violations, after writing its screenshot."""
+    assert page.get_by_role("heading", level=1).count() == 1, name
+    screenshot(page, viewport, name)
+    return axe_violations(page, f"{viewport} {name}")
+
+
+def walk_receipts(browser, live, viewport: str, email: str, ids: list[str]) -> list:
+    """List, verify, export and download the receipts at one width; the axe violations seen."""
+    page = new_page(browser, live, viewport)
+    log_in(page, email)
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Receipts").click()
+    statuses = page.get_by_test_id("receipt-status")
+    reload_until(page, lambda: statuses.all_inner_texts() == ["sequenced"] * len(ids),
+                 "the receipts to be sequenced")
+    violations = photographed(page, viewport, "receipts")
+    page.get_by_role("link", name=ids[0]).click()
+    page.get_by_role("button", name="Verify the receipt").click()
+    assert page.get_by_test_id("verification").inner_text() == "Valid: every check passed."
+    violations += photographed(page, viewport, "receipt")
+    page.get_by_role("link", name="All receipts").click()
+    page.get_by_label("Format").select_option("csv")
+    page.get_by_role("button", name="Export receipts").click()
+    status = page.get_by_test_id("export-status")
+    reload_until(page, lambda: status.inner_text() == "succeeded", "the export to finish")
+    violations += photographed(page, viewport, "receipt-export")
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("^Download receipts-")).click()
+    with open(download.value.path(), encoding="utf-8") as exported:
+        assert [row["id"] for row in csv.DictReader(exported)] == ids
+    return violations
+
+
+def test_a_healthcare_account_verifies_and_exports_its_receipts(browser, live, make_account):
+    account = make_account(tier="healthcare")
+    client = sdk(live, account.key)
+    ids = [client.chat.completions.create(model="mock-1", messages=HELLO).model_extra["aqta"]["receipt_id"]
+           for _ in range(2)]
+    violations = []
+    for viewport in VIEWPORTS:
+        violations += walk_receipts(browser, live, viewport, account.user.email, ids)
+    assert [str(v) for v in violations] == []
