@@ -7,6 +7,7 @@ another tier sees what receipts are and how to get them, not an error.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import wraps
 
 from flask import current_app, redirect, request, send_file, url_for
@@ -19,14 +20,23 @@ from app.dashboard.forms import load
 from app.dashboard.usage_counts import key_names
 from app.errors import EXPECTED_ERRORS, InsufficientTier, InvalidRequest, api_error
 from app.healthcare import exports, service
+from app.healthcare.leaves import parse_timestamp
 from app.healthcare.receipts import HEALTHCARE_TIER
 
 
 @bp.context_processor
 def receipts_in_the_menu() -> dict:
-    """The menu lists Receipts for healthcare accounts only."""
+    """The menu lists Receipts for healthcare accounts only; receipts' times are RFC 3339 text."""
     return {"shows_receipts": current_user.is_authenticated
-            and current_user.record.tier == HEALTHCARE_TIER}
+            and current_user.record.tier == HEALTHCARE_TIER, "receipt_time": receipt_time}
+
+
+def receipt_time(text: object) -> datetime | None:
+    """A receipt's RFC 3339 time, or None when a damaged row has none."""
+    try:
+        return parse_timestamp(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def healthcare_only(view):

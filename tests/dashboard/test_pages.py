@@ -15,6 +15,7 @@ import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
 import storage.webhooks as hooks_repo
 from app.healthcare.sequencer import drain_leaves, publish
+from storage.log_models import LogEntry
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import Visitor, csrf_token
 from tests.fakes.oidc_issuer import FakeOidcIssuer
@@ -444,3 +445,17 @@ def test_a_bad_export_range_is_explained_by_the_export_form(signed_in):
     assert response.status_code == 400
     assert "since must be before until." in text(response)
     assert 'value="2026-02-01"' in text(response)
+
+
+def test_a_damaged_receipt_row_is_shown_as_unreadable_and_fails_verification(signed_in, app, sequence):
+    visitor, account = signed_in("healthcare")
+    receipt_id = answers(app, account, 1)[0]["aqta"]["receipt_id"]
+    sequence()
+    with app.app_context():
+        LogEntry.update(leaf_data="not json").where(LogEntry.id == receipt_id).execute()
+    assert "unreadable" in text(visitor.get("/dashboard/receipts"))
+    path = f"/dashboard/receipts/{receipt_id}"
+    detail = visitor.get(path)
+    assert detail.status_code == 200 and "unreadable" in text(detail)
+    checked = visitor.submit(path, {}, action=f"{path}/verify")
+    assert checked.status_code == 200 and "Not valid: a check failed." in text(checked)
