@@ -133,6 +133,9 @@ def test_a_new_user_gets_a_key_uses_it_sees_its_cost_and_revokes_it(browser, liv
     assert Decimal(usage_bar.first.locator("title").text_content().rsplit("€", 1)[1]) == cost
     page.get_by_role("link", name="Request history").click()
     assert page.get_by_text("Analytics needs the starter tier or above").is_visible()
+    free_pages = {"overview-free": "/dashboard", "usage-free": "/dashboard/usage",
+                  "requests-free": "/dashboard/usage/requests"}
+    assert photograph(browser, live, page.context.cookies(), free_pages) == []
 
     # An operator upgrades the account; the request shows in the history with its cost.
     with live.app.app_context():
@@ -234,14 +237,12 @@ def test_every_page_passes_axe_and_is_photographed_at_both_widths(browser, live,
         screenshot(anonymous, viewport, "login-error")
         page = new_page(browser, live, viewport)
         page.context.add_cookies(cookies)
-        for name, path in pages.items():
-            page.goto(path)
-            violations += photographed(page, viewport, name)
         page.goto("/dashboard/settings/keys")
         page.get_by_label("Name").fill(f"{viewport} key")
         page.get_by_role("button", name="Create key").click()
         violations += axe_violations(page, f"{viewport} key-created")
         screenshot(page, viewport, "key-created")
+    violations += photograph(browser, live, cookies, pages)
     assert [str(v) for v in violations] == []
     assert len(list(SCREENSHOTS.glob("*.png"))) >= 2 * (4 + len(pages) + 1)
 
@@ -259,6 +260,18 @@ def photographed(page, viewport: str, name: str) -> list:
     assert page.get_by_role("heading", level=1).count() == 1, name
     screenshot(page, viewport, name)
     return axe_violations(page, f"{viewport} {name}")
+
+
+def photograph(browser, live, cookies: list, pages: dict[str, str]) -> list[str]:
+    """Open each page at both widths with the session's cookies; its axe violations."""
+    violations = []
+    for viewport in VIEWPORTS:
+        page = new_page(browser, live, viewport)
+        page.context.add_cookies(cookies)
+        for name, path in pages.items():
+            page.goto(path)
+            violations += [str(v) for v in photographed(page, viewport, name)]
+    return violations
 
 
 def walk_receipts(browser, live, viewport: str, email: str, ids: list[str]) -> list:
