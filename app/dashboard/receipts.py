@@ -15,7 +15,7 @@ from flask_login import current_user
 
 import storage.keys as keys_repo
 from app.api.health_schemas import ExportQuerySchema, ReceiptsQuerySchema, VerifyBodySchema
-from app.dashboard.blueprint import SAFE_METHODS, bp, me, page, signed_in
+from app.dashboard.blueprint import SAFE_METHODS, bp, me, page, paging_args, signed_in
 from app.dashboard.forms import load
 from app.dashboard.usage_counts import key_names
 from app.errors import EXPECTED_ERRORS, InsufficientTier, InvalidRequest, api_error
@@ -73,9 +73,8 @@ def _list_page(status: int = 200, **context):
     except EXPECTED_ERRORS as failure:
         exc = api_error(failure)
         error, status = exc.message, exc.status
-    next_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return page("receipts.html", status, title="Receipts", result=result, args=request.args,
-                next_args=next_args, key_names=key_names(keys_repo.list_for_user(user_id)),
+                next_args=paging_args(), key_names=key_names(keys_repo.list_for_user(user_id)),
                 formats=exports.FORMATS, form=request.form, error=error, **context)
 
 

@@ -14,7 +14,7 @@ import storage.keys as keys_repo
 from app.analytics.cost_series import INTERVALS
 from app.analytics.service import cost_report, ranked_groups, request_page, require_analytics
 from app.api.analytics_schemas import CostsQuerySchema, RequestsQuerySchema
-from app.dashboard.blueprint import bp, me, page, signed_in
+from app.dashboard.blueprint import bp, me, page, paging_args, signed_in
 from app.dashboard.charts import bar_chart
 from app.dashboard.forms import load
 from app.dashboard.usage_counts import key_names, month_usage
@@ -112,7 +112,6 @@ def requests_history():
     except EXPECTED_ERRORS as failure:
         exc = api_error(failure)
         error = exc.message
-    next_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return page("requests.html", 400 if error else 200, title="Request history", error=error,
-                result=result, args=request.args, next_args=next_args, key_names=_key_names(),
+                result=result, args=request.args, next_args=paging_args(), key_names=_key_names(),
                 statuses=STATUSES, eur=eur)
