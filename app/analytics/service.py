@@ -64,10 +64,11 @@ def _basic_range(tier: str, start: date, group_by: str | None, today: date) -> N
                                "split; earlier days and group_by need the starter tier or above.")
 
 
-def request_page(user_id: str, filters: HistoryFilter, cursor: str | None, limit: int) -> RequestPage:
-    """One page of the account's requests, newest first, keyset-paged on (created_at, id)."""
+def request_page(user_id: str, cursor: str | None, limit: int, **filters) -> RequestPage:
+    """One page of the account's requests, newest first, keyset-paged on (created_at, id);
+    ``filters`` are HistoryFilter's fields (since, until, key_id, model, …)."""
     after = decode_cursor(cursor) if cursor else None
-    records = history_repo.history(user_id, filters, after, limit + 1)
+    records = history_repo.history(user_id, HistoryFilter(**filters), after, limit + 1)
     page, more = records[:limit], len(records) > limit
     last = page[-1] if page else None
     next_cursor = encode_cursor(Position(last.created_at, last.request_id)) if more else None

@@ -17,7 +17,6 @@ from app.api.jobs import JobSchema
 from app.api.schemas import AUTHENTICATED
 from app.identity.authentication import current_principal, login_required
 from storage.costs import CostTotals
-from storage.request_history import HistoryFilter
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/analytics",
                 description="Request history (starter tier and above) and costs (this month's "
@@ -50,7 +49,7 @@ def list_requests(limit: int, cursor: str | None = None, **filters):
     you page appear before the first page, never as skips or repeats later.
     Raw records are kept for REQUEST_RETENTION_DAYS; costs cover all time.
     """
-    page = request_page(analytics_account(), HistoryFilter(**filters), cursor, limit)
+    page = request_page(analytics_account(), cursor, limit, **filters)
     return {"data": page.data, "next_cursor": page.next_cursor}
 
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, time
 
 from flask import flash, redirect, request, url_for
 
-import storage.keys as keys_repo
 from app.analytics.service import cost_report, month_start
 from app.api.budgets import PutBudgetSchema
 from app.dashboard.blueprint import bp, me, page, signed_in
@@ -15,6 +14,7 @@ from app.dashboard.usage_counts import key_names, month_usage
 from app.errors import EXPECTED_ERRORS, api_error
 from app.gateway.budgets import account_budgets, set_budget
 from app.gateway.loops.events import recent_events
+from app.identity.api_keys import live_keys
 from storage.ids import utcnow
 
 OVERVIEW_LOOPS = 5  # latest loop events on the overview
@@ -24,7 +24,7 @@ OVERVIEW_LOOPS = 5  # latest loop events on the overview
 @signed_in
 def overview():
     user = me()
-    keys = keys_repo.list_for_user(user.id)
+    keys = live_keys(user.id)
     usage = month_usage(user.id, user.tier, keys)
     first = datetime.combine(month_start(utcnow().date()), time(), UTC)
     spend = cost_report(user.id, user.tier, first, None, "day", None)
@@ -38,7 +38,7 @@ def overview():
 @signed_in
 def loops():
     user = me()
-    names = key_names(keys_repo.list_for_user(user.id))
+    names = key_names(live_keys(user.id))
     events = recent_events(user.id)
     return page("loops.html", title="Loops", events=events, key_names=names)
 
@@ -46,7 +46,7 @@ def loops():
 def _budgets_page(status: int = 200, **context):
     user = me()
     month, budgets = account_budgets(user.id)
-    keys = keys_repo.list_for_user(user.id)
+    keys = live_keys(user.id)
     names = key_names(keys)
     return page("budgets.html", status, title="Budgets", month=month, budgets=budgets, keys=keys,
                 key_names=names, form=request.form, eur=eur, **context)

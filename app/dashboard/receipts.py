@@ -13,7 +13,6 @@ from functools import wraps
 from flask import current_app, redirect, request, send_file, url_for
 from flask_login import current_user
 
-import storage.keys as keys_repo
 from app.api.health_schemas import ExportQuerySchema, ReceiptsQuerySchema, VerifyBodySchema
 from app.dashboard.blueprint import SAFE_METHODS, bp, me, page, paging_args, signed_in
 from app.dashboard.forms import load
@@ -22,6 +21,7 @@ from app.errors import EXPECTED_ERRORS, InsufficientTier, InvalidRequest, api_er
 from app.healthcare import exports, service
 from app.healthcare.leaves import parse_timestamp
 from app.healthcare.receipts import HEALTHCARE_TIER
+from app.identity.api_keys import live_keys
 
 
 @bp.context_processor
@@ -74,7 +74,7 @@ def _list_page(status: int = 200, **context):
         exc = api_error(failure)
         error, status = exc.message, exc.status
     return page("receipts.html", status, title="Receipts", result=result, args=request.args,
-                next_args=paging_args(), key_names=key_names(keys_repo.list_for_user(user_id)),
+                next_args=paging_args(), key_names=key_names(live_keys(user_id)),
                 formats=exports.FORMATS, form=request.form, error=error, **context)
 
 
@@ -111,7 +111,7 @@ def download_export(job_id: str):
 def _receipt_page(receipt_id: str, status: int = 200, **context):
     bundle = service.get_bundle(me().id, receipt_id)
     return page("receipt.html", status, title=f"Receipt {receipt_id}", bundle=bundle,
-                receipt=bundle["receipt"], key_names=key_names(keys_repo.list_for_user(me().id)),
+                receipt=bundle["receipt"], key_names=key_names(live_keys(me().id)),
                 **context)
 
 

@@ -10,8 +10,7 @@ from decimal import Decimal
 
 from flask import request
 
-import storage.keys as keys_repo
-from app.analytics.cost_series import INTERVALS
+from app.analytics.cost_series import GROUP_BY, INTERVALS
 from app.analytics.service import cost_report, ranked_groups, request_page, require_analytics
 from app.api.analytics_schemas import CostsQuerySchema, RequestsQuerySchema
 from app.dashboard.blueprint import bp, me, page, paging_args, signed_in
@@ -19,9 +18,8 @@ from app.dashboard.charts import bar_chart
 from app.dashboard.forms import load
 from app.dashboard.usage_counts import key_names, month_usage
 from app.errors import EXPECTED_ERRORS, InsufficientTier, api_error
+from app.identity.api_keys import live_keys
 from app.tiers import TIERS
-from storage.costs import GROUP_COLUMNS
-from storage.request_history import HistoryFilter
 
 STATUSES = ("ok", "error", "cached", "client_disconnected")
 
@@ -51,12 +49,12 @@ def month_day(day: str) -> str:
 def _no_history_page(refusal: InsufficientTier):
     """The request history's place on a tier without it: the counts and an upgrade note."""
     user = me()
-    usage = month_usage(user.id, user.tier, keys_repo.list_for_user(user.id))
+    usage = month_usage(user.id, user.tier, live_keys(user.id))
     return page("usage_free.html", title="Request history", usage=usage, note=refusal.message)
 
 
 def _key_names() -> dict[str, str]:
-    return key_names(keys_repo.list_for_user(me().id))
+    return key_names(live_keys(me().id))
 
 
 @bp.route("/dashboard/usage")
@@ -71,12 +69,12 @@ def usage():
     except EXPECTED_ERRORS as failure:
         exc = api_error(failure)
         error, status = exc.message, exc.status
-    keys = keys_repo.list_for_user(user.id)
+    keys = live_keys(user.id)
     names = key_names(keys)
     tier = TIERS[user.tier]
     return page("usage.html", status, title="Usage", error=error, report=report,
                 charts=usage_charts(report, names) if report else None, args=request.args,
-                intervals=INTERVALS, group_columns=sorted(GROUP_COLUMNS), key_names=names,
+                intervals=INTERVALS, group_columns=GROUP_BY, key_names=names,
                 ranked_groups=ranked_groups, eur=eur, full=tier.analytics,
                 usage=None if tier.analytics else month_usage(user.id, user.tier, keys))
 
@@ -108,7 +106,7 @@ def requests_history():
     try:
         query = load(RequestsQuerySchema(), request.args)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
-        result = request_page(user.id, HistoryFilter(**query), cursor, limit)
+        result = request_page(user.id, cursor, limit, **query)
     except EXPECTED_ERRORS as failure:
         exc = api_error(failure)
         error = exc.message
