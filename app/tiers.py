@@ -12,7 +12,7 @@ class Tier:
     monthly_requests: int
     requests_per_minute: int
     all_models: bool  # False: only models marked cheap in the registry
-    analytics: bool = True  # request history and cost analytics (/api/analytics)
+    analytics: bool = True  # request history, costs of any range and split (False: this month's, unsplit)
 
 
 TIERS = {

@@ -35,6 +35,8 @@ def test_the_import_contracts_hold():
     ("providers/openai.py", "import app.config"),
     ("app/gateway/pipeline.py", "import workers.actors"),
     ("app/identity/passwords.py", "import app.api.auth"),
+    ("app/dashboard/pages.py", "import storage.loop_events"),
+    ("app/dashboard/webhooks.py", "import storage.webhooks"),
 ])
 def test_a_forbidden_import_breaks_a_contract(tmp_path, module, forbidden):
     for package in PACKAGES:

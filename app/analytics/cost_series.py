@@ -5,9 +5,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from storage.costs import CostTotals, DailyCost
+from storage.costs import GROUP_COLUMNS, CostTotals, DailyCost
 
 INTERVALS = ("day", "week", "month")
+GROUP_BY = tuple(sorted(GROUP_COLUMNS))  # what a cost series can be split by
 
 
 @dataclass

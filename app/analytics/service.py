@@ -1,7 +1,10 @@
 """Analytics as a service: the request history a page at a time, and cost reports.
 
-The JSON API (app.api.analytics) and the dashboard's Usage page both call these,
-so the tier rule and the range rules live once (cursors: ``app.analytics.cursors``).
+The JSON API (app.api.analytics) and the dashboard's pages both call these, so the
+tier rules and the range rules live once (cursors: ``app.analytics.cursors``).
+Every tier sees its own costs this month, not split (the basic monitoring the
+free tier is sold: each answer's cost is on it anyway); other ranges, splits and
+the request history need a tier with analytics.
 """
 from __future__ import annotations
 
@@ -47,10 +50,25 @@ def require_analytics(tier: str) -> None:
                                f"the {tier} tier.")
 
 
-def request_page(user_id: str, filters: HistoryFilter, cursor: str | None, limit: int) -> RequestPage:
-    """One page of the account's requests, newest first, keyset-paged on (created_at, id)."""
+def month_start(today: date) -> date:
+    return today.replace(day=1)
+
+
+def _basic_range(tier: str, start: date, group_by: str | None, today: date) -> None:
+    """InsufficientTier if a tier without analytics asks beyond this month's costs, unsplit."""
+    if TIERS[tier].analytics:
+        return
+    first = month_start(today)
+    if group_by or start < first:
+        raise InsufficientTier(f"The {tier} tier sees this month's costs (since {first}), not "
+                               "split; earlier days and group_by need the starter tier or above.")
+
+
+def request_page(user_id: str, cursor: str | None, limit: int, **filters) -> RequestPage:
+    """One page of the account's requests, newest first, keyset-paged on (created_at, id);
+    ``filters`` are HistoryFilter's fields (since, until, key_id, model, …)."""
     after = decode_cursor(cursor) if cursor else None
-    records = history_repo.history(user_id, filters, after, limit + 1)
+    records = history_repo.history(user_id, HistoryFilter(**filters), after, limit + 1)
     page, more = records[:limit], len(records) > limit
     last = page[-1] if page else None
     next_cursor = encode_cursor(Position(last.created_at, last.request_id)) if more else None
@@ -64,11 +82,21 @@ def _day(moment: datetime, name: str) -> date:
     return moment.date()
 
 
-def cost_report(user_id: str, since: datetime | None, until: datetime | None, interval: str,
-                group_by: str | None) -> CostReport:
-    """Totals and a zero-filled series over [since, until) from the per-day aggregates."""
-    end = _day(until, "until") if until else utcnow().date() + timedelta(days=1)
-    start = _day(since, "since") if since else end - timedelta(days=DEFAULT_RANGE_DAYS)
+def cost_report(user_id: str, tier: str, since: datetime | None, until: datetime | None,
+                interval: str, group_by: str | None) -> CostReport:
+    """Totals and a zero-filled series over [since, until) from the per-day aggregates.
+
+    Without ``since``: the last 30 days, or this month for a tier without analytics.
+    """
+    today = utcnow().date()
+    end = _day(until, "until") if until else today + timedelta(days=1)
+    if since:
+        start = _day(since, "since")
+    elif TIERS[tier].analytics:
+        start = end - timedelta(days=DEFAULT_RANGE_DAYS)
+    else:
+        start = month_start(today)
+    _basic_range(tier, start, group_by, today)
     if start >= end:
         raise InvalidRequest("since must be before until.", field="since")
     if (end - start).days > MAX_RANGE_DAYS or len(periods(start, end, interval)) > MAX_PERIODS:

@@ -1,4 +1,8 @@
-"""Analytics: the request history and costs of the caller's account (starter tier and above)."""
+"""Analytics: the request history and costs of the caller's account.
+
+The history, refreshes and costs of any range or split need the starter tier or
+above; every tier reads its own costs this month (app.analytics.service holds the rule).
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,18 +17,22 @@ from app.api.jobs import JobSchema
 from app.api.schemas import AUTHENTICATED
 from app.identity.authentication import current_principal, login_required
 from storage.costs import CostTotals
-from storage.request_history import HistoryFilter
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/analytics",
-                description="Request history and costs (starter tier and above)")
+                description="Request history (starter tier and above) and costs (this month's "
+                            "for the free tier)")
+
+
+def caller_tier() -> str:
+    """The tier of the caller's key, or of its account when signed in with a session."""
+    principal = current_principal()
+    return principal.key.tier if principal.key else users_repo.get(principal.user_id).tier
 
 
 def analytics_account() -> str:
     """The caller's account id, if its tier includes analytics; InsufficientTier otherwise."""
-    principal = current_principal()
-    tier = principal.key.tier if principal.key else users_repo.get(principal.user_id).tier
-    require_analytics(tier)
-    return principal.user_id
+    require_analytics(caller_tier())
+    return current_principal().user_id
 
 
 @blp.route("/requests")
@@ -41,7 +49,7 @@ def list_requests(limit: int, cursor: str | None = None, **filters):
     you page appear before the first page, never as skips or repeats later.
     Raw records are kept for REQUEST_RETENTION_DAYS; costs cover all time.
     """
-    page = request_page(analytics_account(), HistoryFilter(**filters), cursor, limit)
+    page = request_page(analytics_account(), cursor, limit, **filters)
     return {"data": page.data, "next_cursor": page.next_cursor}
 
 
@@ -57,7 +65,8 @@ def _totals(totals: CostTotals, **extra) -> dict:
 @blp.response(200, CostsSchema)
 @blp.alt_response(400, description="invalid_request: a bad range, interval or group_by")
 @blp.alt_response(401, description="Not authenticated")
-@blp.alt_response(403, description="insufficient_tier: the free tier has no analytics")
+@blp.alt_response(403, description="insufficient_tier: the free tier sees this month's costs, "
+                                    "not split")
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def costs(interval: str, since: datetime | None = None, until: datetime | None = None,
@@ -65,9 +74,11 @@ def costs(interval: str, since: datetime | None = None, until: datetime | None =
     """Cost totals and a series per day, week or month, optionally per model, provider or key.
 
     Served from per-day aggregates kept up to date every few seconds; money is
-    EUR as exact decimal strings.
+    EUR as exact decimal strings. The free tier sees this month's costs (the default
+    range for it), not split by group_by; earlier days need the starter tier or above.
     """
-    report = cost_report(analytics_account(), since, until, interval, group_by)
+    report = cost_report(current_principal().user_id, caller_tier(), since, until, interval,
+                         group_by)
     points = []
     for period in report.series:
         extra = {"start": period.start, "end": period.end}

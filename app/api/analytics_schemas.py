@@ -6,9 +6,8 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.analytics.cost_series import INTERVALS
+from app.analytics.cost_series import GROUP_BY, INTERVALS
 from app.analytics.cursors import in_range
-from storage.costs import GROUP_COLUMNS
 
 MAX_PAGE = 500  # records per page of the request history
 
@@ -83,12 +82,13 @@ class RequestPageSchema(Schema):
 
 class CostsQuerySchema(Schema):
     since = Instant(metadata={"description": "First UTC day (a date, or midnight UTC); "
-                                             "default: 30 days before until"})
+                                             "default: 30 days before until (free tier: the "
+                                             "first of this month)"})
     until = Instant(metadata={"description": "End UTC day, exclusive; default: tomorrow "
                                              "(the range includes today)"})
     interval = fields.String(load_default="day", validate=validate.OneOf(INTERVALS),
                              metadata={"description": "Period of the series (weeks start on Monday)"})
-    group_by = fields.String(validate=validate.OneOf(sorted(GROUP_COLUMNS)),
+    group_by = fields.String(validate=validate.OneOf(GROUP_BY),
                              metadata={"description": "Break each period down by this"})
 
 

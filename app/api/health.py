@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from pathlib import Path
 
 from flask import Response, current_app, send_file
 from flask_smorest import Blueprint
 
-import storage.jobs as jobs_repo
 import storage.transparency_log as log_repo
-from app.analytics.cursors import decode_cursor, encode_cursor
 from app.api.health_schemas import (
     BundleSchema,
     ConsistencyQuerySchema,
@@ -26,18 +23,11 @@ from app.api.jobs import JobSchema
 from app.api.schemas import AUTHENTICATED
 from app.errors import InvalidRequest, NotFound
 from app.healthcare import exports, service
-from app.healthcare.leaves import parse_timestamp
 from app.healthcare.transparency import transparency_log
 from app.identity.authentication import current_principal, login_required
-from storage.receipts import ReceiptFilter, ReceiptPosition
-from storage.request_history import Position
 
 blp = Blueprint("health", __name__, url_prefix="/api/health",
                 description="Receipts for every AI answer (healthcare tier), provable offline")
-
-
-class ExportNotReady(NotFound):
-    code = "export_not_ready"
 
 
 def healthcare_account() -> str:
@@ -55,19 +45,9 @@ def healthcare_account() -> str:
 def list_receipts(limit: int, cursor: str | None = None, since: datetime | None = None,
                   until: datetime | None = None, key: str | None = None, model: str | None = None):
     """The account's receipts, newest first, a page at a time (keyset on created_at, id)."""
-    user_id = healthcare_account()
-    after = None
-    if cursor:
-        position = decode_cursor(cursor, id_prefix="rcpt_")
-        after = ReceiptPosition(position.created_at, position.request_id)
-    rows = service.page(user_id, ReceiptFilter(since=since, until=until, key_id=key, model=model),
-                        after, limit + 1)
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more:
-        last = page[-1]
-        next_cursor = encode_cursor(Position(parse_timestamp(last["created_at"]), last["id"]))
-    return {"data": page, "next_cursor": next_cursor}
+    page = service.receipt_page(healthcare_account(), cursor, limit, since=since, until=until,
+                                key_id=key, model=model)
+    return {"data": page.data, "next_cursor": page.next_cursor}
 
 
 @blp.route("/receipts/export")
@@ -82,10 +62,7 @@ def export_receipts(format: str, since: datetime | None = None, until: datetime 
 
     Poll /api/jobs/{id}; when it has succeeded, result.links.download serves the file.
     """
-    user_id = healthcare_account()
-    if since and until and since >= until:
-        raise InvalidRequest("since must be before until.", field="since")
-    job = exports.start_export(user_id, format, since, until)
+    job = exports.start_export(healthcare_account(), format, since, until)
     return job, {"Location": f"/api/jobs/{job.id}"}
 
 
@@ -96,14 +73,10 @@ def export_receipts(format: str, since: datetime | None = None, until: datetime 
 @login_required
 def download_export(job_id: str):
     """The finished export file (never a partial one)."""
-    user_id = healthcare_account()
-    job = jobs_repo.get_for_user(user_id, job_id)
-    if job.kind != exports.EXPORT_KIND or job.status != jobs_repo.SUCCEEDED:
-        raise ExportNotReady(f"Export {job_id} has not finished; poll /api/jobs/{job_id}.")
-    fmt = job.result["format"]
-    path = exports.export_path(current_app.config["AQTA_SETTINGS"].export_dir, job_id, fmt)
-    return send_file(Path(path).resolve(), mimetype="application/x-ndjson" if fmt == "jsonl" else "text/csv",
-                     as_attachment=True, download_name=f"receipts-{job_id}.{fmt}")
+    export = exports.finished_export(healthcare_account(), job_id,
+                                     current_app.config["AQTA_SETTINGS"].export_dir)
+    return send_file(export.path, mimetype=export.mimetype, as_attachment=True,
+                     download_name=export.download_name)
 
 
 @blp.route("/receipts/<string:receipt_id>")

@@ -6,11 +6,10 @@ from types import SimpleNamespace
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-import storage.keys as keys_repo
 from app.api.schemas import AUTHENTICATED
 from app.gateway.admission.rate_limits import monthly_quota, requests_per_minute
 from app.gateway.loops.detector import THRESHOLDS_SCHEMA, LoopThresholds
-from app.identity.api_keys import INFERENCE, SCOPES, revoke_key, set_key_limits
+from app.identity.api_keys import INFERENCE, SCOPES, live_keys, revoke_key, set_key_limits
 from app.identity.api_keys import create_key as create_account_key
 from app.identity.authentication import current_principal, login_required
 
@@ -84,7 +83,7 @@ class KeyLimitsSchema(Schema):
 @login_required
 def list_keys():
     """The caller's live keys, newest first (never the key itself)."""
-    return {"data": keys_repo.list_for_user(current_principal().user_id)}
+    return {"data": live_keys(current_principal().user_id)}
 
 
 @blp.route("", methods=["POST"])

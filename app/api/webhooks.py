@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 from flask_smorest import Blueprint
 
-import storage.webhook_deliveries as deliveries_repo
 import storage.webhooks as hooks_repo
 from app.api.schemas import AUTHENTICATED
 from app.api.webhook_schemas import (
@@ -33,7 +32,6 @@ from app.api.webhook_schemas import (
 from app.identity.authentication import current_principal, login_required
 from app.webhooks import service as webhooks
 from app.webhooks.events import EVENT_TYPES
-from storage.ids import utcnow
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks",
                 description="Webhooks: signed, retried notifications of your account's events")
@@ -54,7 +52,7 @@ def _with_secret(record, secret: str) -> SimpleNamespace:
 @login_required
 def list_endpoints():
     """Your webhook endpoints, newest first (never their secrets)."""
-    return {"data": hooks_repo.list_endpoints(_user_id())}
+    return {"data": webhooks.endpoints(_user_id())}
 
 
 @blp.route("", methods=["POST"])
@@ -105,7 +103,7 @@ def list_event_types():
 @login_required
 def get_endpoint(endpoint_id):
     """One endpoint; ``disabled_reason`` and ``disabled_at`` say if Aqta disabled it."""
-    return hooks_repo.get_endpoint(_user_id(), endpoint_id)
+    return webhooks.endpoint(_user_id(), endpoint_id)
 
 
 @blp.route("/<id(ep):endpoint_id>", methods=["PATCH"])
@@ -163,7 +161,7 @@ def send_test(endpoint_id):
 def list_deliveries(query, endpoint_id):
     """The endpoint's deliveries, newest first, each with every attempt: status code, latency,
     error, attempt number and when the next retry is due."""
-    return {"data": deliveries_repo.list_deliveries(_user_id(), endpoint_id, utcnow(), query["limit"])}
+    return {"data": webhooks.deliveries(_user_id(), endpoint_id, query["limit"])}
 
 
 @blp.route("/<id(ep):endpoint_id>/deliveries/<id(dlv):delivery_id>/retry", methods=["POST"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from app.dashboard import accounts, keys, pages, usage, webhooks  # noqa: F401  (their routes)
+from app.dashboard import accounts, keys, pages, receipts, usage, webhooks  # noqa: F401  (their routes)
 from app.dashboard.blueprint import bp
 
 BLUEPRINT = bp.name

@@ -55,6 +55,11 @@ def page(template: str, status: int = 200, **context):
     return render_template(f"dashboard/{template}", **context), status
 
 
+def paging_args() -> dict[str, str]:
+    """This page's non-empty query but its cursor: the links to the first and next pages add theirs."""
+    return {name: value for name, value in request.args.items() if name != "cursor" and value}
+
+
 def show_error(failure: Exception):
     """An error a page did not handle itself: a page, not the API's JSON."""
     error = api_error(failure)

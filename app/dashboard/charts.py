@@ -2,8 +2,9 @@
 
 ``bar_chart`` is pure: it turns labelled, optionally stacked values into
 rectangles, gridlines and labels in a fixed viewBox that the template scales to
-any width. Colours come from a small palette that stays readable for the
-common colour-vision deficiencies (Okabe and Ito).
+any width. The margins grow with the labels' estimated widths, so a long axis
+label ("€0.0000015") is never cut off at the edge. Colours come from a small
+palette that stays readable for the common colour-vision deficiencies (Okabe and Ito).
 """
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-WIDTH, HEIGHT = 560, 240  # viewBox units
-LEFT, RIGHT, TOP, BOTTOM = 92, 8, 12, 32  # margins for the axis labels
+WIDTH, HEIGHT = 480, 220  # viewBox units; a phone shows about 0.7 of a unit per pixel
+FONT = 15  # axis label size, viewBox units: about 11 px on a phone, 16 px on a laptop
+CHAR_WIDTH = 0.62  # of FONT: a digit or € in common sans-serif fonts, rounded up
+GAP = 6  # between an axis label and the plot
+EDGE = 4  # kept clear at the viewBox's edges
+TOP, BOTTOM = 12, 30  # margins above the plot and below it (the x labels)
 MAX_X_LABELS = 6
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#6b6b6b")
 MAX_SERIES = len(PALETTE)  # the rest are summed into "other"
-TICKS = 4  # gridlines above the baseline
+MAX_TICKS = 5  # gridlines above the baseline, at most
 
 
 @dataclass(frozen=True)
@@ -50,22 +55,32 @@ class Chart:
     x_labels: list[XLabel]
     legend: list[tuple[str, str]]  # (series name, colour)
     baseline: float
-    left: int = LEFT
-    right: int = WIDTH - RIGHT
+    left: float  # the plot's left edge; tick labels end GAP before it
+    right: float  # the plot's right edge
+    font: int = FONT
+    gap: int = GAP
 
 
-def nice_ceiling(value: Decimal) -> Decimal:
-    """The smallest of 1, 2, 2.5 or 5 times a power of ten that is at least ``value``."""
-    if value <= 0:
+def text_width(text: str) -> float:
+    """A generous estimate of ``text``'s width at FONT, in viewBox units."""
+    return len(text) * CHAR_WIDTH * FONT
+
+
+def axis_step(peak: Decimal, whole: bool = False) -> Decimal:
+    """The gridlines' spacing: the smallest of 1, 2 or 5 times a power of ten that needs at most
+    MAX_TICKS steps to reach ``peak`` (whole numbers only for counts), so labels stay short."""
+    if peak <= 0:
         return Decimal(1)
-    exponent = value.adjusted()
-    for _ in range(2):
-        for step in (1, 2, Decimal("2.5"), 5):
-            candidate = Decimal(step).scaleb(exponent)
-            if candidate >= value:
-                return candidate.normalize()
+    exponent = (peak / MAX_TICKS).adjusted()
+    if whole:
+        exponent = max(exponent, 0)
+    while True:
+        for multiple in (1, 2, 5):
+            step = Decimal(multiple).scaleb(exponent)
+            if (whole and step != step.to_integral_value()) or math.ceil(peak / step) > MAX_TICKS:
+                continue
+            return Decimal(format(step, "f"))  # plain digits: 50, not 5E+1
         exponent += 1
-    return Decimal(10).scaleb(exponent)  # unreachable: 10^(e+1) > value
 
 
 def top_series(periods: list[dict[str, Decimal]]) -> list[str]:
@@ -89,26 +104,30 @@ def _fold(values: dict[str, Decimal], names: list[str]) -> dict[str, Decimal]:
 
 
 def bar_chart(labels: list[str], periods: list[dict[str, Decimal]], fmt,
-              whole: bool = False) -> Chart:
+              whole: bool = False, short=str) -> Chart:
     """Stacked bars, one per label; ``periods[i]`` maps series name → value for label i.
 
     ``fmt`` formats a value for the axis and the hover titles; ``whole`` keeps the
-    gridlines on whole numbers (for counts).
+    gridlines on whole numbers (for counts); ``short`` shortens a label for the x axis.
     """
     names = top_series(periods)
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
     periods = [_fold(values, names) for values in periods]
     peak = max((sum(values.values(), Decimal(0)) for values in periods), default=Decimal(0))
-    top = nice_ceiling(peak)
-    if whole:
-        top = Decimal(math.ceil(max(top, TICKS) / TICKS) * TICKS)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    step = axis_step(peak, whole)
+    steps = max(1, math.ceil(peak / step))
+    top = step * steps
+    tick_labels = [fmt(step * i) for i in range(steps + 1)]
+    every = max(1, -(-len(labels) // MAX_X_LABELS))
+    shown = [(i, short(label)) for i, label in enumerate(labels) if i % every == 0]
+    left, right = _plot_edges(tick_labels, shown, len(labels))
+    plot_w, plot_h = right - left, HEIGHT - TOP - BOTTOM
     baseline = TOP + plot_h
     slot = plot_w / max(1, len(labels))
     bar_w = max(1.0, slot * 0.7)
     rects = []
     for index, (label, values) in enumerate(zip(labels, periods)):
-        x = LEFT + index * slot + (slot - bar_w) / 2
+        x = left + index * slot + (slot - bar_w) / 2
         y = baseline
         for name in names:
             value = values.get(name, Decimal(0))
@@ -119,10 +138,25 @@ def bar_chart(labels: list[str], periods: list[dict[str, Decimal]], fmt,
             title = f"{label}: {fmt(value)}" + (f" ({name})" if name else "")
             rects.append(Rect(round(x, 2), round(y, 2), round(bar_w, 2), round(height, 2),
                               colours[name], title))
-    ticks = [Tick(round(baseline - plot_h * i / TICKS, 2), fmt(top * i / TICKS))
-             for i in range(TICKS + 1)]
-    every = max(1, -(-len(labels) // MAX_X_LABELS))
-    x_labels = [XLabel(round(LEFT + i * slot + slot / 2, 2), label)
-                for i, label in enumerate(labels) if i % every == 0]
+    ticks = [Tick(round(baseline - plot_h * i / steps, 2), label)
+             for i, label in enumerate(tick_labels)]
+    x_labels = [XLabel(round(left + i * slot + slot / 2, 2), label) for i, label in shown]
     legend = [(name, colours[name]) for name in names if name]
-    return Chart(WIDTH, HEIGHT, rects, ticks, x_labels, legend, baseline)
+    return Chart(WIDTH, HEIGHT, rects, ticks, x_labels, legend, baseline, round(left, 2),
+                 round(right, 2))
+
+
+def _plot_edges(tick_labels: list[str], shown: list[tuple[int, str]], count: int
+                ) -> tuple[float, float]:
+    """The plot's left and right edges: room for the widest tick label on the left, and for
+    the first and last x labels, centred under their bars, inside the viewBox."""
+    left, right = EDGE + max(map(text_width, tick_labels)) + GAP, float(WIDTH - EDGE)
+    if not shown:
+        return left, right
+    (first, first_text), (last, last_text) = shown[0], shown[-1]
+    at_first, at_last = (first + 0.5) / count, (last + 0.5) / count  # centres, as plot fractions
+    for _ in range(3):  # each edge moves the other's labels a little; this settles in two
+        # centre = left + at * (right - left); keep centre ± half the text inside the edges.
+        left = max(left, (EDGE + text_width(first_text) / 2 - at_first * right) / (1 - at_first))
+        right = min(right, left + (WIDTH - EDGE - text_width(last_text) / 2 - left) / at_last)
+    return left, right

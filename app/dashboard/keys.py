@@ -3,19 +3,18 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 
-import storage.keys as keys_repo
 from app.api.keys import KeyLimitsSchema, NewKeySchema
 from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.forms import load
 from app.dashboard.usage_counts import month_usage
 from app.errors import EXPECTED_ERRORS, api_error
-from app.identity.api_keys import create_key, revoke_key
+from app.identity.api_keys import create_key, live_key, live_keys, revoke_key
 from app.tiers import TIERS
 
 
 def _keys_page(status: int = 200, **context):
     user = me()
-    usage = month_usage(user.id, user.tier, keys_repo.list_for_user(user.id))
+    usage = month_usage(user.id, user.tier, live_keys(user.id))
     return page("keys.html", status, title="API keys", usage=usage, tier=TIERS[user.tier],
                 form=request.form, **context)
 
@@ -53,14 +52,14 @@ def _optional_limits() -> dict:
 @bp.route("/dashboard/settings/keys/<key_id>/revoke")
 @signed_in
 def confirm_revoke(key_id: str):
-    key = keys_repo.get_for_user(me().id, key_id)
+    key = live_key(me().id, key_id)
     return page("key_revoke.html", title=f"Revoke {key.name}?", key=key)
 
 
 @bp.route("/dashboard/settings/keys/<key_id>/revoke", methods=["POST"])
 @signed_in
 def revoke(key_id: str):
-    key = keys_repo.get_for_user(me().id, key_id)
+    key = live_key(me().id, key_id)
     revoke_key(me().id, key_id)
     flash(f"The key “{key.name}” ({key.prefix}…{key.last_four}) is revoked; it stops working "
           "within a second.")

@@ -1,59 +1,52 @@
 """The overview, Loops and Budgets pages."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 from flask import flash, redirect, request, url_for
 
-import storage.keys as keys_repo
-import storage.loop_events as loop_events_repo
-from app.analytics.service import cost_report
+from app.analytics.service import cost_report, month_start
 from app.api.budgets import PutBudgetSchema
 from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.forms import integers, load
-from app.dashboard.usage import eur
+from app.dashboard.usage import eur, usage_charts
 from app.dashboard.usage_counts import key_names, month_usage
 from app.errors import EXPECTED_ERRORS, api_error
 from app.gateway.budgets import account_budgets, set_budget
-from app.tiers import TIERS
+from app.gateway.loops.events import recent_events
+from app.identity.api_keys import live_keys
 from storage.ids import utcnow
 
-RECENT_LOOPS = 100  # loop events on the Loops page
+OVERVIEW_LOOPS = 5  # latest loop events on the overview
 
 
 @bp.route("/dashboard")
 @signed_in
 def overview():
     user = me()
-    keys = keys_repo.list_for_user(user.id)
+    keys = live_keys(user.id)
     usage = month_usage(user.id, user.tier, keys)
-    spend = None
-    if TIERS[user.tier].analytics:
-        today = utcnow().date()
-        spend = cost_report(user.id, _midnight(today.replace(day=1)),
-                            _midnight(today + timedelta(days=1)), "month", None).totals
-    loops = loop_events_repo.list_for_user(user.id, limit=5)
+    first = datetime.combine(month_start(utcnow().date()), time(), UTC)
+    spend = cost_report(user.id, user.tier, first, None, "day", None)
+    loops = recent_events(user.id, OVERVIEW_LOOPS)
     return page("overview.html", title="Overview", user=user, usage=usage, keys=keys,
-                spend=spend, loops=loops, eur=eur, base_url=request.url_root.rstrip("/") + "/v1")
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
+                spend=spend, spend_chart=usage_charts(spend, {})["cost"], loops=loops, eur=eur,
+                base_url=request.url_root.rstrip("/") + "/v1")
 
 
 @bp.route("/dashboard/loops")
 @signed_in
 def loops():
     user = me()
-    names = key_names(keys_repo.list_for_user(user.id))
-    events = loop_events_repo.list_for_user(user.id, limit=RECENT_LOOPS)
+    names = key_names(live_keys(user.id))
+    events = recent_events(user.id)
     return page("loops.html", title="Loops", events=events, key_names=names)
 
 
 def _budgets_page(status: int = 200, **context):
     user = me()
     month, budgets = account_budgets(user.id)
-    keys = keys_repo.list_for_user(user.id)
+    keys = live_keys(user.id)
     names = key_names(keys)
     return page("budgets.html", status, title="Budgets", month=month, budgets=budgets, keys=keys,
                 key_names=names, form=request.form, eur=eur, **context)

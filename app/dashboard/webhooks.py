@@ -3,22 +3,19 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 
-import storage.webhook_deliveries as deliveries_repo
-import storage.webhooks as hooks_repo
 from app.api.webhook_schemas import NewEndpointSchema
 from app.dashboard.blueprint import bp, me, page, signed_in
 from app.dashboard.forms import load
 from app.errors import EXPECTED_ERRORS, api_error
 from app.webhooks import service as webhooks
 from app.webhooks.events import EVENT_TYPES, SUBSCRIBABLE
-from storage.ids import utcnow
 
 DELIVERIES_SHOWN = 50  # newest deliveries on an endpoint's page
 
 
 def _list_page(status: int = 200, **context):
     return page("webhooks.html", status, title="Webhooks",
-                endpoints=hooks_repo.list_endpoints(me().id), event_types=SUBSCRIBABLE,
+                endpoints=webhooks.endpoints(me().id), event_types=SUBSCRIBABLE,
                 descriptions={name: EVENT_TYPES[name].description for name in SUBSCRIBABLE},
                 form=request.form, chosen=request.form.getlist("event_types"), **context)
 
@@ -47,8 +44,8 @@ def webhook_create():
 
 def _endpoint_page(endpoint_id: str, status: int = 200, **context):
     user_id = me().id
-    endpoint = hooks_repo.get_endpoint(user_id, endpoint_id)
-    deliveries = deliveries_repo.list_deliveries(user_id, endpoint_id, utcnow(), DELIVERIES_SHOWN)
+    endpoint = webhooks.endpoint(user_id, endpoint_id)
+    deliveries = webhooks.deliveries(user_id, endpoint_id, DELIVERIES_SHOWN)
     return page("webhook.html", status, title=f"Webhook {endpoint.url}", endpoint=endpoint,
                 deliveries=deliveries, **context)
 
@@ -104,7 +101,7 @@ def webhook_rotate(endpoint_id: str):
 @bp.route("/dashboard/webhooks/<endpoint_id>/delete")
 @signed_in
 def webhook_confirm_delete(endpoint_id: str):
-    endpoint = hooks_repo.get_endpoint(me().id, endpoint_id)
+    endpoint = webhooks.endpoint(me().id, endpoint_id)
     return page("webhook_delete.html", title="Delete this webhook?", endpoint=endpoint)
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import storage.jobs as jobs_repo
 import storage.receipts as receipts_repo
 import storage.transparency_log as log_repo
+from app.errors import InvalidRequest, NotFound
 from app.healthcare import csv_rows
 from app.healthcare.service import receipt_object
 from app.healthcare.verify import make_bundle
@@ -27,11 +29,25 @@ from storage.receipts import ReceiptFilter, ReceiptPosition
 EXPORT_ACTOR = "healthcare_log.export_receipts"
 EXPORT_KIND = "receipts_export"
 FORMATS = ("jsonl", "csv")
+MIMETYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 PAGE_SIZE = 500  # receipts read, and proven with one node query, at a time
+
+
+class ExportNotReady(NotFound):
+    code = "export_not_ready"
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    path: Path
+    mimetype: str
+    download_name: str
 
 
 def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime | None) -> JobRecord:
     """A queued export job (capped like every job), handed to a worker by actor name."""
+    if since and until and since >= until:
+        raise InvalidRequest("since must be before until.", field="since")
     job = start_job(user_id, EXPORT_KIND)
     enqueue(EXPORT_ACTOR, job_id=job.id, user_id=user_id, fmt=fmt,
             since=since.isoformat() if since else None, until=until.isoformat() if until else None)
@@ -40,6 +56,24 @@ def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime
 
 def export_path(export_dir: str, job_id: str, fmt: str) -> Path:
     return Path(export_dir) / f"{job_id}.{fmt}"
+
+
+def export_job(user_id: str, job_id: str) -> JobRecord:
+    """The account's export job; another account's, or a job of another kind, is not found."""
+    job = jobs_repo.get_for_user(user_id, job_id)
+    if job.kind != EXPORT_KIND:
+        raise ExportNotReady(f"Job {job_id} is not a receipt export.")
+    return job
+
+
+def finished_export(user_id: str, job_id: str, export_dir: str) -> ExportFile:
+    """The file of a finished export (never a partial one); ExportNotReady before then."""
+    job = export_job(user_id, job_id)
+    if job.status != jobs_repo.SUCCEEDED:
+        raise ExportNotReady(f"Export {job_id} has not finished; poll /api/jobs/{job_id}.")
+    fmt = job.result["format"]
+    return ExportFile(export_path(export_dir, job_id, fmt).resolve(), MIMETYPES[fmt],
+                      f"receipts-{job_id}.{fmt}")
 
 
 def run(job_id: str, user_id: str, fmt: str, since: datetime | None, until: datetime | None,

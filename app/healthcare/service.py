@@ -1,16 +1,30 @@
-"""Receipts for their owner: list, fetch with a proof, verify (healthcare tier only)."""
+"""Receipts for their owner: list, fetch with a proof, verify (healthcare tier only).
+
+The JSON API (app.api.health) and the dashboard's receipt pages both call these.
+"""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 
 import storage.receipts as receipts_repo
 import storage.users as users_repo
+from app.analytics.cursors import decode_cursor, encode_cursor
 from app.errors import InsufficientTier, NotFound
+from app.healthcare.leaves import parse_timestamp
 from app.healthcare.receipts import HEALTHCARE_TIER, check_commitment, issuer
 from app.healthcare.sequencer import read_through
 from app.healthcare.transparency import transparency_log
 from app.healthcare.verify import PENDING, SEQUENCED, Check, all_ok, make_bundle, verify_bundle
 from storage.receipts import ReceiptFilter, ReceiptPosition, StoredReceipt
+from storage.request_history import Position
+
+
+@dataclass(frozen=True)
+class ReceiptPage:
+    data: list[dict]  # receipts, newest first, each with its leaf_index and status
+    next_cursor: str | None  # None on the last page
 
 RECEIPT_ID_PREFIX = "rcpt_"
 
@@ -60,6 +74,24 @@ def page(user_id: str, where: ReceiptFilter, after: ReceiptPosition | None, limi
     return [{**receipt_object(r), "leaf_index": r.leaf_index,
              "log_status": PENDING if r.leaf_index is None else SEQUENCED}
             for r in receipts_repo.page(user_id, where, after, limit)]
+
+
+def receipt_page(user_id: str, cursor: str | None, limit: int, *, since: datetime | None = None,
+                 until: datetime | None = None, key_id: str | None = None,
+                 model: str | None = None) -> ReceiptPage:
+    """One page of the account's receipts, newest first, keyset-paged on (created_at, id)."""
+    where = ReceiptFilter(since=since, until=until, key_id=key_id, model=model)
+    after = None
+    if cursor:
+        position = decode_cursor(cursor, id_prefix="rcpt_")
+        after = ReceiptPosition(position.created_at, position.request_id)
+    rows = page(user_id, where, after, limit + 1)
+    data, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more:
+        last = data[-1]
+        next_cursor = encode_cursor(Position(parse_timestamp(last["created_at"]), last["id"]))
+    return ReceiptPage(data, next_cursor)
 
 
 def verify(user_id: str, receipt_id: str, request: dict | None, answer: dict | None) -> dict:

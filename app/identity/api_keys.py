@@ -117,6 +117,16 @@ def create_key(user_id: str, name: str = "default", *, tier: str = "free", scope
     return record, new.plaintext
 
 
+def live_keys(user_id: str) -> list[ApiKeyRecord]:
+    """The account's keys that are not revoked, newest first."""
+    return keys_repo.list_for_user(user_id)
+
+
+def live_key(user_id: str, key_id: str) -> ApiKeyRecord:
+    """One of the account's live keys; another account's is not found (404)."""
+    return keys_repo.get_for_user(user_id, key_id)
+
+
 def revoke_key(user_id: str, key_id: str) -> None:
     """Revoke one of the account's keys: it stops working on every instance within a second."""
     keys_repo.revoke(user_id, key_id)
@@ -132,7 +142,7 @@ def check_lowering(name: str, requested: int | None, tier_value: int, current: i
 
 def set_key_limits(user_id: str, key_id: str, **changes) -> ApiKeyRecord:
     """Lower a key's rpm_limit or monthly_quota (None: the tier's), or set its loop_settings."""
-    key = keys_repo.get_for_user(user_id, key_id)
+    key = live_key(user_id, key_id)
     tier = TIERS[key.tier]
     check_lowering("rpm_limit", changes.get("rpm_limit"), tier.requests_per_minute,
                    requests_per_minute(key))

@@ -133,10 +133,24 @@ def nudge(delivery_ids: list[str]) -> None:
                         delivery_id, exc_info=True)
 
 
+def endpoints(user_id: str) -> list[EndpointRecord]:
+    """The account's endpoints."""
+    return hooks_repo.list_endpoints(user_id)
+
+
+def endpoint(user_id: str, endpoint_id: str) -> EndpointRecord:
+    """One of the account's endpoints; another account's is not found (404)."""
+    return hooks_repo.get_endpoint(user_id, endpoint_id)
+
+
+def deliveries(user_id: str, endpoint_id: str, limit: int) -> list[DeliveryRecord]:
+    """An endpoint's newest deliveries with their attempts (another account's: not found)."""
+    return deliveries_repo.list_deliveries(user_id, endpoint_id, utcnow(), limit)
+
+
 def send_test(user_id: str, endpoint_id: str) -> tuple[str, str]:
     """Send a ``webhook.test`` event to one endpoint; the event and delivery ids."""
-    endpoint = hooks_repo.get_endpoint(user_id, endpoint_id)
-    if not endpoint.enabled:
+    if not endpoint(user_id, endpoint_id).enabled:
         raise Conflict("The endpoint is disabled; enable it first.", code="endpoint_disabled")
     payload = event_type(WEBHOOK_TEST).dump(
         {"endpoint_id": endpoint_id, "message": "This is a test event from Aqta."})
@@ -146,7 +160,7 @@ def send_test(user_id: str, endpoint_id: str) -> tuple[str, str]:
 
 def retry_delivery(user_id: str, endpoint_id: str, delivery_id: str) -> DeliveryRecord:
     """Send a delivery (failed or succeeded) again now, with the same webhook-id."""
-    if not hooks_repo.get_endpoint(user_id, endpoint_id).enabled:
+    if not endpoint(user_id, endpoint_id).enabled:
         raise Conflict("The endpoint is disabled; enable it first.", code="endpoint_disabled")
     delivery = deliveries_repo.retry_now(user_id, endpoint_id, delivery_id, utcnow())
     nudge([delivery.id])

@@ -52,7 +52,8 @@ ENDPOINTS = [("get", "/api/analytics/requests"), ("get", "/api/analytics/costs")
              ("post", "/api/analytics/costs/refresh")]
 
 
-@pytest.mark.parametrize("method,path", ENDPOINTS)
+@pytest.mark.parametrize("method,path", [endpoint for endpoint in ENDPOINTS
+                                         if endpoint[1] != "/api/analytics/costs"])
 def test_free_tier_is_refused_with_a_key_or_a_session(client, make_account, method, path):
     free = make_account(tier="free")
     response = getattr(client, method)(path, headers=free.headers)
@@ -60,6 +61,24 @@ def test_free_tier_is_refused_with_a_key_or_a_session(client, make_account, meth
     assert response.json["error"]["code"] == "insufficient_tier"
     client.post("/api/auth/login", json={"email": free.user.email, "password": PASSWORD})
     assert getattr(client, method)(path).json["error"]["code"] == "insufficient_tier"
+
+
+def test_free_tier_sees_this_months_costs_unsplit(client, make_account, store):
+    free = make_account(tier="free")
+    first = TODAY.replace(day=1)
+    store([request_record(free.user.id, free.key_id, NOW, cost="0.00012345"),
+           request_record(free.user.id, free.key_id,
+                          datetime.combine(first - timedelta(days=1), datetime.min.time(), UTC))])
+    month = get(client, free, "/api/analytics/costs")
+    assert month.status_code == 200, month.json
+    assert month.json["since"] == first.isoformat()
+    assert month.json["totals"]["requests"] == 1
+    assert month.json["totals"]["total_eur"] == "0.00012345"
+    for params in ({"group_by": "model"}, {"since": (first - timedelta(days=1)).isoformat()}):
+        refused = get(client, free, "/api/analytics/costs", **params)
+        assert refused.status_code == 403, params
+        assert refused.json["error"]["code"] == "insufficient_tier"
+        assert "this month's costs" in refused.json["error"]["message"]
 
 
 @pytest.mark.parametrize("method,path", ENDPOINTS)

@@ -22,9 +22,12 @@ def csrf_token(html: str) -> str:
 
 
 @pytest.fixture
-def settings(settings):
-    """The shared test settings, with the offline mock provider serving ``mock-*`` models."""
-    return settings.override(providers={"mock": ProviderSettings()})
+def settings(settings, tmp_path):
+    """The shared test settings, with the offline mock provider serving ``mock-*`` models and
+    the receipts' journal and exports in this test's folder."""
+    return settings.override(providers={"mock": ProviderSettings()},
+                             log_journal_dir=str(tmp_path / "log-journal"),
+                             export_dir=str(tmp_path / "exports"))
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: the new user's path, keyboard use, axe-core, screenshots."""
 from __future__ import annotations
 
+import csv
 import os
 import re
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import pytest
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
 import storage.users as users_repo
+from tests.conftest import PASSWORD as ACCOUNT_PASSWORD
 from tests.conftest import first_backend_only, unavailable
 from tests.dashboard.browser import (
     CHROMIUM,
@@ -86,6 +88,16 @@ def create_key(page, name: str) -> str:
     return copied
 
 
+def reload_until(page, shown, what: str) -> None:
+    """Reload the page until ``shown()`` holds (work done by a worker appears within seconds)."""
+
+    def reloaded():
+        page.reload()
+        return shown()
+
+    wait_for(reloaded, what)
+
+
 def sdk(live, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{live.url}/v1", api_key=key, max_retries=0)
 
@@ -100,27 +112,35 @@ def test_a_new_user_gets_a_key_uses_it_sees_its_cost_and_revokes_it(browser, liv
     aqta = answer.model_extra["aqta"]
     assert answer.choices[0].message.content and aqta["provider"] == "mock"
 
-    # A free account sees its count and the upgrade note, as the API answers it.
+    cost = Decimal(str(aqta["cost_eur"]))  # a JSON number with the exact digits
+    assert cost > 0
+
+    # The new (free) account sees that request's cost on the overview's chart.
+    page.get_by_role("link", name="Overview").click()
+    bars = page.locator("svg[aria-labelledby='month-cost-chart-title'] rect")
+
+    reload_until(page, lambda: bars.count() == 1,
+                 "the request's cost to be aggregated onto the overview's chart")
+    assert Decimal(bars.first.locator("title").text_content().rsplit("€", 1)[1]) == cost
+    shown = Decimal(page.get_by_test_id("month-cost").inner_text().removeprefix("€"))
+    assert shown == cost.quantize(Decimal(1).scaleb(shown.as_tuple().exponent))
+
+    # Usage shows the same for this month, and the request history is the starter tier's.
     page.get_by_role("link", name="Usage").click()
     assert page.get_by_text("1 of 500").first.is_visible()
+    assert page.get_by_test_id("total-requests").inner_text() == "1"
+    usage_bar = page.locator("svg[aria-labelledby='cost-chart-title'] rect")
+    assert Decimal(usage_bar.first.locator("title").text_content().rsplit("€", 1)[1]) == cost
+    page.get_by_role("link", name="Request history").click()
     assert page.get_by_text("Analytics needs the starter tier or above").is_visible()
+    free_pages = {"overview-free": "/dashboard", "usage-free": "/dashboard/usage",
+                  "requests-free": "/dashboard/usage/requests"}
+    assert photograph(browser, live, page.context.cookies(), free_pages) == []
 
-    # An operator upgrades the account; the same request now shows with its cost.
+    # An operator upgrades the account; the request shows in the history with its cost.
     with live.app.app_context():
         users_repo.set_tier(users_repo.find_by_email("first@example.com").id, "starter")
-
-    def cost_shown():
-        page.reload()
-        return page.get_by_test_id("total-requests").inner_text() == "1"
-
-    wait_for(cost_shown, "the request to be aggregated onto the Usage page")
-    shown = Decimal(page.get_by_test_id("total-cost").inner_text().removeprefix("€"))
-    cost = Decimal(str(aqta["cost_eur"]))  # a JSON number with the exact digits
-    assert cost > 0 and shown == cost.quantize(Decimal(1).scaleb(shown.as_tuple().exponent))
-    bars = page.locator("svg[aria-labelledby='cost-chart-title'] rect")
-    assert bars.count() == 1
-    assert Decimal(bars.first.locator("title").text_content().rsplit("€", 1)[1]) == cost
-    page.get_by_role("link", name="Request history").click()
+    page.reload()
     row = page.get_by_role("row").filter(has_text=aqta["request_id"])
     assert Decimal(row.get_by_test_id("cost").inner_text()) == cost
 
@@ -162,11 +182,8 @@ def add_webhook(page, receiver) -> str:
     page.get_by_role("link", name="I have stored it").click()
     page.get_by_role("button", name="Send a test event").click()
 
-    def delivered():
-        page.reload()
-        return page.get_by_test_id("delivery-status").first.inner_text().startswith("succeeded")
-
-    wait_for(delivered, "the test delivery to succeed")
+    reload_until(page, lambda: page.get_by_test_id("delivery-status").first.inner_text()
+                 .startswith("succeeded"), "the test delivery to succeed")
     assert receiver.of_type("webhook.test") and receiver.verify(
         receiver.received[-1].body, receiver.received[-1].headers) == ["ops"]
     page.get_by_role("button", name=re.compile("^Retry delivery")).first.click()
@@ -199,7 +216,8 @@ def populate(browser, live, receiver):
             "usage": "/dashboard/usage", "usage-by-model": "/dashboard/usage?group_by=model",
             "requests": "/dashboard/usage/requests", "loops": "/dashboard/loops",
             "budgets": "/dashboard/budgets", "webhooks": "/dashboard/webhooks",
-            "webhook": endpoint_path, "webhook-delete": f"{endpoint_path}/delete"}, page
+            "webhook": endpoint_path, "webhook-delete": f"{endpoint_path}/delete",
+            "receipts-other-tier": "/dashboard/receipts"}, page
 
 
 def test_every_page_passes_axe_and_is_photographed_at_both_widths(browser, live, receiver):
@@ -219,15 +237,75 @@ def test_every_page_passes_axe_and_is_photographed_at_both_widths(browser, live,
         screenshot(anonymous, viewport, "login-error")
         page = new_page(browser, live, viewport)
         page.context.add_cookies(cookies)
-        for name, path in pages.items():
-            page.goto(path)
-            assert page.get_by_role("heading", level=1).count() == 1, name
-            violations += axe_violations(page, f"{viewport} {name}")
-            screenshot(page, viewport, name)
         page.goto("/dashboard/settings/keys")
         page.get_by_label("Name").fill(f"{viewport} key")
         page.get_by_role("button", name="Create key").click()
         violations += axe_violations(page, f"{viewport} key-created")
         screenshot(page, viewport, "key-created")
+    violations += photograph(browser, live, cookies, pages)
     assert [str(v) for v in violations] == []
     assert len(list(SCREENSHOTS.glob("*.png"))) >= 2 * (4 + len(pages) + 1)
+
+
+def log_in(page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(ACCOUNT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard")
+
+
+def photographed(page, viewport: str, name: str) -> list:
+    """The page's serious axe-core violations, after writing its screenshot."""
+    assert page.get_by_role("heading", level=1).count() == 1, name
+    screenshot(page, viewport, name)
+    return axe_violations(page, f"{viewport} {name}")
+
+
+def photograph(browser, live, cookies: list, pages: dict[str, str]) -> list[str]:
+    """Open each page at both widths with the session's cookies; its axe violations."""
+    violations = []
+    for viewport in VIEWPORTS:
+        page = new_page(browser, live, viewport)
+        page.context.add_cookies(cookies)
+        for name, path in pages.items():
+            page.goto(path)
+            violations += [str(v) for v in photographed(page, viewport, name)]
+    return violations
+
+
+def walk_receipts(browser, live, viewport: str, email: str, ids: list[str]) -> list:
+    """List, verify, export and download the receipts at one width; the axe violations seen."""
+    page = new_page(browser, live, viewport)
+    log_in(page, email)
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Receipts").click()
+    statuses = page.get_by_test_id("receipt-status")
+    reload_until(page, lambda: statuses.all_inner_texts() == ["sequenced"] * len(ids),
+                 "the receipts to be sequenced")
+    violations = photographed(page, viewport, "receipts")
+    page.get_by_role("link", name=ids[0]).click()
+    page.get_by_role("button", name="Verify the receipt").click()
+    assert page.get_by_test_id("verification").inner_text() == "Valid: every check passed."
+    violations += photographed(page, viewport, "receipt")
+    page.get_by_role("link", name="All receipts").click()
+    page.get_by_label("Format").select_option("csv")
+    page.get_by_role("button", name="Export receipts").click()
+    status = page.get_by_test_id("export-status")
+    reload_until(page, lambda: status.inner_text() == "succeeded", "the export to finish")
+    violations += photographed(page, viewport, "receipt-export")
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("^Download receipts-")).click()
+    with open(download.value.path(), encoding="utf-8") as exported:
+        assert [row["id"] for row in csv.DictReader(exported)] == ids
+    return violations
+
+
+def test_a_healthcare_account_verifies_and_exports_its_receipts(browser, live, make_account):
+    account = make_account(tier="healthcare")
+    client = sdk(live, account.key)
+    ids = [client.chat.completions.create(model="mock-1", messages=HELLO).model_extra["aqta"]["receipt_id"]
+           for _ in range(2)]
+    violations = []
+    for viewport in VIEWPORTS:
+        violations += walk_receipts(browser, live, viewport, account.user.email, ids)
+    assert [str(v) for v in violations] == []

@@ -5,15 +5,29 @@ from decimal import Decimal
 
 import pytest
 
-from app.dashboard.charts import BOTTOM, HEIGHT, MAX_SERIES, TOP, bar_chart, nice_ceiling, top_series
+from app.dashboard.charts import (
+    BOTTOM,
+    HEIGHT,
+    MAX_SERIES,
+    MAX_TICKS,
+    TOP,
+    WIDTH,
+    axis_step,
+    bar_chart,
+    text_width,
+    top_series,
+)
 
 
-@pytest.mark.parametrize("value, ceiling", [
-    ("0", "1"), ("0.00000123", "0.000002"), ("0.3", "0.5"), ("1", "1"), ("1.01", "2"),
-    ("2.2", "2.5"), ("4", "5"), ("7", "10"), ("10", "10"), ("99", "100"), ("1234", "2000"),
+@pytest.mark.parametrize("peak, whole, step", [
+    ("0", False, "1"), ("0.0000041", False, "0.000001"), ("0.00000125", False, "0.0000005"),
+    ("0.3", False, "0.1"), ("1", False, "0.2"), ("4", False, "1"), ("7", False, "2"),
+    ("12", False, "5"), ("99", False, "20"), ("1234", False, "500"),
+    ("1", True, "1"), ("3", True, "1"), ("7", True, "2"), ("12", True, "5"), ("150", True, "50"),
 ])
-def test_the_axis_top_is_a_round_number_at_or_above_the_peak(value, ceiling):
-    assert nice_ceiling(Decimal(value)) == Decimal(ceiling)
+def test_the_gridlines_step_is_round_and_reaches_the_peak_in_few_steps(peak, whole, step):
+    assert axis_step(Decimal(peak), whole) == Decimal(step)
+    assert Decimal(step) * MAX_TICKS >= Decimal(peak)
 
 
 def test_bars_stack_to_their_share_of_the_axis():
@@ -21,13 +35,13 @@ def test_bars_stack_to_their_share_of_the_axis():
                       [{"a": Decimal(3), "b": Decimal(1)}, {"a": Decimal(2)}], str)
     plot = HEIGHT - TOP - BOTTOM
     heights = [(rect.title, rect.height) for rect in chart.rects]
-    assert heights == [("2026-11-01: 3 (a)", round(plot * 0.6, 2)),
-                       ("2026-11-01: 1 (b)", round(plot * 0.2, 2)),
-                       ("2026-11-02: 2 (a)", round(plot * 0.4, 2))]
+    assert heights == [("2026-11-01: 3 (a)", round(plot * 0.75, 2)),
+                       ("2026-11-01: 1 (b)", round(plot * 0.25, 2)),
+                       ("2026-11-02: 2 (a)", round(plot * 0.5, 2))]
     first_a, first_b = chart.rects[0], chart.rects[1]
     assert first_a.y + first_a.height == pytest.approx(chart.baseline, abs=0.01)
     assert first_b.y + first_b.height == pytest.approx(first_a.y, abs=0.01)
-    assert [tick.label for tick in chart.ticks] == ["0", "1.25", "2.5", "3.75", "5"]
+    assert [tick.label for tick in chart.ticks] == ["0", "1", "2", "3", "4"]
     assert chart.legend == [("a", chart.rects[0].colour), ("b", chart.rects[1].colour)]
 
 
@@ -53,9 +67,23 @@ def test_many_periods_get_at_most_eight_x_labels():
 
 
 @pytest.mark.parametrize("peak, labels", [
-    (1, ["0", "1", "2", "3", "4"]), (7, ["0", "3", "6", "9", "12"]),
-    (150, ["0", "50", "100", "150", "200"]),
+    (1, ["0", "1"]), (7, ["0", "2", "4", "6", "8"]), (150, ["0", "50", "100", "150"]),
 ])
 def test_count_charts_keep_their_gridlines_on_whole_numbers(peak, labels):
     chart = bar_chart(["d"], [{"": Decimal(peak)}], str, whole=True)
     assert [tick.label for tick in chart.ticks] == labels
+
+
+@pytest.mark.parametrize("peak, days", [
+    ("0.0000013", 30), ("0.0000013", 1), ("1234567.5", 7), ("0.42", 2), ("0", 31), ("3", 12),
+])
+def test_every_label_fits_inside_the_viewbox(peak, days):
+    labels = [f"2026-{12 if days < 31 else 1:02d}-{day:02d}" for day in range(1, days + 1)]
+    chart = bar_chart(labels, [{"": Decimal(peak)}] * days, lambda v: f"€{v.normalize():f}",
+                      short=lambda day: day[5:])
+    for tick in chart.ticks:
+        assert chart.left - chart.gap - text_width(tick.label) >= 0, tick.label
+    for label in chart.x_labels:
+        assert label.x - text_width(label.label) / 2 >= 0 and label.x + text_width(label.label) / 2 <= WIDTH
+    assert all(chart.left <= rect.x and rect.x + rect.width <= chart.right for rect in chart.rects)
+

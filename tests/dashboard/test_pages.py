@@ -1,6 +1,9 @@
 """The dashboard's pages through the Flask test client: forms, CSRF, tiers, tenant isolation."""
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -11,9 +14,12 @@ import requests
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
 import storage.webhooks as hooks_repo
+from app.healthcare.sequencer import drain_leaves, publish
+from storage.log_models import LogEntry
 from tests.conftest import PASSWORD
-from tests.dashboard.conftest import csrf_token
+from tests.dashboard.conftest import Visitor, csrf_token
 from tests.fakes.oidc_issuer import FakeOidcIssuer
+from tests.support import wait_for
 from tests.support.request_records import request_record
 
 PAGES = ["/dashboard", "/dashboard/settings/keys", "/dashboard/usage", "/dashboard/usage/requests",
@@ -163,14 +169,21 @@ def test_one_account_cannot_touch_anothers_keys(signed_in, app):
     assert app.test_client().get("/api/auth/me", headers=owner_account.headers).status_code == 200
 
 
-def test_free_tier_usage_shows_its_counts_and_the_upgrade_note(signed_in, app):
+def test_free_tier_sees_this_months_cost_on_a_chart_and_an_upgrade_note(signed_in, app, store):
     visitor, account = signed_in("free")
     chat = app.test_client().post("/v1/chat/completions", json=CHAT, headers=account.headers)
     assert chat.status_code == 200
-    for path in ("/dashboard/usage", "/dashboard/usage/requests"):
+    store([request_record(account.user.id, account.key_id, datetime.now(UTC), cost="0.00012345")])
+    for path in ("/dashboard", "/dashboard/usage"):
         page = text(visitor.get(path))
         assert "1 of 500" in page
-        assert "Analytics needs the starter tier or above; this account is on the free tier." in page
+        assert "<title>" in page and ": €0.00012345</title>" in page  # the day's bar
+        assert "€0.000123" in page
+    assert "Upgrade to the starter tier" in text(visitor.get("/dashboard/usage"))
+    history = text(visitor.get("/dashboard/usage/requests"))
+    assert "Analytics needs the starter tier or above; this account is on the free tier." in history
+    split = visitor.get("/dashboard/usage?group_by=model")
+    assert split.status_code == 403 and "not split" in text(split)
     assert "1 of 500" in text(visitor.get("/dashboard/settings/keys"))
 
 
@@ -305,3 +318,144 @@ def test_the_google_button_signs_in_and_lands_on_the_overview(make_app, google_i
     done = client.get(f"{callback.path}?{callback.query}")
     assert done.headers["Location"] == "/dashboard"
     assert "Overview" in text(client.get("/dashboard"))
+
+
+# -- healthcare receipts -------------------------------------------------------------------------
+
+@pytest.fixture
+def sequence(app):
+    """Run the sequencer's work once, as its worker would: drain, number, sign."""
+
+    def run():
+        with app.app_context():
+            drain_leaves()
+            publish()
+
+    return run
+
+
+def answers(app, account, count: int) -> list[dict]:
+    client = app.test_client()
+    replies = [client.post("/v1/chat/completions", json=CHAT, headers=account.headers)
+               for _ in range(count)]
+    assert all(reply.status_code == 200 for reply in replies)
+    return [reply.get_json() for reply in replies]
+
+
+def test_receipts_are_listed_filtered_and_paged_like_the_api(signed_in, app, sequence):
+    visitor, account = signed_in("healthcare")
+    ids = [answer["aqta"]["receipt_id"] for answer in answers(app, account, 3)]
+    sequence()
+    listing = visitor.get("/dashboard/receipts")
+    assert listing.status_code == 200
+    page = text(listing)
+    assert all(receipt_id in page for receipt_id in ids) and "sequenced" in page
+    assert '<a href="/dashboard/receipts" aria-current="page">Receipts</a>' in page  # in the menu
+    first = text(visitor.get("/dashboard/receipts?limit=2&model=mock-1"))
+    assert ids[2] in first and ids[1] in first and ids[0] not in first
+    next_link = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = text(visitor.get(next_link))
+    assert ids[0] in second and ids[2] not in second and 'rel="next"' not in second
+    assert ids[0] not in text(visitor.get("/dashboard/receipts?model=gpt-4o"))
+    bad = visitor.get("/dashboard/receipts?cursor=nonsense")
+    assert bad.status_code == 400 and 'role="alert"' in text(bad)
+
+
+def test_a_receipt_shows_its_proof_and_verifies_with_its_commitments(signed_in, app, sequence):
+    visitor, account = signed_in("healthcare")
+    answer = answers(app, account, 1)[0]
+    receipt_id = answer["aqta"]["receipt_id"]
+    path = f"/dashboard/receipts/{receipt_id}"
+    with app.app_context():
+        drain_leaves()  # stored, not yet numbered
+    assert "waiting for its place in the log" in text(visitor.get(path))
+    sequence()
+    detail = text(visitor.get(path))
+    assert answer["aqta"]["request_id"] in detail and "Signed checkpoint" in detail
+    checked = visitor.submit(path, {"request": json.dumps(CHAT), "answer": json.dumps(answer)},
+                             action=f"{path}/verify")
+    assert checked.status_code == 200
+    assert "Valid: every check passed." in text(checked) and "answer commitment" in text(checked)
+    altered = visitor.submit(path, {"request": json.dumps({**CHAT, "temperature": 1})},
+                             action=f"{path}/verify")
+    assert "Not valid: a check failed." in text(altered)
+    assert "does not match the receipt" in text(altered)
+    broken = visitor.submit(path, {"answer": "{not json"}, action=f"{path}/verify")
+    assert broken.status_code == 400 and "The answer is not valid JSON" in text(broken)
+
+
+@pytest.mark.parametrize("tier", ["free", "pro"])
+def test_other_tiers_see_what_receipts_are_not_an_error(signed_in, tier):
+    visitor, account = signed_in(tier)
+    for path in ("/dashboard/receipts", "/dashboard/receipts/rcpt_x"):
+        response = visitor.get(path)
+        assert response.status_code == 200
+        assert "Receipts come with the healthcare tier" in text(response)
+    exported = visitor.submit("/dashboard", {"format": "csv"}, action="/dashboard/receipts/export")
+    assert exported.status_code == 403 and "Receipts come with the healthcare tier" in text(exported)
+    assert 'href="/dashboard/receipts"' not in text(visitor.get("/dashboard"))
+
+
+def test_another_accounts_receipts_and_exports_are_not_found(signed_in, app, sequence):
+    owner, owner_account = signed_in("healthcare")
+    intruder, _ = signed_in("healthcare")
+    receipt_id = answers(app, owner_account, 1)[0]["aqta"]["receipt_id"]
+    sequence()
+    assert owner.get(f"/dashboard/receipts/{receipt_id}").status_code == 200
+    assert receipt_id not in text(intruder.get("/dashboard/receipts"))
+    stolen = intruder.get(f"/dashboard/receipts/{receipt_id}")
+    assert stolen.status_code == 404 and f"No receipt {receipt_id} in this account" in text(stolen)
+    token = csrf_token_of(intruder, "/dashboard/receipts")
+    verify = intruder.client.post(f"/dashboard/receipts/{receipt_id}/verify", data={"csrf_token": token})
+    assert verify.status_code == 404
+    job_path = owner.submit("/dashboard/receipts", {"format": "jsonl"},
+                            action="/dashboard/receipts/export").headers["Location"]
+    assert owner.get(job_path).status_code == 200
+    assert intruder.get(job_path).status_code == 404
+    assert intruder.get(f"{job_path}/download").status_code == 404
+
+
+def test_an_export_runs_and_its_file_is_downloaded(make_app, make_account):
+    app = make_app(run_embedded_worker=True)
+    account = make_account(tier="healthcare")
+    visitor = Visitor(app.test_client())
+    visitor.submit("/login", {"email": account.user.email, "password": PASSWORD})
+    ids = [answer["aqta"]["receipt_id"] for answer in answers(app, account, 2)]
+    wait_for(lambda: text(visitor.get("/dashboard/receipts")).count(">sequenced<") == 2,
+             "the receipts to be sequenced")
+    early = visitor.get("/dashboard/receipts/exports/job_x/download")
+    assert early.status_code == 404
+    started = visitor.submit("/dashboard/receipts", {"format": "csv"},
+                             action="/dashboard/receipts/export")
+    assert started.status_code == 302
+    job_page = started.headers["Location"]
+    done = wait_for(lambda: "Download receipts-" in (page := text(visitor.get(job_page))) and page,
+                    "the export to finish")
+    assert "2 receipts" in done
+    download = re.search(r'href="([^"]+/download)"', done).group(1)
+    rows = list(csv.DictReader(io.StringIO(visitor.get(download).get_data(as_text=True))))
+    assert [row["id"] for row in rows] == ids
+
+
+def test_a_bad_export_range_is_explained_by_the_export_form(signed_in):
+    visitor, _ = signed_in("healthcare")
+    response = visitor.submit("/dashboard/receipts", {"format": "csv", "since": "2026-02-01",
+                                                      "until": "2026-01-01"},
+                              action="/dashboard/receipts/export")
+    assert response.status_code == 400
+    assert "since must be before until." in text(response)
+    assert 'value="2026-02-01"' in text(response)
+
+
+def test_a_damaged_receipt_row_is_shown_as_unreadable_and_fails_verification(signed_in, app, sequence):
+    visitor, account = signed_in("healthcare")
+    receipt_id = answers(app, account, 1)[0]["aqta"]["receipt_id"]
+    sequence()
+    with app.app_context():
+        LogEntry.update(leaf_data="not json").where(LogEntry.id == receipt_id).execute()
+    assert "unreadable" in text(visitor.get("/dashboard/receipts"))
+    path = f"/dashboard/receipts/{receipt_id}"
+    detail = visitor.get(path)
+    assert detail.status_code == 200 and "unreadable" in text(detail)
+    checked = visitor.submit(path, {}, action=f"{path}/verify")
+    assert checked.status_code == 200 and "Not valid: a check failed." in text(checked)
