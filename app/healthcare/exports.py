@@ -21,7 +21,7 @@ import storage.receipts as receipts_repo
 import storage.transparency_log as log_repo
 from app.healthcare.service import receipt_object
 from app.healthcare.verify import make_bundle
-from app.jobs import enqueue, start_job
+from app.jobs import queue_job
 from storage.jobs import JobRecord
 from storage.receipts import ReceiptFilter, ReceiptPosition
 
@@ -37,10 +37,9 @@ CSV_COLUMNS = ("id", "request_id", "created_at", "account_id", "key_id", "model"
 
 def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime | None) -> JobRecord:
     """A queued export job (capped like every job), handed to a worker by actor name."""
-    job = start_job(user_id, EXPORT_KIND)
-    enqueue(EXPORT_ACTOR, job_id=job.id, user_id=user_id, fmt=fmt,
-            since=since.isoformat() if since else None, until=until.isoformat() if until else None)
-    return job
+    return queue_job(user_id, EXPORT_KIND, EXPORT_ACTOR, fmt=fmt,
+                     since=since.isoformat() if since else None,
+                     until=until.isoformat() if until else None)
 
 
 def export_path(export_dir: str, job_id: str, fmt: str) -> Path:
