@@ -89,3 +89,18 @@ def spent_since(user_id: str, since: datetime, key_id: str | None = None) -> int
         condition &= RequestLogEntry.key_id == key_id
     total = RequestLogEntry.select(peewee.fn.SUM(RequestLogEntry.cost_microcents)).where(condition)
     return int(total.scalar() or 0)
+
+
+def quota_used_since(user_id: str, since: datetime, key_id: str | None = None) -> int:
+    """Requests of the account (or one of its keys) since ``since`` that used quota, from the log.
+
+    A request uses quota once admitted, unless it was given back: refused or failed before
+    its first token (status ``error``, no time to first token, no tokens). An error after
+    tokens flowed (a stream cut mid-way, say) keeps it.
+    """
+    condition = (RequestLogEntry.user_id == user_id) & (RequestLogEntry.created_at >= since)
+    if key_id:
+        condition &= RequestLogEntry.key_id == key_id
+    condition &= ((RequestLogEntry.status != "error") | RequestLogEntry.ttft_ms.is_null(False)
+                  | (RequestLogEntry.prompt_tokens > 0) | (RequestLogEntry.completion_tokens > 0))
+    return RequestLogEntry.select().where(condition).count()
