@@ -6,16 +6,22 @@ import signal
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import requests
 
 import storage.requests as requests_repo
+from app.gateway.admission.quotas import current_period, month_start
 from app.gateway.request_log.drain import drain_all
+from app.gateway.request_log.sink import request_log
+from storage.ids import utcnow
 from tests.conftest import first_backend_only
 from tests.gateway.admission.quota_race import AQTA, free_port, wait_ready
 from tests.support import wait_for
+from tests.support.request_records import request_record
 
 STREAMS = 8
 GRACE_SECONDS = 6  # REQUEST_RECONCILE_SECONDS: well past the streams' ~3 s
@@ -113,3 +119,30 @@ def test_streams_of_a_killed_worker_are_closed_in_the_log_with_a_cost(
             assert record.prompt_tokens > 0
         else:
             assert (record.status, record.error_code) == ("ok", None)
+
+
+def test_a_start_is_closed_only_after_the_grace_and_a_late_final_record_wins(make_app):
+    app = make_app(request_reconcile_seconds=60)  # embedded: the hand-off is the journal
+    now = utcnow()
+    with app.app_context():
+        running = request_record("usr_streams", "key_a", now, status="started", cost="0.00000300",
+                                 completion_tokens=0)
+        dead = request_record("usr_streams", "key_a", now - timedelta(seconds=61), status="started",
+                              cost="0.00000200", completion_tokens=0)
+        finished = request_record("usr_streams", "key_a", now - timedelta(seconds=90),
+                                  status="started", completion_tokens=0)
+        for record in (running, dead, finished, replace(finished, status="ok")):
+            request_log().append(record)
+        drain_all(wait_seconds=10)
+        assert requests_repo.get(running.request_id) is None  # still streaming, for all we know
+        closed = requests_repo.get(dead.request_id)
+        assert (closed.status, closed.error_code) == ("client_disconnected", "worker_lost")
+        assert closed.cost_eur == Decimal("0.00000200")
+        assert requests_repo.get(finished.request_id).status == "ok"
+        # The running stream and the closed one used quota; so did the finished one.
+        assert requests_repo.quota_used_since("usr_streams", month_start(current_period(now)),
+                                              "key_a") == 3
+        request_log().append(replace(dead, status="ok", completion_tokens=40, cost_eur=Decimal("0.0001")))
+        drain_all(wait_seconds=10)
+        late = requests_repo.get(dead.request_id)
+        assert (late.status, late.error_code, late.completion_tokens) == ("ok", None, 40)
