@@ -80,6 +80,7 @@ class Settings:
     request_journal_dir: str = "aqta-journal"  # the request log's local journal (embedded, fallback)
     request_journal_fsync_seconds: float = 1.0  # longest a journaled record waits for fsync; 0: each
     request_journal_segment_bytes: int = 16 * 1024 * 1024  # bytes per journal file before rotating
+    request_reconcile_seconds: float = 900.0  # a started stream with no final record after this is closed
     log_origin: str = "aqta.local/healthcare-log"  # the transparency log's name in its checkpoints
     # Note signer keys (PRIVATE+KEY+name+id+key) that sign checkpoints, newest first; empty:
     # one is generated on first use and kept in the database, sealed under SECRET_KEY.
@@ -311,6 +312,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
                                               Settings.request_journal_fsync_seconds),
         request_journal_segment_bytes=_number(env, "REQUEST_JOURNAL_SEGMENT_BYTES",
                                               Settings.request_journal_segment_bytes, int, 4096),
+        request_reconcile_seconds=_number(env, "REQUEST_RECONCILE_SECONDS",
+                                          Settings.request_reconcile_seconds, float, 1),
         **_webhook_settings(env),
         **_log_settings(env),
     )

@@ -10,13 +10,15 @@ consumes. Workers add their own middleware (``workers.broker``) when they boot.
 from __future__ import annotations
 
 import dramatiq
+import dramatiq.errors
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, TimeLimit
 from flask import Flask, current_app
 
 import storage.jobs as jobs_repo
-from app.errors import Conflict
+from app.errors import Conflict, ServiceUnavailable
 from storage.account_lock import LimitReached
 from storage.jobs import JobRecord
 
@@ -27,6 +29,8 @@ MAX_ACTIVE_JOBS = 10  # jobs queued or running per account
 # workers silent for a minute (killed mid-task). Dramatiq's 1,000 leaves them for tens
 # of minutes on a quiet queue; 10,000 brings them back within a few.
 MAINTENANCE_CHANCE = 10_000
+
+QUEUE_RETRY_AFTER_SECONDS = 5  # what a 503 job_queue_unavailable asks the caller to wait
 
 _installed: tuple[tuple[str | None, str], dramatiq.Broker] | None = None  # (url, namespace), broker
 
@@ -68,12 +72,38 @@ def init_app(app: Flask) -> None:
     app.extensions["aqta.broker"] = configure(settings.redis_url, settings.jobs_namespace)
 
 
+class JobQueueUnavailable(ServiceUnavailable):
+    """The broker (Redis) did not take the message."""
+
+    code = "job_queue_unavailable"
+
+
 def enqueue(actor_name: str, *, queue_name: str = DEFAULT_QUEUE, delay_ms: int | None = None,
             **kwargs: object) -> dramatiq.Message:
     """Send a message to the actor named ``actor_name`` (JSON keyword arguments only)."""
     message = dramatiq.Message(queue_name=queue_name, actor_name=actor_name, args=(),
                                kwargs=kwargs, options={})
-    return current_app.extensions["aqta.broker"].enqueue(message, delay=delay_ms)
+    try:
+        return current_app.extensions["aqta.broker"].enqueue(message, delay=delay_ms)
+    except (redis.RedisError, dramatiq.errors.BrokerError) as exc:
+        raise JobQueueUnavailable("The job queue is unavailable; retry shortly.",
+                                  headers={"Retry-After": str(QUEUE_RETRY_AFTER_SECONDS)}) from exc
+
+
+def queue_job(user_id: str, kind: str, actor_name: str, *, queue_name: str = DEFAULT_QUEUE,
+              **kwargs: object) -> JobRecord:
+    """A new job of ``kind``, sent to ``actor_name`` with ``job_id``, ``user_id`` and ``kwargs``.
+
+    If the broker does not take it, the job is marked failed at once (it must not hold
+    one of the account's active slots for ever) and ``JobQueueUnavailable`` (503) raised.
+    """
+    job = start_job(user_id, kind)
+    try:
+        enqueue(actor_name, queue_name=queue_name, job_id=job.id, user_id=user_id, **kwargs)
+    except JobQueueUnavailable:
+        jobs_repo.fail(job.id, "The job queue was unavailable; the job never started.")
+        raise
+    return job
 
 
 def start_job(user_id: str, kind: str) -> JobRecord:

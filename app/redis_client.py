@@ -1,11 +1,22 @@
-"""A Redis connection whose "is it clean?" check costs one system call under gevent (``providers.sockets``).
+"""The app's Redis client: fail fast once Redis has stalled, and a cheap "is it clean?" check.
 
-Before it hands out a pooled connection, redis-py asks whether stray data is
-waiting on it (a reply left unread means the connection is out of step). The
-common answer, nothing buffered and nothing on the socket, comes from one
-non-blocking poll; anything else goes through redis-py's full check as before.
+``FailFastRedis``: once a command times out, Redis has stalled (overloaded,
+paused, a network partition), and the next commands would each wait out the
+socket timeout too: a request that needs Redis twice (admission, then its log
+record) would take twice as long. For ``STALL_PAUSE_SECONDS`` after a timeout
+every command fails at once with ``redis.ConnectionError``, which every caller
+already handles (admission refuses with 503, the request log journals). The
+first command after the pause tries Redis again.
+
+``QuickCheckConnection``: before it hands out a pooled connection, redis-py asks
+whether stray data is waiting on it (a reply left unread means the connection is
+out of step). The common answer, nothing buffered and nothing on the socket,
+comes from one non-blocking poll (``providers.sockets``); anything else goes
+through redis-py's full check as before.
 """
 from __future__ import annotations
+
+import time
 
 import redis
 
@@ -25,3 +36,21 @@ class QuickCheckConnection(redis.Connection):
             return bool(reader.has_data())
         buffer = getattr(self._parser, "_buffer", None)  # the pure-Python parsers'
         return buffer is None or bool(getattr(buffer, "length", 1))
+
+
+STALL_PAUSE_SECONDS = 1.0  # after a timed-out command, fail every command at once this long
+
+
+class FailFastRedis(redis.Redis):
+    """A client that, after one command timed out, fails the next ones at once for a while."""
+
+    _stalled_until = float("-inf")  # time.monotonic(); per client, set on the instance
+
+    def execute_command(self, *args, **options):
+        if time.monotonic() < self._stalled_until:
+            raise redis.ConnectionError("Redis timed out a moment ago; not waiting on it again yet")
+        try:
+            return super().execute_command(*args, **options)
+        except redis.TimeoutError:
+            self._stalled_until = time.monotonic() + STALL_PAUSE_SECONDS
+            raise

@@ -31,6 +31,11 @@ class RedisKeys:
         return self.prefix + "spend:"
 
     @property
+    def rebuilding(self) -> str:
+        """A counter's rebuild lock while it is set from the request log: ``rebuilding`` + its key."""
+        return self.prefix + "rebuilding:"
+
+    @property
     def loops(self) -> str:
         """Loop detection's request history per key (and end user)."""
         return self.prefix + "loops:"

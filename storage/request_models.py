@@ -32,3 +32,16 @@ class RequestLogEntry(BaseModel):
     class Meta:
         table_name = "request_log"
         indexes = ((("user_id", "created_at"), False), (("created_at",), False))
+
+
+class RequestStart(RequestLogEntry):
+    """A stream that began answering, kept until its final record is in ``request_log``.
+
+    Its row is the record the stream would leave if its process died now: status
+    ``started``, the prompt's estimated tokens and cost. The reconciler closes those
+    whose final record never came (``app.gateway.request_log.reconcile``).
+    """
+
+    class Meta:
+        table_name = "request_starts"
+        indexes = ((("created_at",), False),)

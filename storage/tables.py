@@ -5,10 +5,10 @@ from storage.job_models import Job
 from storage.log_models import LogCheckpoint, LogEntry, LogKey, LogNode, LogState, Receipt
 from storage.loop_models import LoopEvent
 from storage.models import ApiKey, OAuthIdentity, QuotaCounter, User
-from storage.request_models import RequestLogEntry
+from storage.request_models import RequestLogEntry, RequestStart
 from storage.webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
-ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry,
+ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry, RequestStart,
               Budget, SpendCounter,
               CostDaily, CostDirty, CostState, Job,
               WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt,

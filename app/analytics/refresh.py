@@ -1,7 +1,7 @@
 """An on-demand refresh of an account's cost aggregates, run as a job by ``workers.costs``."""
 from __future__ import annotations
 
-from app.jobs import enqueue, start_job
+from app.jobs import queue_job
 from storage.jobs import JobRecord
 
 AGGREGATE_JOB = "costs.aggregate"  # the actor's name, and the job kind of an on-demand refresh
@@ -10,6 +10,4 @@ COSTS_QUEUE = "costs"  # its own queue: slow jobs elsewhere never delay fresh an
 
 def start_refresh(user_id: str) -> JobRecord:
     """A queued job that recomputes ``user_id``'s cost aggregates."""
-    job = start_job(user_id, AGGREGATE_JOB)
-    enqueue(AGGREGATE_JOB, queue_name=COSTS_QUEUE, job_id=job.id, user_id=user_id)
-    return job
+    return queue_job(user_id, AGGREGATE_JOB, AGGREGATE_JOB, queue_name=COSTS_QUEUE)

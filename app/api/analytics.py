@@ -14,7 +14,7 @@ from app.analytics.refresh import start_refresh
 from app.analytics.service import cost_report, ranked_groups, request_page, require_analytics
 from app.api.analytics_schemas import CostsQuerySchema, CostsSchema, RequestPageSchema, RequestsQuerySchema
 from app.api.jobs import JobSchema
-from app.api.schemas import AUTHENTICATED
+from app.api.schemas import AUTHENTICATED, RETRY_AFTER, ErrorSchema
 from app.identity.authentication import current_principal, login_required
 from storage.costs import CostTotals
 
@@ -94,6 +94,8 @@ def costs(interval: str, since: datetime | None = None, until: datetime | None =
                                                       "schema": {"type": "string"}}})
 @blp.alt_response(401, description="Not authenticated")
 @blp.alt_response(403, description="insufficient_tier: the free tier has no analytics")
+@blp.alt_response(503, schema=ErrorSchema, headers=RETRY_AFTER,
+                  description="job_queue_unavailable: the job queue (Redis) is down; nothing was queued")
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def refresh_costs():

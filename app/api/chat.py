@@ -29,7 +29,7 @@ ERRORS = {status: {"description": text, "content": {"application/json": {"schema
                                ("403", "model_not_allowed"), ("404", "model_not_found"),
                                ("429", "rate_limit_exceeded or loop_detected"),
                                ("502", "provider_error"),
-                               ("503", "provider_not_configured or quota_unavailable"),
+                               ("503", "provider_not_configured, quota_unavailable or counters_rebuilding"),
                                ("504", "provider_timeout"))}
 
 

@@ -20,7 +20,7 @@ from app.api.health_schemas import (
     VerifyResultSchema,
 )
 from app.api.jobs import JobSchema
-from app.api.schemas import AUTHENTICATED
+from app.api.schemas import AUTHENTICATED, RETRY_AFTER, ErrorSchema
 from app.errors import InvalidRequest, NotFound
 from app.healthcare import exports, service
 from app.healthcare.transparency import transparency_log
@@ -55,6 +55,8 @@ def list_receipts(limit: int, cursor: str | None = None, since: datetime | None 
 @blp.response(202, JobSchema, headers={"Location": {"description": "The job, to poll",
                                                       "schema": {"type": "string"}}})
 @blp.alt_response(403, description="insufficient_tier: receipts need the healthcare tier")
+@blp.alt_response(503, schema=ErrorSchema, headers=RETRY_AFTER,
+                  description="job_queue_unavailable: the job queue (Redis) is down; nothing was queued")
 @blp.doc(security=AUTHENTICATED)
 @login_required
 def export_receipts(format: str, since: datetime | None = None, until: datetime | None = None):

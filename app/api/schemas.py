@@ -50,6 +50,11 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorDetailSchema, required=True)
 
 
+# The header a 503 (or 429) carries: when to try again.
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
+                               "schema": {"type": "integer", "minimum": 1}}}
+
+
 class UserSchema(Schema):
     id = fields.String(required=True)
     email = fields.String(required=True)

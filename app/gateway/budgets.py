@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 import peewee
 import redis
@@ -31,7 +31,8 @@ import storage.keys as keys_repo
 import storage.requests as requests_repo
 from app.errors import AqtaError
 from app.gateway.admission.alerts import alert_once
-from app.gateway.admission.quotas import MONTHLY_TTL, current_period
+from app.gateway.admission.quotas import MONTHLY_TTL, current_period, month_start
+from app.gateway.admission.rebuild import CounterRebuilder
 from app.redis_keys import RedisKeys
 from storage.budgets import BudgetRecord
 from storage.money import to_eur, to_microcents
@@ -43,11 +44,6 @@ log = logging.getLogger(__name__)
 class BudgetExceeded(AqtaError):
     status = 402
     code = "budget_exceeded"
-
-
-def month_start(period: str) -> datetime:
-    year, month = map(int, period.split("-"))
-    return datetime(year, month, 1, tzinfo=UTC)
 
 
 def seed(budget: BudgetRecord, period: str) -> int:
@@ -67,23 +63,24 @@ class SpendCounter:
 
 
 class RedisSpendCounter(SpendCounter):
-    def __init__(self, client: redis.Redis, prefix: str = "aqta:spend:"):
+    def __init__(self, client: redis.Redis, rebuilder: CounterRebuilder, prefix: str = "aqta:spend:"):
         self.client = client
+        self.rebuilder = rebuilder
         self.prefix = prefix
 
     def key(self, budget: BudgetRecord, period: str) -> str:
         return f"{self.prefix}{period}:{budget.scope}"
 
     def spent(self, budgets, period):
-        values = self.client.mget([self.key(b, period) for b in budgets])
-        totals = []
-        for budget, value in zip(budgets, values):
-            if value is None:  # first use this month, or Redis lost it: rebuild from the log
-                self.client.set(self.key(budget, period), seed(budget, period), nx=True,
-                                ex=MONTHLY_TTL)
-                value = self.client.get(self.key(budget, period))
-            totals.append(int(value))
-        return totals
+        keys = [self.key(budget, period) for budget in budgets]
+        values = self.client.mget(keys)
+        # First use this month, or Redis lost it: rebuild from the log.
+        missing = {key: partial(seed, budget, period)
+                   for key, budget, value in zip(keys, budgets, values) if value is None}
+        if missing:
+            rebuilt = dict(zip(missing, self.rebuilder.rebuild(missing)))
+            values = [rebuilt.get(key, value) for key, value in zip(keys, values)]
+        return [int(value) for value in values]
 
     def add(self, budgets, period, microcents):
         pipe = self.client.pipeline(transaction=False)
@@ -125,8 +122,10 @@ class DatabaseSpendCounter(SpendCounter):
 
 def init_app(app: Flask) -> None:
     client = app.extensions["aqta.redis"]
-    prefix = RedisKeys(app.config["AQTA_SETTINGS"].redis_key_prefix).spend
-    app.extensions["aqta.spend"] = RedisSpendCounter(client, prefix) if client else DatabaseSpendCounter()
+    keys = RedisKeys(app.config["AQTA_SETTINGS"].redis_key_prefix)
+    app.extensions["aqta.spend"] = (
+        RedisSpendCounter(client, CounterRebuilder(client, keys.rebuilding), keys.spend) if client
+        else DatabaseSpendCounter())
 
 
 def spend_counter() -> SpendCounter:

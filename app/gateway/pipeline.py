@@ -30,7 +30,7 @@ from app.gateway.catalogue import gateway
 from app.gateway.loops.detector import LoopDetected
 from app.gateway.request_log.attempt import ZERO_EUR, Attempt
 from app.gateway.routing import Route
-from app.gateway.streaming import StreamOutcome, relay
+from app.gateway.streaming import StreamOutcome, estimate_tokens, relay
 from app.gateway.validation import validate_chat_request
 from app.healthcare import receipts
 from providers.base import ChatRequest, Provider, Usage
@@ -170,6 +170,11 @@ def stream_answer(call: Call, provider: Provider) -> Answer:
     # any token gets a real HTTP error status the SDKs understand.
     first = next(chunks)
     call.attempt.first_token()
+    # Before the first byte leaves: the record this stream leaves if its process dies
+    # (a disconnect's estimate: the prompt, as the relay estimates it; reconcile).
+    chars = prompt_chars(call.body)
+    estimate = Usage(estimate_tokens(chars), 0)
+    call.attempt.start(estimate, gateway().cost(call.route, estimate))
 
     delivered: list[dict] | None = [] if wants_receipt else None
 
@@ -180,7 +185,7 @@ def stream_answer(call: Call, provider: Provider) -> Answer:
                                        answer=receipted_answer(outcome, whole, delivered)))
 
     return Answer(stream=relay(first, chunks, include_usage=call.include_usage, finish=finish,
-                              prompt_chars=prompt_chars(call.body), delivered=delivered))
+                              prompt_chars=chars, delivered=delivered))
 
 
 def receipted_answer(outcome: StreamOutcome, whole: dict | None,

@@ -22,7 +22,7 @@ from app.errors import InvalidRequest, NotFound
 from app.healthcare import csv_rows
 from app.healthcare.service import receipt_object
 from app.healthcare.verify import make_bundle
-from app.jobs import enqueue, start_job
+from app.jobs import queue_job
 from storage.jobs import JobRecord
 from storage.receipts import ReceiptFilter, ReceiptPosition
 
@@ -48,10 +48,9 @@ def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime
     """A queued export job (capped like every job), handed to a worker by actor name."""
     if since and until and since >= until:
         raise InvalidRequest("since must be before until.", field="since")
-    job = start_job(user_id, EXPORT_KIND)
-    enqueue(EXPORT_ACTOR, job_id=job.id, user_id=user_id, fmt=fmt,
-            since=since.isoformat() if since else None, until=until.isoformat() if until else None)
-    return job
+    return queue_job(user_id, EXPORT_KIND, EXPORT_ACTOR, fmt=fmt,
+                     since=since.isoformat() if since else None,
+                     until=until.isoformat() if until else None)
 
 
 def export_path(export_dir: str, job_id: str, fmt: str) -> Path:

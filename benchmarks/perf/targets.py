@@ -141,7 +141,8 @@ class Aqta(Target):
         lines = self._aqta("create-key", "--email", "bench@example.com", "--tier", "pro",
                            "--name", "benchmark")
         self.key = lines[-1].strip()
-        key_id = lines[-2].split()[2]  # "created key KEY_ID (name) for email"
+        # "created [scope] key KEY_ID (name) for email"
+        key_id = next(word for word in lines[-2].split() if word.startswith("key_"))
         self._aqta("set-limits", key_id, "--rpm", "10000000", "--monthly-quota", "100000000")
         self.key_id = key_id
 

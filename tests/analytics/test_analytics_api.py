@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 import storage.costs as costs_repo
+import storage.jobs as jobs_repo
 import storage.requests as requests_repo
 from app.analytics.cost_series import period_start
 from tests.conftest import PASSWORD
@@ -304,3 +305,15 @@ def test_refresh_runs_a_job_that_brings_the_aggregates_up_to_date(make_app, make
         time.sleep(0.05)
     assert job["kind"] == "costs.aggregate" and "partitions_recomputed" in job["result"]
     assert get(client, account, "/api/analytics/costs").json["totals"]["total_eur"] == "0.25000000"
+
+
+def test_refresh_is_a_503_while_the_job_queue_is_down(make_app, make_account, private_redis):
+    # The private Redis is not started: the broker cannot take the job.
+    app = make_app(redis_url=private_redis.url)
+    account = make_account(tier="starter")
+    response = app.test_client().post("/api/analytics/costs/refresh", headers=account.headers)
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "job_queue_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    with app.app_context():  # the job never queued does not hold one of the account's slots
+        assert jobs_repo.count_active(account.user.id) == 0

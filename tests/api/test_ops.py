@@ -1,4 +1,5 @@
 """Health and readiness probes."""
+import time
 
 
 def test_healthz(client):
@@ -25,3 +26,16 @@ def test_readyz_fails_when_redis_is_unreachable(make_app):
     assert response.status_code == 503
     assert response.json["error"]["code"] == "not_ready"
     assert "redis" in response.json["error"]["message"]
+
+
+def test_readyz_answers_within_a_second_when_redis_stalls(make_app, private_redis):
+    private_redis.start()
+    client = make_app(redis_url=private_redis.url).test_client()
+    assert client.get("/readyz").status_code == 200
+    private_redis.pause()
+    started = time.monotonic()
+    response = client.get("/readyz")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "not_ready"
+    assert elapsed < 1.0

@@ -1,6 +1,7 @@
 """Helpers shared by tests: polling with a deadline, a clock moved by hand, a Redis server of a test's own."""
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -58,8 +59,21 @@ class PrivateRedis:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.resume()  # a stopped process would otherwise stay stopped until killed
             self.process.kill()
             self.process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port: without persistence, Redis comes back empty."""
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """Stall the server (SIGSTOP): connections are accepted by the kernel, nothing answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
 
 
 def _answers(client) -> bool:

@@ -41,6 +41,7 @@ from app.gateway.admission.rate_limits import (
     monthly_quota,
     requests_per_minute,
 )
+from app.gateway.admission.rebuild import CounterRebuilder
 from app.gateway.budgets import BudgetExceeded
 from app.gateway.loops.detector import (
     LoopDetected,
@@ -74,7 +75,7 @@ def init_app(app: Flask) -> None:
     if client:
         quotas, store = RedisQuotaCounter(client, keys.quota), RedisLoopStore(client, keys.loops)
         counters = RedisAdmissionCounters(client, quotas, store, app.extensions["aqta.spend"],
-                                          keys.rate)
+                                          CounterRebuilder(client, keys.rebuilding), keys.rate)
     else:
         quotas, store = DatabaseQuotaCounter(), MemoryLoopStore()
         counters = LocalAdmissionCounters(MemoryRateWindows(), store)
@@ -124,7 +125,7 @@ def admit(key: ApiKeyRecord, body: dict) -> Admission:
     quotas = quota_limits(key.id, key.user_id, monthly_quota(key), account_quota(key))
     counting = Counting(key.id, rpm, current_app.config["AQTA_SETTINGS"].rate_limit_window_seconds,
                         quotas, current_period(), loop_subject(key, body), summary, thresholds,
-                        budgets.hard_stops(key), now)
+                        budgets.hard_stops(key), now, key.user_id)
     tally = admission_counters().count(counting)
     g.rate_window = tally.rate
     if not tally.rate_admitted:

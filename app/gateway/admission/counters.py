@@ -10,11 +10,16 @@ and in the database. What to refuse is decided by ``admission`` from the
 
 If Redis is unreachable the request is refused (503 ``quota_unavailable``): a
 quota of N must never admit N + 1, and counting nothing would admit anything.
+A quota counter Redis does not have is rebuilt from the request log first
+(``rebuild``), before the rate window is touched; while another process
+rebuilds it the request is refused (503 ``counters_rebuilding``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
+import peewee
 import redis
 
 import storage.quotas as quota_counters
@@ -25,7 +30,9 @@ from app.gateway.admission.quotas import (
     Reservation,
     quota_unavailable,
 )
+from app.gateway.admission.quotas import seed as quota_seed
 from app.gateway.admission.rate_limits import MemoryRateWindows, RateWindow, window_after
+from app.gateway.admission.rebuild import CounterRebuilder
 from app.gateway.budgets import RedisSpendCounter
 from app.gateway.loops.detector import (
     RECORD_FUNCTION,
@@ -52,6 +59,7 @@ class Counting:
     thresholds: LoopThresholds
     budgets: tuple[BudgetRecord, ...]  # the hard-stop budgets whose spend to read
     now: float  # seconds since the epoch
+    user_id: str  # the key's account
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,17 @@ class AdmissionCounters:
 # KEYS: rate window, the quota counters, [loop history, episode flag,] budget spends.
 # ARGV: now (ms), rate limit, window (ms), quota TTL, number of quotas, their limits,
 # then 1 and record_request's arguments, or 0.
-# Returns {1, counted, oldest} when the rate window is full; otherwise
+# Returns {2, indexes} when quota counters are missing (nothing counted: rebuild them, run
+# again); {1, counted, oldest} when the rate window is full; otherwise
 # {0, counted, oldest, full quota index or 0, quota counts, loop reply or 0, spends}.
 _ADMIT = RESERVE_FUNCTION + RECORD_FUNCTION + """
+local quotas = tonumber(ARGV[5])
+local missing = {}
+for i = 1, quotas do
+  if redis.call('EXISTS', KEYS[1 + i]) == 0 then missing[#missing + 1] = i end
+end
+if #missing > 0 then return {2, missing} end
+
 local now, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate, expired = KEYS[1], now - window
 local newest = redis.call('LINDEX', rate, 0)
@@ -96,7 +112,6 @@ redis.call('PEXPIRE', rate, window)
 counted = counted + 1
 local oldest = redis.call('LINDEX', rate, -1)
 
-local quotas = tonumber(ARGV[5])
 local full, used = reserve({unpack(KEYS, 2, 1 + quotas)}, {unpack(ARGV, 6, 5 + quotas)}, ARGV[4])
 if full > 0 then return {0, counted, oldest, full, {}, 0, {}} end
 
@@ -116,8 +131,9 @@ class RedisAdmissionCounters(AdmissionCounters):
     """Every counter in one Lua script: one round trip per request."""
 
     def __init__(self, client: redis.Redis, quotas: RedisQuotaCounter, loops: RedisLoopStore,
-                 spend: RedisSpendCounter, prefix: str = "aqta:rate:"):
+                 spend: RedisSpendCounter, rebuilder: CounterRebuilder, prefix: str = "aqta:rate:"):
         self.quotas = quotas
+        self.rebuilder = rebuilder
         self.loops = loops
         self.spend = spend
         self.prefix = prefix
@@ -137,8 +153,13 @@ class RedisAdmissionCounters(AdmissionCounters):
         keys += [self.spend.key(budget, counting.period) for budget in counting.budgets]
         try:
             reply = self._script(keys=keys, args=args)
-        except redis.RedisError as exc:
+            if reply[0] == 2:  # a month's counters Redis does not have: rebuild, count again
+                self.rebuild(counting, reply[1])
+                reply = self._script(keys=keys, args=args)
+        except (redis.RedisError, peewee.PeeweeException) as exc:
             raise quota_unavailable(exc) from exc
+        if reply[0] == 2:  # lost again at once: Redis is being flushed under us
+            raise quota_unavailable(RuntimeError("quota counters vanished while being rebuilt"))
         refused_by_rate, counted, oldest = reply[:3]
         rate = window_after(counting.rate_limit, int(counted), int(oldest) / 1000,
                             counting.window_seconds)
@@ -153,6 +174,13 @@ class RedisAdmissionCounters(AdmissionCounters):
                                              tuple(int(n) for n in used)),
                      history=RedisLoopStore.history(loop) if loop else None,
                      spent=tuple(None if value is None else int(value) for value in spends))
+
+    def rebuild(self, counting: Counting, missing: list[int]) -> None:
+        """Set the quota counters at these 1-based indexes from the request log."""
+        scopes = [tuple(counting.quotas)[int(index) - 1] for index in missing]
+        keys = self.quotas.keys(scopes, counting.period)
+        self.rebuilder.rebuild({key: partial(quota_seed, scope, counting.user_id, counting.period)
+                                for key, scope in zip(keys, scopes)})
 
 
 class LocalAdmissionCounters(AdmissionCounters):

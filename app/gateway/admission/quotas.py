@@ -9,6 +9,8 @@ released again, so it does not use quota.
 
 When Redis is configured but unreachable, quotas fail closed (503): admitting
 unknown amounts of traffic would break the promise that a quota of N admits N.
+A month's counter that Redis does not have (its first use, or Redis lost it) is
+rebuilt from the request log before counting (``rebuild``; ``seed`` counts).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 import redis
 
 import storage.quotas as quota_counters
+import storage.requests as requests_repo
 from app.errors import AqtaError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,13 @@ local function reserve(keys, limits, ttl)
     if counts[i] == 1 then redis.call('EXPIRE', key, ttl) end
   end
   return 0, counts
+end
+"""
+# Give a request back on every counter Redis still has; a counter it lost is rebuilt from the
+# log (``rebuild``), and a DECR would bring it back as -1 instead.
+_RELEASE = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
 end
 """
 ALERT_PERCENTS = (80, 100)  # quota.threshold_reached fires when a month's count reaches these
@@ -68,6 +78,11 @@ def current_period(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m")
 
 
+def month_start(period: str) -> datetime:
+    year, month = map(int, period.split("-"))
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
 def next_period_start(period: str) -> datetime:
     year, month = map(int, period.split("-"))
     return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
@@ -84,6 +99,12 @@ def account_scope(user_id: str) -> str:
 def quota_limits(key_id: str, user_id: str, key_quota: int, account_quota: int) -> dict[str, int]:
     """Each scope a request counts against, with its monthly limit."""
     return {key_scope(key_id): key_quota, account_scope(user_id): account_quota}
+
+
+def seed(scope: str, user_id: str, period: str) -> int:
+    """The scope's (an account's or a key's) requests this month so far, from the request log."""
+    key_id = scope.removeprefix("key:") if scope.startswith("key:") else None
+    return requests_repo.quota_used_since(user_id, month_start(period), key_id)
 
 
 def quota_exceeded(limits: dict[str, int], full: str, period: str) -> QuotaExceeded:
@@ -121,6 +142,7 @@ class RedisQuotaCounter(QuotaCounter):
     def __init__(self, client: redis.Redis, prefix: str = "aqta:quota:"):
         self.client = client
         self.prefix = prefix
+        self._release_script = client.register_script(_RELEASE)
 
     def keys(self, scopes, period: str) -> list[str]:
         return [f"{self.prefix}{period}:{scope}" for scope in scopes]
@@ -130,10 +152,7 @@ class RedisQuotaCounter(QuotaCounter):
             if scopes else []
 
     def _release(self, reservation: Reservation) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for key in self.keys(reservation.scopes, reservation.period):
-            pipe.decr(key)
-        pipe.execute()
+        self._release_script(keys=self.keys(reservation.scopes, reservation.period))
 
 
 class DatabaseQuotaCounter(QuotaCounter):

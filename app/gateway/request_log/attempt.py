@@ -4,7 +4,9 @@ An ``Attempt`` is opened when the caller is authenticated and closed exactly
 once: with the answer's usage and cost, as cached, or with the error that
 refused or failed it. Closing hands the record to the request log's sink, which
 keeps it durably before returning: before the answer (or a stream's final
-chunk) leaves, so every response that reached a client is in the log.
+chunk) leaves, so every response that reached a client is in the log. A stream
+also hands off a start record before its first byte leaves (``start``), so a
+stream whose process dies mid-way is still closed in the log (``reconcile``).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import time
 from dataclasses import replace
 from decimal import Decimal
 
+from app.gateway.request_log.codec import STARTED
 from app.gateway.request_log.sink import request_log
 from app.healthcare import receipts
 from providers.base import Usage
@@ -39,6 +42,11 @@ class Attempt:
     def first_token(self) -> None:
         self.ttft_ms = self._elapsed_ms()
 
+    def start(self, usage: Usage, cost: Decimal) -> None:
+        """Hand off the record this stream leaves if its process dies before ``close``:
+        ``usage`` and ``cost`` are the estimate it would be closed with."""
+        request_log().append(self._record(STARTED, usage, cost))
+
     def close(self, status: str, *, usage: Usage = Usage(), cost: Decimal = ZERO_EUR,
               saved: Decimal = ZERO_EUR, error_code: str | None = None, cached: bool = False,
               loop_detected: bool = False, request: dict | None = None,
@@ -60,12 +68,8 @@ class Attempt:
                 created_at=self.created_at, status=status, usage=usage, cost=cost,
                 request=request, answer=answer, error_code=error_code)
             riders.append(leaf)
-        record = RequestRecord(
-            request_id=self.request_id, user_id=self.key.user_id, key_id=self.key.id,
-            model=self.model, provider=self.provider, status=status, error_code=error_code,
-            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-            cost_eur=cost, saved_eur=saved, cached=cached, loop_detected=loop_detected,
-            latency_ms=self._elapsed_ms(), ttft_ms=self.ttft_ms, created_at=self.created_at)
+        record = self._record(status, usage, cost, saved=saved, error_code=error_code,
+                              cached=cached, loop_detected=loop_detected)
         try:
             request_log().append(record, riders)
         except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt
@@ -74,6 +78,16 @@ class Attempt:
             request_log().append(replace(record, status="error", error_code=exc.code))
             raise
         self.receipt_id = receipt_id
+
+    def _record(self, status: str, usage: Usage, cost: Decimal, *, saved: Decimal = ZERO_EUR,
+                error_code: str | None = None, cached: bool = False,
+                loop_detected: bool = False) -> RequestRecord:
+        return RequestRecord(
+            request_id=self.request_id, user_id=self.key.user_id, key_id=self.key.id,
+            model=self.model, provider=self.provider, status=status, error_code=error_code,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            cost_eur=cost, saved_eur=saved, cached=cached, loop_detected=loop_detected,
+            latency_ms=self._elapsed_ms(), ttft_ms=self.ttft_ms, created_at=self.created_at)
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)

@@ -10,6 +10,7 @@ import orjson
 from storage.records import RequestRecord
 
 STREAM = "aqta:request-log"  # the default Redis Stream (REQUEST_LOG_STREAM)
+STARTED = "started"  # the status of a stream's start record (``Attempt.start``), not a final one
 _FIELDS = tuple(field.name for field in fields(RequestRecord))
 
 

@@ -1,0 +1,76 @@
+"""Admission when Redis loses its counters or stalls: quotas rebuilt from the request log, fast 503s."""
+from __future__ import annotations
+
+import time
+
+import redis
+
+from app.gateway.request_log.drain import drain_all
+from tests.gateway.admission.test_admission import chat, set_limits
+
+SOCKET_TIMEOUT_SECONDS = 2.0  # app.connections: the Redis client's socket timeout
+MARGIN_SECONDS = 1.0  # generous for a loaded machine; the bug took 6 to 8 seconds
+
+
+def test_a_quota_survives_a_redis_restart_without_persistence(make_gateway, make_account,
+                                                             private_redis, tmp_path):
+    private_redis.start()
+    gateway = make_gateway(redis_url=private_redis.url)
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, monthly_quota=5)
+    assert [chat(gateway, account).status_code for _ in range(6)] == [200] * 5 + [402]
+    with gateway.app.app_context():
+        drain_all()  # as the worker does every second: the records are in the table
+    private_redis.restart()  # no persistence: every counter is gone
+    refused = chat(gateway, account)
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "quota_exceeded"
+    other = make_account(tier="pro")  # a key the log has never seen starts at nothing
+    set_limits(gateway.app, other, monthly_quota=5)
+    assert chat(gateway, other).status_code == 200
+
+
+def test_records_not_yet_drained_count_in_the_rebuild(make_gateway, make_account, redis_url,
+                                                      jobs_namespace):
+    gateway = make_gateway(redis_url=redis_url, redis_key_prefix=jobs_namespace + ":",
+                           request_log_stream=jobs_namespace + ":request-log")
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, monthly_quota=3)
+    assert [chat(gateway, account).status_code for _ in range(3)] == [200] * 3
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*client.scan_iter(f"{jobs_namespace}:quota:*"))  # lost; the stream is not
+    assert chat(gateway, account).status_code == 402
+
+
+def test_requests_wait_with_a_503_while_the_counters_are_rebuilt(make_gateway, make_account,
+                                                                 redis_url, jobs_namespace):
+    prefix = jobs_namespace + ":"
+    gateway = make_gateway(redis_url=redis_url, redis_key_prefix=prefix)
+    account = make_account(tier="pro")
+    client = redis.Redis.from_url(redis_url)
+    # Another process is rebuilding this key's counter from the log.
+    client.set(f"{prefix}rebuilding:{prefix}quota:{time.strftime('%Y-%m', time.gmtime())}:"
+               f"key:{account.key_id}", 1, px=10_000)
+    waiting = chat(gateway, account)
+    assert waiting.status_code == 503
+    assert waiting.json()["error"]["code"] == "counters_rebuilding"
+    assert int(waiting.headers["Retry-After"]) >= 1
+    client.delete(*client.scan_iter(f"{prefix}rebuilding:*"))
+    assert chat(gateway, account).status_code == 200
+
+
+def test_a_stalled_redis_fails_requests_within_the_socket_timeout(make_gateway, make_account,
+                                                                  private_redis):
+    private_redis.start()
+    gateway = make_gateway(redis_url=private_redis.url)
+    account = make_account(tier="pro")
+    assert chat(gateway, account).status_code == 200
+    private_redis.pause()
+    for _ in range(2):
+        started = time.monotonic()
+        response = chat(gateway, account)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "quota_unavailable"
+        assert elapsed < SOCKET_TIMEOUT_SECONDS + MARGIN_SECONDS
+    private_redis.resume()
