@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from app.gateway.request_log.sink import request_log
 from app.healthcare import receipts
+from app.metrics.series import count_chat
 from providers.base import Usage
 from storage.ids import utcnow
 from storage.records import ApiKeyRecord, RequestRecord
@@ -28,12 +29,13 @@ class Attempt:
         self.started = time.monotonic()
         self.model = ""
         self.provider = ""
+        self.listed_model = ""  # the catalogue's entry (``mock-*``): a bounded metric label
         self.ttft_ms: int | None = None
         self.closed = False
         self.receipt_id: str | None = None  # set on closing a healthcare-tier answer
 
-    def routed(self, model: str, provider: str) -> None:
-        self.model, self.provider = model, provider
+    def routed(self, model: str, provider: str, listed_model: str = "") -> None:
+        self.model, self.provider, self.listed_model = model, provider, listed_model
 
     def first_token(self) -> None:
         self.ttft_ms = self._elapsed_ms()
@@ -59,12 +61,16 @@ class Attempt:
                     request=request, answer=answer)
             except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt
                 failure, status, error_code = exc, "error", exc.code
+        latency_ms = self._elapsed_ms()
+        count_chat(provider=self.provider, model=self.listed_model, status=status, cached=cached,
+                   error_code=error_code, latency_seconds=latency_ms / 1000, cost=cost,
+                   first_token_seconds=self.ttft_ms / 1000 if self.ttft_ms is not None else None)
         request_log().append(RequestRecord(
             request_id=self.request_id, user_id=self.key.user_id, key_id=self.key.id,
             model=self.model, provider=self.provider, status=status, error_code=error_code,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cost_eur=cost, saved_eur=saved, cached=cached, loop_detected=loop_detected,
-            latency_ms=self._elapsed_ms(), ttft_ms=self.ttft_ms, created_at=self.created_at))
+            latency_ms=latency_ms, ttft_ms=self.ttft_ms, created_at=self.created_at))
         if failure is not None:
             raise failure
 
