@@ -19,5 +19,6 @@ blp = Blueprint("metrics", __name__, description="Prometheus metrics for operato
                                    "set, or only the metrics port serves it")
 def metrics():
     """Every series in Prometheus' text format; the README lists them."""
-    authorise(request, current_app.config["AQTA_SETTINGS"])
+    settings = current_app.config["AQTA_SETTINGS"]
+    authorise(request, settings.metrics_token, settings.metrics_port)
     return Response(render(current_app._get_current_object()), content_type=CONTENT_TYPE_PLAIN_0_0_4)

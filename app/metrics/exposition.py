@@ -15,7 +15,6 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from app.config import Settings
 from app.errors import AqtaError, Forbidden
 from app.metrics.backlog import BacklogCollector
 
@@ -48,23 +47,23 @@ def arrival_port(environ: dict) -> int | None:
         return None
 
 
-def on_metrics_listener(request: Request, settings: Settings) -> bool:
-    return settings.metrics_port is not None and arrival_port(request.environ) == settings.metrics_port
+def on_metrics_listener(request: Request, metrics_port: int | None) -> bool:
+    return metrics_port is not None and arrival_port(request.environ) == metrics_port
 
 
-def authorise(request: Request, settings: Settings) -> None:
+def authorise(request: Request, token: str | None, metrics_port: int | None) -> None:
     """Let the scrape through, or raise 401 (no or wrong token) or 403 (off on this port)."""
-    if on_metrics_listener(request, settings):
+    if on_metrics_listener(request, metrics_port):
         return
-    if settings.metrics_token is None:
-        where = (f"it is served on port {settings.metrics_port} only" if settings.metrics_port
+    if token is None:
+        where = (f"it is served on port {metrics_port} only" if metrics_port
                  else "set METRICS_TOKEN (a bearer token) or METRICS_PORT (a listener of its own)")
         raise Forbidden(f"GET /metrics is not open here: {where}.", code="metrics_disabled")
     credentials = request.authorization
-    token = credentials.token if credentials is not None and credentials.type == "bearer" else None
-    if not token:
+    sent = credentials.token if credentials is not None and credentials.type == "bearer" else None
+    if not sent:
         raise MetricsUnauthorised("GET /metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.")
-    if not hmac.compare_digest(token.encode(), settings.metrics_token.encode()):
+    if not hmac.compare_digest(sent.encode(), token.encode()):
         raise MetricsUnauthorised("The metrics token is not valid.")
 
 

@@ -9,12 +9,12 @@ from app.metrics.series import count_http
 
 
 def init_app(app: Flask) -> None:
-    settings = app.config["AQTA_SETTINGS"]
+    port = app.config["AQTA_SETTINGS"].metrics_port
 
     @app.before_request
     def keep_the_metrics_listener_to_metrics():
-        if settings.metrics_port is not None and request.path not in METRICS_LISTENER_PATHS \
-                and on_metrics_listener(request, settings):
+        if port is not None and request.path not in METRICS_LISTENER_PATHS \
+                and on_metrics_listener(request, port):
             raise NotFound("The metrics listener serves /metrics, /healthz and /readyz only.")
 
     @app.after_request
