@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from flask import Flask, g, has_request_context, request
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 if TYPE_CHECKING:  # gunicorn's master imports this module (app.serving): keep it light
     from app.config import Settings
@@ -26,9 +26,10 @@ QUIET_BELOW_INFO = ("peewee", "urllib3")
 ACCESS = logging.getLogger("aqta.access")
 
 
-def json_formatter() -> JsonFormatter:
-    """A record as one JSON object: time (ISO 8601, UTC), level, logger, message, and extras."""
-    return JsonFormatter("%(levelname)s %(name)s %(message)s", timestamp="time",
+def json_formatter() -> OrjsonFormatter:
+    """A record as one JSON object: time (ISO 8601, UTC), level, logger, message, and extras
+    (python-json-logger's formatter on orjson, which the gateway uses anyway: half the time)."""
+    return OrjsonFormatter("%(levelname)s %(name)s %(message)s", timestamp="time",
                          rename_fields={"levelname": "level", "name": "logger"})
 
 
@@ -68,6 +69,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def log_access(response):
+        if not ACCESS.isEnabledFor(logging.INFO):  # LOG_LEVEL=WARNING and above: no cost at all
+            return response
         started = g.get("started_at", time.monotonic())
         rule = request.url_rule
         fields = {"request_id": g.get("request_id"), "method": request.method,

@@ -9,8 +9,10 @@ files (``PROMETHEUS_MULTIPROC_DIR``, set before the client is imported).
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from prometheus_client import Counter, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 # seconds; chat answers take from milliseconds (cache) to minutes (long streams)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -35,24 +37,29 @@ WEBHOOK_DELIVERIES = Counter("aqta_webhook_deliveries", "Webhook delivery attemp
                              "(delivered, retrying, failed for good)", ("outcome",))
 
 
+@lru_cache(maxsize=4096)  # label sets are bounded; a cached child skips labels()' lock and checks
+def child(metric: MetricWrapperBase, *labels: str) -> MetricWrapperBase:
+    return metric.labels(*labels)
+
+
 def count_http(method: str, route: str | None, status: int) -> None:
-    HTTP_REQUESTS.labels(method, route or UNMATCHED_ROUTE, str(status)).inc()
+    child(HTTP_REQUESTS, method, route or UNMATCHED_ROUTE, str(status)).inc()
 
 
 def count_chat(*, provider: str, model: str, status: str, cached: bool, error_code: str | None,
                latency_seconds: float, first_token_seconds: float | None, cost: Decimal) -> None:
     """One finished chat request (``provider`` and ``model`` empty when it was never routed)."""
-    CHAT_REQUESTS.labels(provider, model, status, "hit" if cached else "miss").inc()
+    child(CHAT_REQUESTS, provider, model, status, "hit" if cached else "miss").inc()
     if error_code in REFUSALS:
-        REFUSED.labels(error_code).inc()
+        child(REFUSED, error_code).inc()
     if not provider:
         return
-    CHAT_LATENCY.labels(provider).observe(latency_seconds)
+    child(CHAT_LATENCY, provider).observe(latency_seconds)
     if first_token_seconds is not None:
-        FIRST_TOKEN.labels(provider).observe(first_token_seconds)
+        child(FIRST_TOKEN, provider).observe(first_token_seconds)
     if cost:
-        COST.labels(provider, model).inc(float(cost))
+        child(COST, provider, model).inc(float(cost))
 
 
 def count_webhook_delivery(outcome: str) -> None:
-    WEBHOOK_DELIVERIES.labels(outcome).inc()
+    child(WEBHOOK_DELIVERIES, outcome).inc()
