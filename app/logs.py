@@ -55,7 +55,8 @@ def configure(settings: Settings) -> None:
     handler.setFormatter(formatter(settings.log_format))
     handler.addFilter(RequestContext())
     logging.basicConfig(level=settings.log_level, handlers=[handler])
-    logging.captureWarnings(True)  # a library's warning is a log line too (JSON when asked)
+    if settings.log_format == "json":
+        logging.captureWarnings(True)  # a library's warning becomes a JSON line too
     for name in QUIET_BELOW_INFO:
         logging.getLogger(name).setLevel(logging.INFO)
 
