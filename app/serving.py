@@ -5,11 +5,12 @@ they are malformed or too long it writes an HTML page. This worker writes the
 JSON error shape instead (``aqta serve`` runs it), so every answer a client gets
 is ``{"error": {"message", "type", "code"}}``.
 
-The hooks run in gunicorn's master, which must not import the app (gevent patches
-the standard library in each worker before the app is loaded): ``child_exit``
-marks a dead worker's metric files, ``worker_exit`` runs the app's own exit hooks
-(``app.extensions["aqta.at_exit"]``: the request log's flush) once a worker's
-requests have drained, ``on_exit`` removes the metrics folder ``aqta serve`` made.
+gunicorn's master imports this module, and must not import the app (gevent patches
+the standard library in each worker before the app is loaded), so the hooks reach
+the app only through the worker's loaded WSGI app: ``child_exit`` (master) marks a
+dead worker's metric files, ``worker_exit`` (in the worker, once its requests have
+drained) runs the app's exit hooks (``app.extensions["aqta.at_exit"]``: the request
+log's flush), ``on_exit`` (master) removes the metrics folder ``aqta serve`` made.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from prometheus_client import multiprocess
 
 from app.logs import json_formatter
 
+log = logging.getLogger(__name__)
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own
 # Set by ``aqta serve`` when it made the metrics folder itself, so the master removes it at exit.
 TEMPORARY_DIR_VARIABLE = "AQTA_METRICS_DIR_IS_TEMPORARY"
@@ -113,7 +115,7 @@ def worker_exit(server, worker) -> None:
         try:
             hook()
         except Exception:  # one failed hook must not keep the others from running
-            logging.getLogger(__name__).exception("exit hook %r failed", hook)
+            log.exception("exit hook %r failed", hook)
 
 
 def on_exit(server) -> None:
