@@ -37,6 +37,8 @@ setup(
         "orjson>=3.10",
         "click>=8.1",
         "swagger-ui-bundle>=1.1",
+        "prometheus-client>=0.22",  # GET /metrics, multi-process mode under gunicorn
+        "python-json-logger>=3.1",  # LOG_FORMAT=json
     ],
     extras_require={
         "test": [

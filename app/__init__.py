@@ -1,7 +1,6 @@
 """The Aqta application factory. Importing this package does nothing."""
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from flask import Flask, g, request
@@ -12,6 +11,7 @@ if TYPE_CHECKING:
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from ``settings`` (default: read from the environment)."""
+    from app import logs
     from app.config import settings_from_env
     from app.errors import UnsupportedMediaType, register_error_handlers
     from storage.ids import new_id
@@ -32,8 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
         JSON_SORT_KEYS=False,
     )
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings)
 
     # Loaded here, not at the top: importing the package must do nothing (no Flask
     # extensions, no Redis or database modules), so `import app.x` stays cheap.
@@ -45,9 +44,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.gateway.request_log import sink as request_log_sink
     from app.healthcare import receipts, transparency
     from app.identity import api_keys, authentication, oauth, throttle
+    from app.metrics import http as metrics_http
     from app.webhooks import service as webhooks_service
 
+    logs.init_app(app)
     connections.init_app(app)
+    metrics_http.init_app(app)
     jobs.init_app(app)
     catalogue.init_app(app)
     rate_limits.init_app(app)

@@ -1,9 +1,12 @@
 """The ``aqta`` command: serve, migrate, create-key, plus Flask's own commands."""
 from __future__ import annotations
 
+import glob
+import logging
 import os
 import shutil
 import sys
+import tempfile
 
 import click
 from flask import current_app
@@ -17,10 +20,13 @@ from app.errors import AqtaError
 from app.healthcare.cli import log_group, receipts_group
 from app.identity.api_keys import INFERENCE, SCOPES, generate_key
 from app.identity.emails import normalise_email
+from app.serving import MULTIPROCESS_DIR_VARIABLE, TEMPORARY_DIR_VARIABLE
 from app.tiers import TIER_NAMES
 from storage.database import close_connection
 from storage.errors import StorageError
 from storage.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
 
 
 def _create_app():
@@ -113,22 +119,49 @@ def set_limits_command(key_id: str, rpm: int | None, monthly_quota: int | None):
 def serve_command(host: str, port: int, workers: int, worker_connections: int,
                   control_socket: str | None):
     """Migrate, then run the gateway under gunicorn with gevent workers."""
-    if workers > 1 and not current_app.config["AQTA_SETTINGS"].redis_url:
+    settings = current_app.config["AQTA_SETTINGS"]
+    if workers > 1 and not settings.redis_url:
         raise click.UsageError("--workers above 1 needs REDIS_URL: rate limits, loop windows and "
                                "the cache must be shared between processes")
     apply_migrations()
     close_connection()
+    prepare_metrics_folder(settings.metrics_multiprocess_dir)
+    binds = ["--bind", f"{host}:{port}"]
+    if settings.metrics_port is not None:
+        binds += ["--bind", f"{settings.metrics_host}:{settings.metrics_port}"]
     # A fresh process: gevent must patch the standard library before the app's
     # modules are imported, which gunicorn's gevent worker does when it loads wsgi.
     gunicorn = shutil.which("gunicorn") or sys.executable
     argv = [gunicorn] if gunicorn != sys.executable else [sys.executable, "-m", "gunicorn"]
-    argv += ["--worker-class", "app.serving.AqtaGeventWorker", "--workers", str(workers),
-             "--worker-connections", str(worker_connections), "--bind", f"{host}:{port}",
-             "--graceful-timeout", "10", "--keep-alive", "5",
+    # app.serving is gunicorn's config: the worker and logger classes and the exit hooks.
+    argv += ["--config", "python:app.serving", "--workers", str(workers),
+             "--worker-connections", str(worker_connections), *binds,
+             "--graceful-timeout", str(settings.shutdown_grace_seconds), "--keep-alive", "5",
              "--control-socket", control_socket or control_socket_path(host, port), "wsgi:app"]
-    click.echo(f"Aqta listening on http://{host}:{port} (docs at /docs)")
+    listening = f"Aqta listening on http://{host}:{port} (docs at /docs)"
+    if settings.log_format == "json":
+        log.info(listening)  # a JSON line like every other
+    else:
+        click.echo(listening)
     sys.stdout.flush()
+    sys.stderr.flush()
     os.execvp(argv[0], argv)
+
+
+def prepare_metrics_folder(configured: str | None) -> None:
+    """Give this run an empty prometheus_client multi-process folder (its workers inherit it).
+
+    A configured PROMETHEUS_MULTIPROC_DIR is emptied of the last run's files; without one,
+    a fresh temporary folder is made, which gunicorn's master removes at exit.
+    """
+    if configured:
+        os.makedirs(configured, exist_ok=True)
+        for stale in glob.glob(os.path.join(configured, "*.db")):
+            os.unlink(stale)
+        return
+    folder = tempfile.mkdtemp(prefix="aqta-metrics-")
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = folder
+    os.environ[TEMPORARY_DIR_VARIABLE] = folder
 
 
 def control_socket_path(host: str, port: int) -> str:
@@ -146,10 +179,12 @@ def control_socket_path(host: str, port: int) -> str:
               help="Worker processes.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1),
               help="Actors run at once per process (greenlets: gevent).")
-@click.option("--shutdown-timeout", default=30, show_default=True, type=click.IntRange(min=1),
-              help="Seconds running actors get to finish after SIGTERM.")
+@click.option("--shutdown-timeout", default=None, type=click.IntRange(min=1),
+              help="Seconds running actors get to finish after SIGTERM [default: "
+                   "SHUTDOWN_GRACE_SECONDS, 30]; prefetched messages go back to the queue at once.")
 @with_appcontext
-def worker_command(modules: tuple[str, ...], processes: int, threads: int, shutdown_timeout: int):
+def worker_command(modules: tuple[str, ...], processes: int, threads: int,
+                   shutdown_timeout: int | None):
     """Run the background jobs from Redis: Dramatiq workers under gevent, and the scheduler.
 
     MODULES are extra actor modules to import besides workers.actors.
@@ -160,6 +195,7 @@ def worker_command(modules: tuple[str, ...], processes: int, threads: int, shutd
         raise click.ClickException("aqta worker needs REDIS_URL, the broker the web processes send "
                                    "jobs to (without it, 'aqta serve' runs every job in process)")
     close_connection()
+    shutdown_timeout = shutdown_timeout or current_app.config["AQTA_SETTINGS"].shutdown_grace_seconds
     # A fresh interpreter: gevent must patch the standard library before anything else.
     argv = [sys.executable, "-m", "workers", *modules, "--processes", str(processes),
             "--threads", str(threads), "--worker-shutdown-timeout", str(shutdown_timeout * 1000)]

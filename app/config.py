@@ -64,6 +64,14 @@ class Settings:
     cache_max_bytes: int = 64 * 1024 * 1024  # bytes the in-process cache may hold (no Redis)
     db_pool_size: int = 20  # connections per process, PostgreSQL and MySQL
     log_level: str = "INFO"
+    log_format: str = "text"  # "text", or "json": one JSON object per line (python-json-logger)
+    metrics_token: str | None = None  # the bearer token GET /metrics asks for on the API's port
+    metrics_port: int | None = None  # a listener of its own for GET /metrics, without a token
+    metrics_host: str = "127.0.0.1"  # the address that listener binds
+    # prometheus_client's multi-process folder (aqta serve makes a fresh one per start);
+    # set: /metrics sums every process's files.
+    metrics_multiprocess_dir: str | None = None
+    shutdown_grace_seconds: int = 30  # seconds in-flight requests (streams) get to finish on SIGTERM
     oauth: dict[str, OAuthClient] = field(default_factory=dict)
     oauth_after_login_url: str = "/dashboard"  # where the browser lands after OAuth sign-in
     oauth_jwks_cache_seconds: float = 3600.0  # how long a provider's signing keys are trusted
@@ -292,6 +300,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         cache_max_bytes=_number(env, "CACHE_MAX_BYTES", Settings.cache_max_bytes, int),
         db_pool_size=_number(env, "DB_POOL_SIZE", Settings.db_pool_size, int, 1),
         log_level=_text(env, "LOG_LEVEL", "INFO").upper(),
+        log_format=log_format(env),
+        **_metrics_settings(env),
+        shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", Settings.shutdown_grace_seconds,
+                                       int, 1),
         oauth=_oauth_clients(env),
         oauth_after_login_url=check_after_login_url(
             _text(env, "OAUTH_AFTER_LOGIN_URL", Settings.oauth_after_login_url)),
@@ -317,6 +329,30 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         **_webhook_settings(env),
         **_log_settings(env),
     )
+
+
+LOG_FORMATS = ("text", "json")
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own name for it
+
+
+def log_format(env: Mapping[str, str] | None = None) -> str:
+    """LOG_FORMAT, checked: "text" (the default) or "json"."""
+    value = (_text(os.environ if env is None else env, "LOG_FORMAT", "text")).lower()
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT={value!r} is not a log format; use text or json")
+    return value
+
+
+def _metrics_settings(env: Mapping[str, str]) -> dict:
+    port = _number(env, "METRICS_PORT", None, int, 1)
+    if port is not None and port > 65535:
+        raise ConfigError(f"METRICS_PORT={port} is not a port; use 1 to 65535")
+    token = _text(env, "METRICS_TOKEN")
+    if token is not None and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN is too short; use at least 16 random characters")
+    return {"metrics_token": token, "metrics_port": port,
+            "metrics_host": _text(env, "METRICS_HOST", Settings.metrics_host),
+            "metrics_multiprocess_dir": _text(env, MULTIPROCESS_DIR_VARIABLE)}
 
 
 def _log_settings(env: Mapping[str, str]) -> dict:

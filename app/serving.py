@@ -1,18 +1,36 @@
-"""gunicorn's gevent worker, answering the HTTP errors gunicorn raises itself in Aqta's error shape.
+"""How gunicorn runs Aqta: its gevent worker, and its configuration hooks (``-c python:app.serving``).
 
 gunicorn parses the request line and headers before Flask sees the request; when
 they are malformed or too long it writes an HTML page. This worker writes the
 JSON error shape instead (``aqta serve`` runs it), so every answer a client gets
 is ``{"error": {"message", "type", "code"}}``.
+
+gunicorn's master imports this module, and must not import the app (gevent patches
+the standard library in each worker before the app is loaded), so the hooks reach
+the app only through the worker's loaded WSGI app: ``child_exit`` (master) marks a
+dead worker's metric files, ``worker_exit`` (in the worker, once its requests have
+drained) runs the app's exit hooks (``app.extensions["aqta.at_exit"]``: the request
+log's flush), ``on_exit`` (master) removes the metrics folder ``aqta serve`` made.
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import socket
 
-from gunicorn import util
+from gunicorn import glogging, util
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.ggevent import GeventWorker
+from prometheus_client import multiprocess
+
+from app.logs import json_formatter
+
+log = logging.getLogger(__name__)
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own
+# Set by ``aqta serve`` when it made the metrics folder itself, so the master removes it at exit.
+TEMPORARY_DIR_VARIABLE = "AQTA_METRICS_DIR_IS_TEMPORARY"
 
 LINGER_SECONDS = 1.0  # at most this long per read while draining a refused request
 LINGER_BYTES = 1 << 20  # and at most this much of it
@@ -66,3 +84,42 @@ def linger(client: socket.socket) -> None:
     read = 0
     while read < LINGER_BYTES and (chunk := client.recv(65536)):
         read += len(chunk)
+
+
+class AqtaLogger(glogging.Logger):
+    """gunicorn's own log lines, as JSON objects too when ``LOG_FORMAT=json``."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        # Read here, not through the app's settings: the master never builds the app
+        # (``aqta serve`` has checked the value before starting gunicorn).
+        if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(json_formatter())
+
+
+# -- gunicorn's configuration (this module is its config file: ``-c python:app.serving``) --
+worker_class = "app.serving.AqtaGeventWorker"
+logger_class = "app.serving.AqtaLogger"
+
+
+def child_exit(server, worker) -> None:
+    """A worker ended: mark its live metric files dead, as prometheus_client asks."""
+    if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker) -> None:
+    """In the worker, after its last request: run the app's exit hooks (flush the request log)."""
+    for hook in getattr(worker.wsgi, "extensions", {}).get("aqta.at_exit", ()):
+        try:
+            hook()
+        except Exception:  # one failed hook must not keep the others from running
+            log.exception("exit hook %r failed", hook)
+
+
+def on_exit(server) -> None:
+    """The master stops: remove the metrics folder ``aqta serve`` made for this run."""
+    folder = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if folder and os.environ.get(TEMPORARY_DIR_VARIABLE) == folder:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,16 +1,13 @@
 """The aqta command: migrate, create-key, and serve on a fresh folder."""
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
 from click.testing import CliRunner
 
 from app.cli import main
+from tests.support.serve import free_port, fresh_env, start_serve
 
 
 @pytest.fixture
@@ -75,34 +72,6 @@ def test_bad_configuration_stops_with_one_line():
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "DATABASE_URL" in lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_serve(folder, port: int, env: dict) -> subprocess.Popen:
-    """``aqta serve`` in ``folder``, once /readyz answers."""
-    aqta = os.path.join(os.path.dirname(sys.executable), "aqta")
-    server = subprocess.Popen([aqta, "serve", "--port", str(port)], cwd=folder,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                return server
-        except requests.RequestException:  # not up yet, or slow under load
-            pass
-        assert server.poll() is None, server.stdout.read().decode()
-        assert time.monotonic() < deadline, "server did not become ready"
-        time.sleep(0.2)
-
-
-def fresh_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
-    return {**env, **extra}
 
 
 def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):

@@ -45,15 +45,19 @@ def start_worker(database_url, redis_url, jobs_namespace, tmp_path):
             print(Path(log.name).read_text())
 
 
-def send_echo(app, redis_url, namespace, user_id, text):
+def send_job(app, redis_url, namespace, user_id, actor_name, *args):
     """Create a job and send its message to the worker through Redis, as the web does."""
     with app.app_context():
-        job = jobs_repo.create(user_id, "echo")
+        job = jobs_repo.create(user_id, actor_name.removeprefix("tests."))
     broker = make_broker(redis_url, namespace)
-    broker.enqueue(dramatiq.Message(queue_name="default", actor_name="tests.echo", args=(text,),
+    broker.enqueue(dramatiq.Message(queue_name="default", actor_name=actor_name, args=args,
                                     kwargs={"job_id": job.id}, options={}))
     broker.close()
     return job.id
+
+
+def send_echo(app, redis_url, namespace, user_id, text):
+    return send_job(app, redis_url, namespace, user_id, "tests.echo", text)
 
 
 def wait_until(condition, what: str):
@@ -102,6 +106,24 @@ def test_it_processes_a_message_from_redis_and_exits_on_sigterm(
         assert jobs_repo.get(job_id).result["namespace"] == jobs_namespace
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=DEADLINE_SECONDS) == 0
+
+
+def test_a_job_running_at_sigterm_finishes_before_the_worker_exits(
+        app, make_account, start_worker, redis_url, jobs_namespace):
+    user_id = make_account().user.id
+    worker = start_worker("--processes", "1")
+    job_id = send_job(app, redis_url, jobs_namespace, user_id, "tests.nap", 3.0)
+
+    def running() -> bool:
+        with app.app_context():
+            return jobs_repo.get(job_id).status == "running"
+
+    wait_until(running, "the job to start")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=DEADLINE_SECONDS) == 0
+    with app.app_context():
+        job = jobs_repo.get(job_id)
+    assert job.status == "succeeded" and job.result == {"slept": 3.0}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and PR_SET_PDEATHSIG")

@@ -42,6 +42,11 @@ def test_provider_variables_are_read():
     ({"MAX_REQUEST_BYTES": "lots"}, "MAX_REQUEST_BYTES"),
     ({"KEY_CACHE_SECONDS": "-1"}, "KEY_CACHE_SECONDS"),
     ({"PROVIDER_READ_TIMEOUT": "soon"}, "PROVIDER_READ_TIMEOUT"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+    ({"METRICS_PORT": "70000"}, "METRICS_PORT"),
+    ({"METRICS_PORT": "metrics"}, "METRICS_PORT"),
+    ({"SHUTDOWN_GRACE_SECONDS": "0"}, "SHUTDOWN_GRACE_SECONDS"),
 ])
 def test_bad_values_name_the_variable(env, variable):
     with pytest.raises(ConfigError) as raised:
@@ -69,3 +74,15 @@ def test_jobs_namespace():
 def test_a_bad_embedded_worker_value_names_the_variable():
     with pytest.raises(ConfigError, match="EMBEDDED_WORKER"):
         settings_from_env({"EMBEDDED_WORKER": "sometimes"})
+
+
+def test_operations_settings():
+    defaults = settings_from_env({})
+    assert (defaults.log_format, defaults.metrics_token, defaults.metrics_port, defaults.metrics_host,
+            defaults.shutdown_grace_seconds) == ("text", None, None, "127.0.0.1", 30)
+    told = settings_from_env({"LOG_FORMAT": "JSON", "METRICS_TOKEN": "t" * 16, "METRICS_PORT": "9464",
+                              "METRICS_HOST": "0.0.0.0", "PROMETHEUS_MULTIPROC_DIR": "/run/aqta-metrics",
+                              "SHUTDOWN_GRACE_SECONDS": "90"})
+    assert (told.log_format, told.metrics_token, told.metrics_port, told.metrics_host,
+            told.metrics_multiprocess_dir, told.shutdown_grace_seconds) == \
+        ("json", "t" * 16, 9464, "0.0.0.0", "/run/aqta-metrics", 90)

@@ -13,6 +13,7 @@ from app.api import (
     health,
     jobs,
     keys,
+    metrics,
     models,
     oauth,
     openai_schemas,
@@ -64,6 +65,8 @@ def register_api(app: Flask) -> None:
                 "bearerAuth": {"type": "http", "scheme": "bearer",
                                "description": "An Aqta API key, sk-aqta-…"},
                 "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "aqta_session"},
+                "metricsToken": {"type": "http", "scheme": "bearer",
+                                 "description": "The operator's METRICS_TOKEN"},
             }},
         },
     )
@@ -72,7 +75,7 @@ def register_api(app: Flask) -> None:
     register_fields(api)
     openai_schemas.register(api.spec)
     webhook_schemas.register(api.spec)
-    for module in (ops, auth, oauth, keys, chat, models, analytics, jobs, webhooks,
+    for module in (ops, metrics, auth, oauth, keys, chat, models, analytics, jobs, webhooks,
                    budgets, health):
         api.register_blueprint(module.blp)
     docs.init_app(app)

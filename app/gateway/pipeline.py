@@ -108,7 +108,7 @@ def _complete(attempt: Attempt, raw: object, headers: Mapping[str, str]) -> Answ
     attempt.routed(body["model"], "")
     service = gateway()
     route = service.route(body["model"], attempt.key.tier)
-    attempt.routed(route.model, route.provider)
+    attempt.routed(route.model, route.provider, route.entry.id)
     provider = service.provider(route.provider)
     admitted = admission.admit(attempt.key, body)
     try:

@@ -176,6 +176,21 @@ def _load_offsets(directory: Path) -> dict[str, int]:
         return {}
 
 
+def pending_bytes(directory: str | Path) -> int:
+    """Bytes of journal records in ``directory`` not yet drained (a gauge of the drain's lag)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    offsets = _load_offsets(directory)
+    total = 0
+    for path in directory.glob("*" + SEGMENT_SUFFIX):
+        try:
+            total += max(0, path.stat().st_size - offsets.get(path.name, 0))
+        except FileNotFoundError:  # drained and removed meanwhile
+            pass
+    return total
+
+
 def _save_offsets(directory: Path, offsets: dict[str, int]) -> None:
     """Replace the offsets file atomically: write a copy, fsync it, rename it over."""
     temporary = directory / (OFFSETS_FILE + ".tmp")

@@ -55,6 +55,7 @@ def authenticate_key() -> ApiKeyRecord:
     record = key_cache().lookup(token) if token.startswith(KEY_PREFIX) else None
     if record is None:
         raise InvalidApiKey("The API key is not valid or has been revoked.")
+    g.key_id = record.id  # for the log lines of this request
     return record
 
 

@@ -23,6 +23,7 @@ from flask import current_app
 import storage.webhook_deliveries as deliveries_repo
 import storage.webhooks as hooks_repo
 from app.jobs import enqueue
+from app.metrics.series import count_webhook_delivery
 from app.webhooks import service as webhooks
 from app.webhooks.events import ENDPOINT_DISABLED
 from app.webhooks.service import DELIVER_ACTOR
@@ -75,6 +76,8 @@ def deliver(delivery_id: str, token: str | None = None) -> None:
     finished = utcnow()
     delay = None if outcome.succeeded else retry_delay(claim.attempt, schedule)
     next_at = finished + timedelta(seconds=delay) if delay is not None else None
+    count_webhook_delivery("delivered" if outcome.succeeded else
+                           "retrying" if delay is not None else "failed")
     disabled = deliveries_repo.finish_attempt(
         claim, outcome, next_at, exhausted=claim.attempt == len(schedule) + 1,
         disable_after=settings.webhook_disable_after, now=finished)

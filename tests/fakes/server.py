@@ -76,7 +76,7 @@ class FakeUpstream:
         class Handler(_Handler):
             upstream = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -109,6 +109,12 @@ class FakeUpstream:
             return self._failures.popleft()
         except IndexError:
             return None
+
+
+class _Server(ThreadingHTTPServer):
+    # A gateway opening a hundred streams at once would overflow the default backlog of
+    # 5, and the dropped connects would wait for TCP's retransmission (1 s, 3 s, 7 s...).
+    request_queue_size = 1024
 
 
 class _Handler(BaseHTTPRequestHandler):

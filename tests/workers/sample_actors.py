@@ -36,6 +36,16 @@ def too_slow(job_id: str) -> None:
         time.sleep(0.05)
 
 
+@dramatiq.actor(**actor_options("tests.nap", max_retries=0, time_limit_ms=60_000))
+def nap(seconds: float, job_id: str) -> None:
+    """A job that takes ``seconds``: long enough to be running when its worker is told to stop."""
+    jobs_repo.mark_running(job_id)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    jobs_repo.succeed(job_id, {"slept": seconds})
+
+
 @dramatiq.actor(**actor_options("tests.tick", max_retries=0))
 def tick() -> None:
     TICKS.append(time.time())

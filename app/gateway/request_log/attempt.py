@@ -17,6 +17,7 @@ from decimal import Decimal
 from app.gateway.request_log.codec import STARTED
 from app.gateway.request_log.sink import request_log
 from app.healthcare import receipts
+from app.metrics.series import count_chat
 from providers.base import Usage
 from storage.ids import utcnow
 from storage.records import ApiKeyRecord, RequestRecord
@@ -32,12 +33,13 @@ class Attempt:
         self.started = time.monotonic()
         self.model = ""
         self.provider = ""
+        self.listed_model = ""  # the catalogue's entry (``mock-*``): a bounded metric label
         self.ttft_ms: int | None = None
         self.closed = False
         self.receipt_id: str | None = None  # set on closing a healthcare-tier answer
 
-    def routed(self, model: str, provider: str) -> None:
-        self.model, self.provider = model, provider
+    def routed(self, model: str, provider: str, listed_model: str = "") -> None:
+        self.model, self.provider, self.listed_model = model, provider, listed_model
 
     def first_token(self) -> None:
         self.ttft_ms = self._elapsed_ms()
@@ -70,6 +72,9 @@ class Attempt:
             riders.append(leaf)
         record = self._record(status, usage, cost, saved=saved, error_code=error_code,
                               cached=cached, loop_detected=loop_detected)
+        count_chat(provider=self.provider, model=self.listed_model, status=status, cached=cached,
+                   error_code=error_code, latency_seconds=record.latency_ms / 1000, cost=cost,
+                   first_token_seconds=self.ttft_ms / 1000 if self.ttft_ms is not None else None)
         try:
             request_log().append(record, riders)
         except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt

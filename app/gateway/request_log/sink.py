@@ -48,6 +48,7 @@ from storage.records import RequestRecord
 log = logging.getLogger(__name__)
 REDIS_RETRY_SECONDS = 1.0  # after a Redis failure, records go straight to the journal this long
 JOURNAL_LOCK_WAIT_SECONDS = 60.0  # how long a web process waits for another drain of its journal
+EXIT_DRAIN_WAIT_SECONDS = 5.0  # how long an exiting process waits for another drain of its journal
 
 
 class RequestLogUnavailable(ServiceUnavailable):
@@ -56,6 +57,8 @@ class RequestLogUnavailable(ServiceUnavailable):
 
 class RequestSink:
     """Where ``append`` puts records; subclasses fill in ``_append``."""
+
+    journal: Journal
 
     def append(self, record: RequestRecord, riders: Sequence[Rider] = ()) -> None:
         """Keep ``record`` (and its ``riders``) durably before returning.
@@ -73,6 +76,12 @@ class RequestSink:
 
     def _append(self, data: bytes, riders: Sequence[Rider]) -> None:
         raise NotImplementedError
+
+    def flush(self) -> int:
+        """At a process's exit: close (fsync) its journal segment and drain the folder into the
+        table, so no record waits for the next start; returns the records drained."""
+        self.journal.close()
+        return drain_journal(self.journal.directory, store, wait_seconds=EXIT_DRAIN_WAIT_SECONDS)
 
 
 class JournalSink(RequestSink):
@@ -159,15 +168,25 @@ class RedisSink(RequestSink):
 def init_app(app: Flask) -> None:
     """Pick the transport: Redis Streams when the app has a client, else the journal.
 
-    Call after ``app.connections.init_app``. The journal folder is made on first use.
+    Call after ``app.connections.init_app``. The journal folder is made on first use. At
+    exit the process flushes its journal into the table (``aqta.at_exit``, run by gunicorn).
     """
     settings = app.config["AQTA_SETTINGS"]
     journal = Journal(settings.request_journal_dir, settings.request_journal_fsync_seconds,
                       settings.request_journal_segment_bytes)
     client = app.extensions.get("aqta.redis")
-    app.extensions["aqta.request_log"] = (
+    sink = app.extensions["aqta.request_log"] = (
         RedisSink(client, journal, settings.request_log_stream) if client is not None
         else JournalSink(journal))
+    app.extensions.setdefault("aqta.at_exit", []).append(lambda: flush_at_exit(app, sink))
+
+
+def flush_at_exit(app: Flask, sink: RequestSink) -> None:
+    """gunicorn's ``worker_exit`` runs this (``app.serving``) once the last request has finished."""
+    with app.app_context():
+        count = sink.flush()
+    if count:
+        log.info("request log: %d journaled record(s) drained at exit", count)
 
 
 def request_log() -> RequestSink:

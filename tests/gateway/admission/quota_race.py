@@ -7,25 +7,16 @@ answers. ``benchmarks/quota_race.py`` runs it at scale; the tests at a small one
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import requests
 
-AQTA = str(Path(sys.executable).with_name("aqta"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.serve import AQTA, free_port
 
 
 def wait_ready(base: str, server: subprocess.Popen, seconds: float = 30) -> None:
