@@ -71,7 +71,7 @@ def race(quota: int, clients: int, total: int, workers: int, redis_url: str | No
                 return session.post(f"{base}/v1/chat/completions", timeout=30,
                                     headers={"Authorization": f"Bearer {key}"},
                                     json={"model": "mock-1", "messages": [
-                                        {"role": "user", "content": f"request {_}"}]}).status_code
+                                        {"role": "user", "content": f"request {_:05d}"}]}).status_code
 
             with ThreadPoolExecutor(max_workers=clients) as pool:
                 return Counter(pool.map(call, range(total)))
