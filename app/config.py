@@ -10,12 +10,13 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from limits import parse
 
 from app.healthcare.note import NoteError, Signer
 from providers.base import ProviderSettings
+from storage.database import sqlite_file
 
 PROVIDER_NAMES = ("openai", "anthropic", "google", "perplexity", "mock")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
@@ -151,6 +152,19 @@ def check_database_url(url: str) -> str:
             f"DATABASE_URL has unknown scheme {scheme or url!r}; use sqlite:///path, "
             "postgresql://user@host/db or mysql://user@host/db")
     return url
+
+
+def database_label(url: str) -> str:
+    """The database a URL names, fit to print: an SQLite file as its absolute path, any other
+    URL with its password masked."""
+    path = sqlite_file(url)
+    if path is not None:
+        return os.path.abspath(path)
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def check_redis_url(url: str | None) -> str | None:

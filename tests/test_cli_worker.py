@@ -130,5 +130,6 @@ def test_without_redis_it_stops_with_one_line(database_url, app):
            "REDIS_URL": None}
     result = CliRunner().invoke(main, ["worker"], env=env)
     assert result.exit_code == 1
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines()
+             if line.strip() and not line.startswith("aqta: database ")]
     assert len(lines) == 1 and "REDIS_URL" in lines[0]
