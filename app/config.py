@@ -35,8 +35,8 @@ class OAuthClient:
     client_id: str | None
     client_secret: str | None
     issuer: str
-    jwks_url: str
-    metadata_url: str
+    jwks_url: str | None  # None: the ``jwks_uri`` of the discovery document at metadata_url
+    metadata_url: str  # the issuer's OpenID Connect discovery document
 
     @property
     def enabled(self) -> bool:
@@ -217,14 +217,12 @@ def _oauth_clients(env: Mapping[str, str]) -> dict[str, OAuthClient]:
     return {
         "google": OAuthClient(
             "google", _text(env, "GOOGLE_CLIENT_ID"), _text(env, "GOOGLE_CLIENT_SECRET"),
-            google_issuer,
-            _text(env, "GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
+            google_issuer, _text(env, "GOOGLE_JWKS_URL"),
             _text(env, "GOOGLE_METADATA_URL",
                   f"{google_issuer}/.well-known/openid-configuration")),
         "microsoft": OAuthClient(
             "microsoft", _text(env, "MICROSOFT_CLIENT_ID"), _text(env, "MICROSOFT_CLIENT_SECRET"),
-            microsoft_issuer,
-            _text(env, "MICROSOFT_JWKS_URL", f"https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"),
+            microsoft_issuer, _text(env, "MICROSOFT_JWKS_URL"),
             _text(env, "MICROSOFT_METADATA_URL", f"{microsoft_base}/.well-known/openid-configuration")),
     }
 
