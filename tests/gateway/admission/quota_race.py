@@ -50,6 +50,8 @@ def race(quota: int, clients: int, total: int, workers: int, redis_url: str | No
         env["DATABASE_URL"] = database_url or f"sqlite:///{folder}/race.db"
         if redis_url:
             env["REDIS_URL"] = redis_url
+        # A new database: only migrate (or serve) makes one; create-key then finds it.
+        subprocess.run([AQTA, "migrate"], env=env, cwd=folder, check=True, capture_output=True)
         created = subprocess.run(
             [AQTA, "create-key", "--email", f"race-{uuid.uuid4().hex[:8]}@example.com",
              "--tier", "pro", "--monthly-quota", str(quota)],
