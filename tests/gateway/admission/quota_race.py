@@ -19,6 +19,8 @@ from pathlib import Path
 
 import requests
 
+from tests.support import delete_redis_keys, redis_env, redis_names_for
+
 AQTA = str(Path(sys.executable).with_name("aqta"))
 
 
@@ -48,8 +50,9 @@ def race(quota: int, clients: int, total: int, workers: int, redis_url: str | No
     with tempfile.TemporaryDirectory() as folder:
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
         env["DATABASE_URL"] = database_url or f"sqlite:///{folder}/race.db"
+        tag = f"aqta-test-race-{uuid.uuid4().hex[:12]}"  # everything it writes in Redis, removed below
         if redis_url:
-            env["REDIS_URL"] = redis_url
+            env.update(REDIS_URL=redis_url, **redis_env(redis_names_for(tag)))
         # A new database: only migrate (or serve) makes one; create-key then finds it.
         subprocess.run([AQTA, "migrate"], env=env, cwd=folder, check=True, capture_output=True)
         created = subprocess.run(
@@ -80,3 +83,5 @@ def race(quota: int, clients: int, total: int, workers: int, redis_url: str | No
         finally:
             server.terminate()
             server.wait(timeout=20)
+            if redis_url:
+                delete_redis_keys(tag, redis_url)
