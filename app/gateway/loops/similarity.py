@@ -92,8 +92,10 @@ def summary_key(at: float, fingerprint: str) -> str:
 # Keyed by what Redis returned (bytes), so a hit costs a hash and nothing else.
 @lru_cache(maxsize=16_384)
 def _decode_summary(text: str | bytes) -> RequestSummary:
-    at, fingerprint, tail, context, simhash, state = (text.decode() if isinstance(text, bytes)
-                                                      else text).split(" ")
+    at, fingerprint, tail, context, simhash, *state = (text.decode() if isinstance(text, bytes)
+                                                       else text).split(" ")
+    # Written before requests had a state (a history in Redis across an upgrade): answered.
+    state = state[0] if state else "s"
     return RequestSummary(float(at), fingerprint, tail, context,
                           None if simhash == "-" else int(simhash, 16),
                           joined=state in "jJ", finished=state.islower())

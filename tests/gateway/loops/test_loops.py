@@ -202,6 +202,8 @@ def test_summary_encodes_and_decodes():
         assert RequestSummary.decode(summary.encode()) == summary
         assert RequestSummary.decode(summary.encode().encode()) == summary
     assert plain.simhash is None and prose.simhash is not None
+    written_before_states = plain.encode().rsplit(" ", 1)[0]  # a history kept across an upgrade
+    assert RequestSummary.decode(written_before_states) == replace(plain, finished=True)
 
 
 # ---------------------------------------------------------------------------- rounds, cycles
