@@ -15,27 +15,56 @@ from flask.cli import FlaskGroup, with_appcontext
 import storage.keys as keys_repo
 import storage.users as users_repo
 from app import create_app
-from app.config import ConfigError, settings_from_env
+from app.config import ConfigError, database_label, settings_from_env
 from app.errors import AqtaError
 from app.healthcare.cli import log_group, receipts_group
 from app.identity.api_keys import INFERENCE, SCOPES, generate_key
 from app.identity.emails import normalise_email
 from app.serving import MULTIPROCESS_DIR_VARIABLE, TEMPORARY_DIR_VARIABLE
 from app.tiers import TIER_NAMES
-from storage.database import close_connection
+from storage.database import close_connection, sqlite_file
 from storage.errors import StorageError
 from storage.migrate import apply_migrations
 
 log = logging.getLogger(__name__)
 
+# The commands that may make a new SQLite database. Any other, run from a folder without
+# one, would otherwise make a second, empty database that the server never sees.
+CREATES_DATABASE = ("serve", "migrate")
+
+
+class AqtaGroup(FlaskGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Every command is ours (none on app.cli): listing them for --help needs no app,
+        # so it opens no database.
+        return click.Group.list_commands(self, ctx)
+
 
 def _create_app():
     try:
-        # A command never runs jobs in its own process: 'serve' execs gunicorn, whose
-        # workers build their own app, and 'worker' execs Dramatiq's workers.
-        return create_app(settings_from_env().override(run_embedded_worker=False))
+        settings = settings_from_env()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    command = click.get_current_context(silent=True)
+    check_database(settings.database_url, command.info_name if command else None)
+    # A command never runs jobs in its own process: 'serve' execs gunicorn, whose
+    # workers build their own app, and 'worker' execs Dramatiq's workers.
+    return create_app(settings.override(run_embedded_worker=False))
+
+
+def check_database(url: str, command: str | None) -> None:
+    """Say on stderr which database the command uses (stdout stays the command's own, so
+    ``$(aqta create-key … | tail -1)`` is the key); refuse to make a new SQLite file
+    outside ``serve`` and ``migrate``."""
+    click.echo(f"aqta: database {database_label(url)}", err=True)
+    path = sqlite_file(url)
+    if path is None or os.path.exists(path) or command in CREATES_DATABASE:
+        return
+    raise click.ClickException(
+        f"there is no database at {os.path.abspath(path)} (DATABASE_URL={url}; a relative "
+        "sqlite:/// path is read from the current folder). Run this command in the folder "
+        "'aqta serve' runs in, or set DATABASE_URL to the server's database (for example "
+        f"DATABASE_URL=sqlite:///{os.path.abspath('aqta.db')}); 'aqta migrate' makes a new one.")
 
 
 @click.command("migrate")
@@ -204,7 +233,7 @@ def worker_command(modules: tuple[str, ...], processes: int, threads: int,
     os.execv(sys.executable, argv)
 
 
-main = FlaskGroup(name="aqta", create_app=_create_app, add_version_option=False,
+main = AqtaGroup(name="aqta", create_app=_create_app, add_version_option=False,
                   help="Aqta, the OpenAI-compatible LLM gateway.")
 main.add_command(migrate_command)
 main.add_command(create_key_command)

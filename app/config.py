@@ -10,12 +10,13 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from limits import parse
 
 from app.healthcare.note import NoteError, Signer
 from providers.base import ProviderSettings
+from storage.database import sqlite_file
 
 PROVIDER_NAMES = ("openai", "anthropic", "google", "perplexity", "mock")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
@@ -34,8 +35,8 @@ class OAuthClient:
     client_id: str | None
     client_secret: str | None
     issuer: str
-    jwks_url: str
-    metadata_url: str
+    jwks_url: str | None  # None: the ``jwks_uri`` of the discovery document at metadata_url
+    metadata_url: str  # the issuer's OpenID Connect discovery document
 
     @property
     def enabled(self) -> bool:
@@ -162,6 +163,19 @@ def check_database_url(url: str) -> str:
     return url
 
 
+def database_label(url: str) -> str:
+    """The database a URL names, fit to print: an SQLite file as its absolute path, any other
+    URL with its password masked."""
+    path = sqlite_file(url)
+    if path is not None:
+        return os.path.abspath(path)
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def check_redis_url(url: str | None) -> str | None:
     if url is not None and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"REDIS_URL {url!r} must start with redis://, rediss:// or unix://")
@@ -212,14 +226,12 @@ def _oauth_clients(env: Mapping[str, str]) -> dict[str, OAuthClient]:
     return {
         "google": OAuthClient(
             "google", _text(env, "GOOGLE_CLIENT_ID"), _text(env, "GOOGLE_CLIENT_SECRET"),
-            google_issuer,
-            _text(env, "GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
+            google_issuer, _text(env, "GOOGLE_JWKS_URL"),
             _text(env, "GOOGLE_METADATA_URL",
                   f"{google_issuer}/.well-known/openid-configuration")),
         "microsoft": OAuthClient(
             "microsoft", _text(env, "MICROSOFT_CLIENT_ID"), _text(env, "MICROSOFT_CLIENT_SECRET"),
-            microsoft_issuer,
-            _text(env, "MICROSOFT_JWKS_URL", f"https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"),
+            microsoft_issuer, _text(env, "MICROSOFT_JWKS_URL"),
             _text(env, "MICROSOFT_METADATA_URL", f"{microsoft_base}/.well-known/openid-configuration")),
     }
 

@@ -16,7 +16,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.gateway.loops.detector import LoopStore, MemoryLoopStore, RedisLoopStore  # noqa: E402
+from app.gateway.loops.detector import MemoryLoopStore, RedisLoopStore  # noqa: E402
 from tests.gateway.loops.corpus import run_corpus, table  # noqa: E402
 
 
@@ -24,12 +24,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis", help="replay through RedisLoopStore at this URL")
     args = parser.parse_args()
-    if args.redis:
-        store: LoopStore = RedisLoopStore(redis.Redis.from_url(args.redis),
-                                          prefix=f"aqta:bench:{uuid.uuid4().hex}:")
-    else:
-        store = MemoryLoopStore()
-    print(table(run_corpus(store)))
+    if not args.redis:
+        print(table(run_corpus(MemoryLoopStore())))
+        return
+    client = redis.Redis.from_url(args.redis)
+    prefix = f"aqta:bench:{uuid.uuid4().hex}:"
+    try:
+        print(table(run_corpus(RedisLoopStore(client, prefix=prefix))))
+    finally:  # leave nothing behind in a Redis a deployment may share
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
 
 
 if __name__ == "__main__":

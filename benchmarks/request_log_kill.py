@@ -150,6 +150,7 @@ def run(total: int, clients: int, workers: int, redis_url: str, database_url: st
                    REQUEST_LOG_STREAM=stream, JOBS_NAMESPACE=namespace, LOG_LEVEL="WARNING",
                    SECRET_KEY="benchmark-secret-key-0123456789", REQUEST_JOURNAL_DIR=f"{folder}/journal")
         email = f"kill-{uuid.uuid4().hex[:8]}@example.com"
+        subprocess.run([AQTA, "migrate"], env=env, cwd=folder, check=True, capture_output=True)
         user_id, key = create_key(env, folder, email, rpm=1_000_000)
         _, limited_key = create_key(env, folder, email, rpm=30)
         port = free_port()

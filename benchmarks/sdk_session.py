@@ -38,6 +38,7 @@ def main() -> None:
         for name, fake in fakes.items():
             env[f"{name.upper()}_API_KEY"] = "upstream-key"
             env[f"{name.upper()}_BASE_URL"] = fake.url + ("/v1" if name == "openai" else "")
+        subprocess.run([AQTA, "migrate"], env=env, cwd=folder, check=True, capture_output=True)
         key = subprocess.run([AQTA, "create-key", "--email", "sdk@example.com", "--tier", "pro"],
                              env=env, cwd=folder, check=True, capture_output=True,
                              text=True).stdout.strip().splitlines()[-1]

@@ -31,7 +31,7 @@ def database_from_url(url: str, pool_size: int = 20) -> peewee.Database:
     backend = backend_of(url)
     parts = urlsplit(url)
     if backend == "sqlite":
-        _create_private(parts.path[1:])
+        _create_private(sqlite_file(url))
         # WAL lets readers and one writer work at once; busy_timeout waits for the
         # write lock instead of failing at once when several workers write.
         return connect(url, pragmas={"journal_mode": "wal", "foreign_keys": 1,
@@ -48,9 +48,18 @@ def database_from_url(url: str, pool_size: int = 20) -> peewee.Database:
     raise ValueError(f"unsupported database URL scheme {parts.scheme!r}")
 
 
-def _create_private(path: str) -> None:
+def sqlite_file(url: str) -> str | None:
+    """The file an SQLite URL names (relative to the current folder unless absolute);
+    None for another backend or an in-memory database."""
+    path = urlsplit(url).path[1:]
+    if backend_of(url) != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+def _create_private(path: str | None) -> None:
     """Create a new SQLite file readable by its owner only (its -wal and -shm files follow)."""
-    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+    if path is None or os.path.exists(path):
         return
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -6,6 +6,7 @@ whose server is not running is skipped locally and fails the run when CI is set.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +20,7 @@ from app.identity.passwords import hash_password
 from storage.database import bind_database, close_connection, truncate_all
 from storage.migrate import apply_migrations
 from storage.records import UserRecord
+from tests.support import delete_redis_keys, redis_names_for
 from workers import runtime as workers_runtime
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -100,10 +102,20 @@ def database_url(request, tmp_path_factory):
 
 
 @pytest.fixture
-def settings(database_url, tmp_path) -> Settings:
+def redis_names():
+    """This test's own names for all the app writes in Redis (its keys, streams and job
+    queues), deleted afterwards: a deployment sharing the Redis never sees (or drains) them."""
+    tag = f"aqta-test-{uuid.uuid4().hex[:12]}"
+    yield redis_names_for(tag)
+    delete_redis_keys(tag, REDIS_URL)  # after every app of the test (and its workers) has stopped
+
+
+@pytest.fixture
+def settings(database_url, tmp_path, redis_names) -> Settings:
     return Settings(database_url=database_url, secret_key="test-secret-key-0123456789abcdef",
                     key_cache_seconds=0.0, request_journal_dir=str(tmp_path / "journal"),
-                    signin_rate_limit="1000/minute")  # tests sign in often; the throttle has its own
+                    signin_rate_limit="1000/minute",  # tests sign in often; the throttle has its own
+                    **redis_names)
 
 
 @pytest.fixture
@@ -151,19 +163,10 @@ def redis_url():
 
 
 @pytest.fixture
-def jobs_namespace(redis_url):
-    """A Redis key prefix of this test's own for Dramatiq and the scheduler; removed afterwards."""
-    import uuid
-
-    import redis
-
-    namespace = f"aqta-test-{uuid.uuid4().hex[:12]}"
-    yield namespace
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{namespace}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+def jobs_namespace(redis_url, redis_names):
+    """A Redis key prefix of this test's own for Dramatiq and the scheduler, apart from its
+    apps' default one; removed with the test's other names, once its workers have stopped."""
+    return f"{redis_names['jobs_namespace']}-jobs"
 
 
 @pytest.fixture

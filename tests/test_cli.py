@@ -7,6 +7,7 @@ import requests
 from click.testing import CliRunner
 
 from app.cli import main
+from app.config import database_label
 from tests.support.serve import free_port, fresh_env, start_serve
 
 
@@ -72,6 +73,38 @@ def test_bad_configuration_stops_with_one_line():
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "DATABASE_URL" in lines[0]
+
+
+def test_every_command_says_on_stderr_which_database_it_uses(run, database_url):
+    label = database_label(database_url)
+    migrated = run("migrate")
+    assert migrated.stderr.splitlines()[0] == f"aqta: database {label}"
+    created = run("create-key", "--email", "ops@example.com")
+    assert created.stderr.splitlines() == [f"aqta: database {label}"]
+    assert created.stdout.strip().splitlines()[-1].startswith("sk-aqta-")  # $(… | tail -1)
+    assert "secret" not in label or "***" in label
+
+
+def test_database_label_masks_the_password():
+    assert database_label("postgresql://aqta:secret@db:5432/aqta") == "postgresql://aqta:***@db:5432/aqta"
+    assert database_label("mysql://root@127.0.0.1/aqta") == "mysql://root@127.0.0.1/aqta"
+    assert database_label("sqlite:////srv/aqta/aqta.db") == "/srv/aqta/aqta.db"
+
+
+@pytest.mark.parametrize("command", [["create-key", "--email", "a@example.com"],
+                                     ["set-limits", "key_x", "--rpm", "5"], ["routes"]])
+def test_no_command_but_serve_and_migrate_makes_a_new_database(tmp_path, monkeypatch, command):
+    """Run from the wrong folder, create-key would make a second database the server never reads."""
+    monkeypatch.chdir(tmp_path)
+    env = {"DATABASE_URL": None, "SECRET_KEY": "cli-test-secret-key-0123456789"}
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 1
+    assert f"no database at {tmp_path / 'aqta.db'}" in result.stderr
+    assert "DATABASE_URL" in result.stderr and "aqta migrate" in result.stderr
+    assert not (tmp_path / "aqta.db").exists()
+    assert CliRunner().invoke(main, ["migrate"], env=env).exit_code == 0  # migrate may make it
+    assert (tmp_path / "aqta.db").exists()
+    assert CliRunner().invoke(main, ["--help"], env=env).exit_code == 0
 
 
 def test_serve_works_on_a_fresh_folder_with_no_configuration(tmp_path):

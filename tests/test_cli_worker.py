@@ -15,19 +15,22 @@ from click.testing import CliRunner
 import storage.jobs as jobs_repo
 from app.cli import main
 from app.jobs import make_broker
+from tests.support import redis_env
 
 REPO = Path(__file__).resolve().parents[1]
 DEADLINE_SECONDS = 60  # generous: only a hung worker gets near it
 
 
 @pytest.fixture
-def start_worker(database_url, redis_url, jobs_namespace, tmp_path):
+def start_worker(database_url, redis_url, jobs_namespace, redis_names, tmp_path):
     """Start ``aqta worker`` (with the test actors) as a user would; kill what is left at the end."""
     started = []
 
     def start(*options: str) -> subprocess.Popen:
+        # The test's own stream names: a worker on the default ones would drain a deployment's.
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-               "JOBS_NAMESPACE": jobs_namespace, "SECRET_KEY": "cli-test-secret-key-0123456789"}
+               **redis_env(redis_names), "JOBS_NAMESPACE": jobs_namespace,
+               "SECRET_KEY": "cli-test-secret-key-0123456789"}
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # closed at teardown
         aqta = os.path.join(os.path.dirname(sys.executable), "aqta")
         process = subprocess.Popen([aqta, "worker", "tests.workers.sample_actors", "--threads", "2",
@@ -152,5 +155,6 @@ def test_without_redis_it_stops_with_one_line(database_url, app):
            "REDIS_URL": None}
     result = CliRunner().invoke(main, ["worker"], env=env)
     assert result.exit_code == 1
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines()
+             if line.strip() and not line.startswith("aqta: database ")]
     assert len(lines) == 1 and "REDIS_URL" in lines[0]

@@ -27,10 +27,13 @@ ERRORS = {status: {"description": text, "content": {"application/json": {"schema
           for status, text in (("400", "invalid_request"), ("401", "invalid_api_key"),
                                ("402", "quota_exceeded or budget_exceeded"),
                                ("403", "model_not_allowed"), ("404", "model_not_found"),
-                               ("429", "rate_limit_exceeded or loop_detected"),
                                ("502", "provider_error"),
                                ("503", "provider_not_configured, quota_unavailable or counters_rebuilding"),
                                ("504", "provider_timeout"))}
+# A loop's refusal carries what was seen in an ``aqta`` block; a rate limit's does not.
+ERRORS["429"] = {"description": "rate_limit_exceeded, or loop_detected (with the aqta block)",
+                 "content": {"application/json": {"schema": {
+                     "oneOf": [ref("Error"), ref("LoopError")]}}}}
 
 
 @blp.route("/chat/completions", methods=["POST"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields
 
+from app.api.schemas import ErrorSchema
 from app.gateway.validation import MAX_MODEL_CHARS, MAX_N, MAX_STOP_SEQUENCES, RESPONSE_FORMATS, ROLES
 
 
@@ -73,6 +74,20 @@ class ChatCompletionSchema(Schema):
     aqta = fields.Nested(AqtaBlockSchema)
 
 
+class LoopBlockSchema(Schema):
+    loop_detected = fields.Boolean(required=True)
+    pattern = fields.String(required=True, metadata={"enum": ["repeat", "near_duplicate", "cycle"]})
+    count = fields.Integer(required=True, metadata={"description": "requests the loop spans"})
+    window_seconds = fields.Float(required=True)
+    request_id = fields.String()
+
+
+class LoopErrorSchema(ErrorSchema):
+    """429 ``loop_detected``: the error shape, with what was seen in the ``aqta`` block."""
+
+    aqta = fields.Nested(LoopBlockSchema, required=True)
+
+
 class ModelPriceSchema(Schema):
     input = fields.String(metadata={"description": "EUR per million prompt tokens"})
     output = fields.String(metadata={"description": "EUR per million completion tokens"})
@@ -98,7 +113,7 @@ class ModelListSchema(Schema):
 
 def register(spec) -> None:
     for name, schema in (("ChatCompletionRequest", ChatCompletionRequestSchema),
-                         ("ChatCompletion", ChatCompletionSchema)):
+                         ("ChatCompletion", ChatCompletionSchema), ("LoopError", LoopErrorSchema)):
         spec.components.schema(name, schema=schema)
 
 

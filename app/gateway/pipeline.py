@@ -45,6 +45,7 @@ class Call:
     route: Route
     body: dict
     cache_key: str | None  # set when the answer may be served from, and stored in, the cache
+    admitted: admission.Admission
 
     @property
     def include_usage(self) -> bool:
@@ -113,7 +114,7 @@ def _complete(attempt: Attempt, raw: object, headers: Mapping[str, str]) -> Answ
     admitted = admission.admit(attempt.key, body)
     try:
         cache = response_cache()
-        call = Call(attempt, route, body, cache.key_for(attempt.key.user_id, body, headers))
+        call = Call(attempt, route, body, cache.key_for(attempt.key.user_id, body, headers), admitted)
         hit = cache.lookup(call.cache_key)
         if hit is not None:
             return cached_answer(call, hit)
@@ -133,6 +134,8 @@ def settle(call: Call, outcome: Settlement) -> AqtaBlock:
     """Price, spend, cache and log one finished call (and give it a receipt, on the
     healthcare tier, when it was answered); returns its ``aqta`` block."""
     attempt, provider = call.attempt, call.route.provider
+    # Before the answer's last byte leaves: a caller repeating it at once is a repeat.
+    admission.finish(call.admitted)
     asked = call.body if outcome.answer is not None else None
     if outcome.saved is not None:
         attempt.close("cached", saved=outcome.saved, cached=True, request=asked, answer=outcome.answer)

@@ -81,7 +81,7 @@ def init_app(app: Flask) -> None:
                            "default_timeout": TIMEOUT})
         keys[name] = JwksCache(name, client.jwks_url, ttl=settings.oauth_jwks_cache_seconds,
                                refetch_interval=settings.oauth_jwks_refetch_seconds,
-                               session=session)
+                               session=session, metadata_url=client.metadata_url)
     app.extensions["aqta.oauth"] = OAuthState(registry, clients, keys)
 
 

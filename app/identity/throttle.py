@@ -49,7 +49,10 @@ def init_app(app: Flask) -> None:
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_STRATEGY="moving-window",
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
-        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 2, "socket_connect_timeout": 2},
+        # In Redis, under REDIS_KEY_PREFIX like every other key (limits' own default is LIMITS:).
+        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 2, "socket_connect_timeout": 2,
+                                   "key_prefix": f"{settings.redis_key_prefix}limits"}
+        if settings.redis_url else {},
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_KEY_PREFIX="aqta",

@@ -138,6 +138,7 @@ class Aqta(Target):
         return result.stdout.strip().splitlines()
 
     def prepare(self) -> None:
+        self._aqta("migrate")  # a new database: create-key makes none of its own
         lines = self._aqta("create-key", "--email", "bench@example.com", "--tier", "pro",
                            "--name", "benchmark")
         self.key = lines[-1].strip()

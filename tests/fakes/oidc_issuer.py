@@ -48,6 +48,7 @@ class FakeOidcIssuer(FakeUpstream):
         self.published: list[RSAKey] = [self.key]
         self.user: dict[str, Any] = {"sub": "user-1", "email": "ada@example.com"}
         self.token_claims: dict[str, Any] = {}  # overrides for tokens the token endpoint mints
+        self.discovery_overrides: dict[str, Any] = {}  # fields of the discovery document (None: left out)
         self._codes: dict[str, dict[str, Any]] = {}
 
     # -- what tests call ------------------------------------------------------
@@ -92,16 +93,22 @@ class FakeOidcIssuer(FakeUpstream):
         """A token with ``alg: none`` and an empty signature."""
         return f"{_b64({'alg': 'none', 'kid': self.key.kid})}.{_b64(self.claims(**overrides))}."
 
+    def discovery(self) -> dict[str, Any]:
+        """The OpenID Connect discovery document, with ``discovery_overrides`` applied."""
+        document = {"issuer": self.configured_issuer,
+                    "authorization_endpoint": f"{self.url}/authorize",
+                    "token_endpoint": f"{self.url}/token",
+                    "jwks_uri": f"{self.url}/jwks",
+                    "response_types_supported": ["code"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "code_challenge_methods_supported": ["S256"],
+                    **self.discovery_overrides}
+        return {name: value for name, value in document.items() if value is not None}
+
     # -- the provider's endpoints ----------------------------------------------
     def handle(self, request: Received) -> Reply:
         if request.path == "/.well-known/openid-configuration":
-            return Reply({"issuer": self.configured_issuer,
-                          "authorization_endpoint": f"{self.url}/authorize",
-                          "token_endpoint": f"{self.url}/token",
-                          "jwks_uri": f"{self.url}/jwks",
-                          "response_types_supported": ["code"],
-                          "id_token_signing_alg_values_supported": ["RS256"],
-                          "code_challenge_methods_supported": ["S256"]})
+            return Reply(self.discovery())
         if request.path == "/jwks":
             return Reply({"keys": [key.as_dict(private=False) for key in self.published]})
         if request.path == "/authorize":

@@ -23,9 +23,10 @@ def embedded(make_app, tmp_path):
 
 def _answers(client, account, count: int) -> list[str]:
     ids = []
-    for _ in range(count):
+    for n in range(count):  # each a question of its own: the same one six times is a loop
+        messages = [*MESSAGES, {"role": "user", "content": f"Question {n:05d}."}]
         response = client.post("/v1/chat/completions", headers=account.headers,
-                               json={"model": "mock-1", "messages": MESSAGES})
+                               json={"model": "mock-1", "messages": messages})
         ids.append(response.get_json()["aqta"]["receipt_id"])
     return ids
 

@@ -104,24 +104,29 @@ def _rewrite_history(app, sequence):
 def test_monitor_follows_the_log_and_catches_a_rewritten_history(chat, healthcare, sequence, client,
                                                                  tmp_path, public_key, app):
     live = LiveGateway(app)
+    numbers = iter(range(100))
+
+    def ask() -> None:  # a question of its own each time: the same one five times is a loop
+        chat(healthcare, messages=[{"role": "user", "content": f"Question {next(numbers):05d}."}])
+
     try:
         state = tmp_path / "state"
         for _ in range(3):
-            chat(healthcare)
+            ask()
         sequence()
         first = aqta("log", "monitor", live.url, "--public-key", public_key, "--state", str(state),
                      cwd=tmp_path)
         assert first.returncode == 0, first.stdout + first.stderr
         assert "to 3 verified" in first.stdout
         for _ in range(4):
-            chat(healthcare)
+            ask()
         sequence()
         second = aqta("log", "monitor", live.url, "--public-key", public_key, "--state", str(state),
                       cwd=tmp_path)
         assert second.returncode == 0 and "from 3 to 7" in second.stdout, second.stdout
         saved = state.read_text()
-        chat(healthcare)
-        chat(healthcare)
+        ask()
+        ask()
         assert _rewrite_history(app, sequence).size == 8  # one leaf dropped, two added
         third = aqta("log", "monitor", live.url, "--public-key", public_key, "--state", str(state),
                      cwd=tmp_path)

@@ -161,11 +161,13 @@ def test_list_filters_and_pages(chat, healthcare, sequence, client):
 
 def test_log_routes_serve_keys_checkpoint_and_consistency(chat, healthcare, sequence, client):
     assert client.get("/api/health/log/checkpoint").status_code == 404
-    chat(healthcare)
-    chat(healthcare)
+    # Each a question of its own: the same one five times in a row is a loop.
+    questions = [[{"role": "user", "content": f"Question {n:05d}."}] for n in range(7)]
+    chat(healthcare, messages=questions[0])
+    chat(healthcare, messages=questions[1])
     first = sequence()
-    for _ in range(5):
-        chat(healthcare)
+    for messages in questions[2:]:
+        chat(healthcare, messages=messages)
     sequence()
     note = client.get("/api/health/log/checkpoint")
     assert note.mimetype == "text/plain"

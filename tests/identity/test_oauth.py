@@ -446,3 +446,24 @@ def test_the_after_login_url_must_be_a_path_or_http_url(url, ok):
     else:
         with pytest.raises(ConfigError, match="OAUTH_AFTER_LOGIN_URL"):
             settings_from_env(env)
+
+
+def test_with_only_the_issuer_set_every_endpoint_comes_from_its_discovery_document(make_app, google):
+    """GOOGLE_ISSUER alone (a test issuer): its keys, authorize and token endpoints, not Google's."""
+    env = {"GOOGLE_CLIENT_ID": google.client_id, "GOOGLE_CLIENT_SECRET": google.client_secret,
+           "GOOGLE_ISSUER": google.url, "SECRET_KEY": "test-secret-key-0123456789abcdef"}
+    client = make_app(oauth=settings_from_env(env).oauth).test_client()
+    assert signin(client, "google", google.mint()).status_code == 200, "the posted ID token"
+    callback = start_login(client, "google", google)
+    assert client.get(f"{callback.path}?{callback.query}").status_code == 302, "the redirect flow"
+    asked = [request.path for request in google.received]
+    assert asked[:2] == ["/.well-known/openid-configuration", "/jwks"]
+    assert "/token" in asked
+
+
+def test_a_discovery_document_without_keys_is_a_503(make_app, google):
+    google.discovery_overrides = {"jwks_uri": None}
+    client = make_app(oauth={"google": replace(google.client("google"), jwks_url=None)}).test_client()
+    response = signin(client, "google", google.mint())
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "identity_provider_unavailable"

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import pytest
+import redis
 
 DEADLINE_SECONDS = 30  # generous: only something stuck gets near it
 
@@ -31,6 +32,35 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+# The settings that name what the app writes in Redis, and their environment variables.
+REDIS_NAME_VARIABLES = {"redis_key_prefix": "REDIS_KEY_PREFIX", "request_log_stream": "REQUEST_LOG_STREAM",
+                        "log_stream": "LOG_STREAM", "jobs_namespace": "JOBS_NAMESPACE"}
+
+
+def redis_names_for(tag: str) -> dict[str, str]:
+    """Settings that put everything the app writes in Redis under ``tag``."""
+    return {"redis_key_prefix": f"{tag}:", "request_log_stream": f"{tag}:request-log",
+            "log_stream": f"{tag}:log-pending", "jobs_namespace": tag}
+
+
+def redis_env(names: dict[str, str]) -> dict[str, str]:
+    """The same names as environment variables, for an ``aqta`` process a test starts."""
+    return {REDIS_NAME_VARIABLES[name]: value for name, value in names.items()}
+
+
+def delete_redis_keys(prefix: str, url: str) -> None:
+    """Delete every key starting with ``prefix``; without a reachable Redis there is none."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
 
 
 class PrivateRedis:

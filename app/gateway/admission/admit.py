@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from flask import Flask, current_app, g
 
@@ -50,6 +50,7 @@ from app.gateway.loops.detector import (
     LoopVerdict,
     MemoryLoopStore,
     RedisLoopStore,
+    key_thresholds,
 )
 from app.gateway.loops.similarity import summarise
 from app.redis_keys import RedisKeys
@@ -66,6 +67,7 @@ class Admission:
     reservation: Reservation
     loop_subject: str
     fingerprint: str | None  # None when the request was not recorded for loop detection
+    started_at: float  # seconds since the epoch; with the fingerprint, names it in the history
 
 
 def init_app(app: Flask) -> None:
@@ -105,8 +107,7 @@ def account_quota(key: ApiKeyRecord) -> int:
 
 def loop_thresholds(key: ApiKeyRecord) -> LoopThresholds:
     """The key's own thresholds (``api_keys.loop_settings``) over the defaults."""
-    defaults = loop_detector().default_thresholds
-    return replace(defaults, **key.loop_settings) if key.loop_settings else defaults
+    return key_thresholds(loop_detector().default_thresholds, key.loop_settings)
 
 
 def loop_subject(key: ApiKeyRecord, body: dict) -> str:
@@ -133,7 +134,7 @@ def admit(key: ApiKeyRecord, body: dict) -> Admission:
     if tally.full_quota is not None:
         raise quota_exceeded(quotas, tally.full_quota, counting.period)
     admission = Admission(tally.reservation, counting.loop_subject,
-                          summary.fingerprint if tally.history is not None else None)
+                          summary.fingerprint if tally.history is not None else None, now)
     if tally.history is not None:
         refuse_loop(key, admission, loop_detector().judge(counting.loop_subject, tally.history, now,
                                                           thresholds))
@@ -151,6 +152,7 @@ def refuse_loop(key: ApiKeyRecord, admission: Admission, verdict: LoopVerdict | 
     if verdict is None:
         return
     quota_counter().release(admission.reservation)
+    finish(admission)  # refused: the caller's next identical request is another repeat
     if verdict.episode_started:
         event = loop_events.record(key.id, key.user_id, verdict.pattern, verdict.count,
                                    verdict.window_seconds, verdict.fingerprints)
@@ -173,9 +175,24 @@ def alert_quota_thresholds(key: ApiKeyRecord, reservation: Reservation) -> None:
 def refund(admission: Admission) -> None:
     """The request failed before any token: it uses no quota and is no sign of a loop."""
     quota_counter().release(admission.reservation)
+    _update_loop_history(admission, "discard")
+
+
+def finish(admission: Admission) -> None:
+    """The request was answered (or refused): an identical one sent from now on is a repeat.
+
+    Called before the answer's last byte leaves, so a caller that waits for the answer
+    and repeats at once is always counted.
+    """
+    _update_loop_history(admission, "finish")
+
+
+def _update_loop_history(admission: Admission, how: str) -> None:
     if admission.fingerprint is None:
         return
+    detector = loop_detector()
+    update = detector.discard if how == "discard" else detector.finish
     try:
-        loop_detector().discard(admission.loop_subject, admission.fingerprint)
+        update(admission.loop_subject, admission.started_at, admission.fingerprint)
     except Exception:  # the loop history is advisory; never fail the response for it
-        log.exception("could not discard a failed request from the loop history")
+        log.exception("could not %s a request in the loop history", how)

@@ -12,7 +12,11 @@ what is kept). A request is refused when, within the window, it is
 What must not look like a loop: a user asking twice (below every count); a retry
 after an upstream error (the hot path ``discard``s the failed request); sessions
 sharing a system prompt (only the newest turn is compared); sampling several
-answers (requests in one burst count once, and ``n`` > 1 is one request).
+answers or running a batch (requests with the same newest turn in flight at the
+same time count once, and ``n`` > 1 is one request). Sequential repeats count
+however fast they come: the hot path marks each request ``finish``ed before its
+answer's last byte leaves, so an agent that repeats a request after its answer
+(from a fast upstream or the cache) is counted every time.
 
 The history lives in a ``LoopStore``: ``MemoryLoopStore`` in process (embedded
 mode) or ``RedisLoopStore``, shared by every gateway process. A store that is
@@ -30,7 +34,14 @@ from typing import Literal
 import redis
 
 from app.errors import AqtaError, error_body
-from app.gateway.loops.similarity import RequestSummary, find_cycle, near_duplicate, rounds, summarise
+from app.gateway.loops.similarity import (
+    RequestSummary,
+    find_cycle,
+    near_duplicate,
+    starts_a_round,
+    summarise,
+    summary_key,
+)
 
 log = logging.getLogger(__name__)
 Pattern = Literal["repeat", "near_duplicate", "cycle"]
@@ -51,7 +62,6 @@ class LoopThresholds:
     cycle_min_period: int = 2
     cycle_max_period: int = 4
     cycle_repeats: int = 3  # full turns of the cycle
-    burst_seconds: float = 1.0  # identical requests this close to a round's first count once
     history_limit: int = 100  # the most recent requests kept per key
 
     def __post_init__(self):
@@ -62,9 +72,8 @@ class LoopThresholds:
                 raise ValueError(f"{name} must be {_KIND_NAMES[kind]}")
         if self.history_limit > MAX_HISTORY_LIMIT:
             raise ValueError(f"history_limit must be at most {MAX_HISTORY_LIMIT}")
-        if not 0 < self.window_seconds <= MAX_WINDOW_SECONDS or self.burst_seconds < 0:
-            raise ValueError(f"window_seconds must be above 0 and at most {MAX_WINDOW_SECONDS}, "
-                             "and burst_seconds not negative")
+        if not 0 < self.window_seconds <= MAX_WINDOW_SECONDS:
+            raise ValueError(f"window_seconds must be above 0 and at most {MAX_WINDOW_SECONDS}")
         if min(self.repeat_count, self.near_duplicate_count, self.cycle_repeats) < 2:
             raise ValueError("repeat_count, near_duplicate_count and cycle_repeats must be at least 2")
         if not 0 < self.similarity <= 1:
@@ -78,8 +87,7 @@ class LoopThresholds:
 
 _THRESHOLD_TYPES = {"enabled": bool, "window_seconds": (int, float), "repeat_count": int,
                     "near_duplicate_count": int, "similarity": (int, float), "cycle_min_period": int,
-                    "cycle_max_period": int, "cycle_repeats": int, "burst_seconds": (int, float),
-                    "history_limit": int}
+                    "cycle_max_period": int, "cycle_repeats": int, "history_limit": int}
 _KIND_NAMES = {bool: "true or false", int: "an integer", (int, float): "a number"}
 # LoopThresholds as a JSON Schema, for the API's documentation (the rules across fields are
 # in __post_init__).
@@ -93,9 +101,18 @@ THRESHOLDS_SCHEMA = {"additionalProperties": False, "properties": {
     "cycle_min_period": {"type": "integer", "minimum": 2},
     "cycle_max_period": {"type": "integer", "minimum": 2},
     "cycle_repeats": {"type": "integer", "minimum": 2},
-    "burst_seconds": {"type": "number", "minimum": 0},
     "history_limit": {"type": "integer", "minimum": 2, "maximum": MAX_HISTORY_LIMIT},
 }}
+
+
+# Thresholds a key may still have stored from earlier versions; ignored when read.
+RETIRED_THRESHOLDS = ("burst_seconds",)  # parallel requests are now told by being in flight
+
+
+def key_thresholds(defaults: LoopThresholds, settings: dict | None) -> LoopThresholds:
+    """A key's stored thresholds over the defaults."""
+    current = {name: value for name, value in (settings or {}).items() if name not in RETIRED_THRESHOLDS}
+    return replace(defaults, **current) if current else defaults
 
 
 @dataclass(frozen=True)
@@ -144,7 +161,10 @@ class LoopDetected(AqtaError):
 def evaluate(history: list[RequestSummary], thresholds: LoopThresholds) -> LoopVerdict | None:
     """Whether the newest request of ``history`` (oldest first) completes a loop."""
     current = history[-1]
-    recent = [s for s in history if s.at > current.at - thresholds.window_seconds]
+    if current.joined:
+        return None
+    # A request that joined one in flight (parallel sampling, a batch) counts as that one.
+    recent = [s for s in history if s.at > current.at - thresholds.window_seconds and not s.joined]
 
     def verdict(pattern: Pattern, count: int, members: list[RequestSummary], period=None):
         fingerprints = list(dict.fromkeys(s.fingerprint for s in members))
@@ -152,18 +172,16 @@ def evaluate(history: list[RequestSummary], thresholds: LoopThresholds) -> LoopV
                            fingerprints[-MAX_VERDICT_FINGERPRINTS:], period=period)
 
     same = [s for s in recent if s.fingerprint == current.fingerprint]
-    count = rounds((s.at for s in same), thresholds.burst_seconds)
-    if count >= thresholds.repeat_count:
-        return verdict("repeat", count, same)
+    if len(same) >= thresholds.repeat_count:
+        return verdict("repeat", len(same), same)
     cycle = find_cycle([s.tail for s in recent], thresholds.cycle_min_period,
                        thresholds.cycle_max_period, thresholds.cycle_repeats)
     if cycle is not None:
         period, span = cycle
         return verdict("cycle", span, recent[-span:], period)
     near = [s for s in recent if near_duplicate(s, current, thresholds.similarity)]
-    count = rounds((s.at for s in near), thresholds.burst_seconds)
-    if count >= thresholds.near_duplicate_count:
-        return verdict("near_duplicate", count, near)
+    if len(near) >= thresholds.near_duplicate_count:
+        return verdict("near_duplicate", len(near), near)
     return None
 
 
@@ -174,7 +192,9 @@ class History:
 
 
 class LoopStore:
-    """Per-key request histories and open episodes. Subclasses implement the four methods.
+    """Per-key request histories and open episodes. Subclasses implement the five methods.
+
+    A request is named by when it started and its fingerprint (``RequestSummary.key``).
 
     ``failures`` lists the exception types meaning "the store is unavailable".
     """
@@ -183,7 +203,8 @@ class LoopStore:
 
     def record(self, key_id: str, summary: RequestSummary, window_seconds: float,
                limit: int) -> History:
-        """Append a request, forget those older than the window or beyond ``limit``, return the rest."""
+        """Append a request (joined, when ``starts_a_round`` says so), forget those older than
+        the window or beyond ``limit``, and return the rest."""
         raise NotImplementedError
 
     def open_episode(self, key_id: str, now: float, window_seconds: float) -> bool:
@@ -193,8 +214,12 @@ class LoopStore:
     def close_episode(self, key_id: str) -> None:
         raise NotImplementedError
 
-    def discard(self, key_id: str, fingerprint: str) -> bool:
-        """Forget the newest request with this fingerprint; False if there is none."""
+    def finish(self, key_id: str, at: float, fingerprint: str) -> bool:
+        """Mark a request answered; False if it is no longer in the history."""
+        raise NotImplementedError
+
+    def discard(self, key_id: str, at: float, fingerprint: str) -> bool:
+        """Forget a request; False if there is none."""
         raise NotImplementedError
 
 
@@ -216,9 +241,11 @@ class MemoryLoopStore(LoopStore):
             history = self._histories.pop(key_id, None)
             if history is None or history.maxlen != limit:
                 history = deque(history or (), maxlen=limit)
-            history.append(summary)
             while history and history[0].at < summary.at - window_seconds:
                 history.popleft()
+            if not starts_a_round(history, summary):
+                summary = replace(summary, joined=True)
+            history.append(summary)
             self._histories[key_id] = history
             while len(self._histories) > self.max_keys:
                 evicted, _ = self._histories.popitem(last=False)
@@ -236,29 +263,52 @@ class MemoryLoopStore(LoopStore):
         with self._lock:
             self._episodes.pop(key_id, None)
 
-    def discard(self, key_id, fingerprint) -> bool:
+    def finish(self, key_id, at, fingerprint) -> bool:
         with self._lock:
-            history = self._histories.get(key_id, ())
-            for index in range(len(history) - 1, -1, -1):
-                if history[index].fingerprint == fingerprint:
-                    del history[index]
-                    return True
-            return False
+            index = self._find(key_id, at, fingerprint)
+            if index is not None:
+                history = self._histories[key_id]
+                history[index] = replace(history[index], finished=True)
+            return index is not None
+
+    def discard(self, key_id, at, fingerprint) -> bool:
+        with self._lock:
+            index = self._find(key_id, at, fingerprint)
+            if index is not None:
+                del self._histories[key_id][index]
+            return index is not None
+
+    def _find(self, key_id: str, at: float, fingerprint: str) -> int | None:
+        """The index of a request in its key's history, newest first (call under the lock)."""
+        history = self._histories.get(key_id, ())
+        for index in range(len(history) - 1, -1, -1):
+            if history[index].at == at and history[index].fingerprint == fingerprint:
+                return index
+        return None
 
 
-# A Lua function, shared with admission's one-round-trip script (``counters``): append a
-# request's summary to a history list, forget entries older than ``oldest`` or beyond
-# ``limit``, and return {the history, whether the episode flag exists}.
+# A Lua function, shared with admission's one-round-trip script (``counters``): forget
+# entries older than ``oldest``, append a request's summary (its state letter turned from
+# S to J when a request with the same tail that started a round is in flight:
+# ``starts_a_round``), forget entries beyond ``limit``, and return {the history, whether
+# the episode flag exists}.
 RECORD_FUNCTION = """
 local function record_request(history, episode, summary, oldest, limit, ttl)
-  redis.call('RPUSH', history, summary)
-  redis.call('LTRIM', history, -limit, -1)
   while true do
     local head = redis.call('LINDEX', history, 0)
     local at = head and tonumber(string.match(head, '^(%S+)'))
     if not at or at >= oldest then break end
     redis.call('LPOP', history)
   end
+  local tail = string.match(summary, '^%S+ %S+ (%S+)')
+  for _, item in ipairs(redis.call('LRANGE', history, 0, -1)) do
+    if string.sub(item, -1) == 'S' and string.match(item, '^%S+ %S+ (%S+)') == tail then
+      summary = string.sub(summary, 1, -2) .. 'J'
+      break
+    end
+  end
+  redis.call('RPUSH', history, summary)
+  redis.call('LTRIM', history, -limit, -1)
   redis.call('PEXPIRE', history, ttl)
   return {redis.call('LRANGE', history, 0, -1), redis.call('EXISTS', episode)}
 end
@@ -266,13 +316,19 @@ end
 _RECORD = RECORD_FUNCTION + """
 return record_request(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 """
-# KEYS: history list. ARGV: fingerprint. Removes the newest summary carrying it.
-_DISCARD = """
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
+# KEYS: history list. ARGV: a request's key ("at fingerprint"), then "finish" (lower-case
+# its state letter) or "discard" (remove it). Returns 1 when the request was there.
+_MARK = """
+local items, name = redis.call('LRANGE', KEYS[1], 0, -1), ARGV[1] .. ' '
 for i = #items, 1, -1 do
-  if string.match(items[i], '^%S+ (%S+)') == ARGV[1] then
-    redis.call('LSET', KEYS[1], i - 1, '-')
-    redis.call('LREM', KEYS[1], 1, '-')
+  if string.sub(items[i], 1, #name) == name then
+    if ARGV[2] == 'finish' then
+      local state = string.lower(string.sub(items[i], -1))
+      redis.call('LSET', KEYS[1], i - 1, string.sub(items[i], 1, -2) .. state)
+    else
+      redis.call('LSET', KEYS[1], i - 1, '-')
+      redis.call('LREM', KEYS[1], 1, '-')
+    end
     return 1
   end
 end
@@ -294,7 +350,7 @@ class RedisLoopStore(LoopStore):
         self.client = client
         self.prefix = prefix
         self._record = client.register_script(_RECORD)
-        self._discard = client.register_script(_DISCARD)
+        self._mark = client.register_script(_MARK)
 
     def keys(self, key_id: str) -> tuple[str, str]:
         """The history list and the episode flag of ``key_id``."""
@@ -329,8 +385,14 @@ class RedisLoopStore(LoopStore):
     def close_episode(self, key_id) -> None:
         self.client.delete(self.keys(key_id)[1])
 
-    def discard(self, key_id, fingerprint) -> bool:
-        return bool(self._discard(keys=self.keys(key_id)[:1], args=[fingerprint]))
+    def finish(self, key_id, at, fingerprint) -> bool:
+        return self._marked(key_id, at, fingerprint, "finish")
+
+    def discard(self, key_id, at, fingerprint) -> bool:
+        return self._marked(key_id, at, fingerprint, "discard")
+
+    def _marked(self, key_id: str, at: float, fingerprint: str, how: str) -> bool:
+        return bool(self._mark(keys=self.keys(key_id)[:1], args=[summary_key(at, fingerprint), how]))
 
 
 class LoopDetector:
@@ -358,6 +420,8 @@ class LoopDetector:
     def judge(self, key_id: str, history: History, now: float,
               thresholds: LoopThresholds) -> LoopVerdict | None:
         """The verdict on the request just recorded as ``history``'s newest; keeps episodes current."""
+        if history.requests[-1].joined:
+            return None  # in flight with its round: neither a loop nor a change of course
         try:
             verdict = evaluate(history.requests, thresholds)
             if verdict is None:
@@ -371,9 +435,16 @@ class LoopDetector:
             return None
         return replace(verdict, episode_started=started)
 
-    def discard(self, key_id: str, fingerprint: str) -> None:
+    def finish(self, key_id: str, at: float, fingerprint: str) -> None:
+        """Mark a request answered or refused: an identical one sent after it is a repeat."""
+        try:
+            self.store.finish(key_id, at, fingerprint)
+        except self.store.failures as exc:
+            log.warning("loop detection could not finish a request of key %s: %s", key_id, exc)
+
+    def discard(self, key_id: str, at: float, fingerprint: str) -> None:
         """Un-count a request that failed upstream, so the caller's retry is not a repeat."""
         try:
-            self.store.discard(key_id, fingerprint)
+            self.store.discard(key_id, at, fingerprint)
         except self.store.failures as exc:
             log.warning("loop detection could not discard a request of key %s: %s", key_id, exc)

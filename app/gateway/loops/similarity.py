@@ -62,14 +62,29 @@ class RequestSummary:
     tail: str  # the newest turn, volatile tokens masked, with model, tools and parameters
     context: str  # the tail without the model's answer
     simhash: int | None  # of the model's answer in the tail, when it is prose worth comparing
+    joined: bool = False  # started while one with the same newest turn was in flight
+    finished: bool = False  # answered (or refused): a request sent after it is a repeat
 
     def encode(self) -> str:
         simhash = "-" if self.simhash is None else format(self.simhash, "x")
-        return f"{self.at!r} {self.fingerprint} {self.tail} {self.context} {simhash}"
+        return f"{self.key()} {self.tail} {self.context} {simhash} {self.state()}"
+
+    def key(self) -> str:
+        return summary_key(self.at, self.fingerprint)
+
+    def state(self) -> str:
+        """One letter: S(tarted a round) or J(oined one), upper case while in flight."""
+        letter = "j" if self.joined else "s"
+        return letter if self.finished else letter.upper()
 
     @classmethod
     def decode(cls, text: str | bytes) -> RequestSummary:
         return _decode_summary(text)
+
+
+def summary_key(at: float, fingerprint: str) -> str:
+    """What names a request in its key's history: when it started and its fingerprint."""
+    return f"{at!r} {fingerprint}"
 
 
 # A key's history comes back whole on every check, mostly the same entries as last
@@ -77,10 +92,13 @@ class RequestSummary:
 # Keyed by what Redis returned (bytes), so a hit costs a hash and nothing else.
 @lru_cache(maxsize=16_384)
 def _decode_summary(text: str | bytes) -> RequestSummary:
-    at, fingerprint, tail, context, simhash = (text.decode() if isinstance(text, bytes)
-                                               else text).split(" ")
+    at, fingerprint, tail, context, simhash, *state = (text.decode() if isinstance(text, bytes)
+                                                       else text).split(" ")
+    # Written before requests had a state (a history in Redis across an upgrade): answered.
+    state = state[0] if state else "s"
     return RequestSummary(float(at), fingerprint, tail, context,
-                          None if simhash == "-" else int(simhash, 16))
+                          None if simhash == "-" else int(simhash, 16),
+                          joined=state in "jJ", finished=state.islower())
 
 
 def normalise_text(text: str) -> str:
@@ -242,17 +260,17 @@ def near_duplicate(a: RequestSummary, b: RequestSummary, threshold: float) -> bo
             and similarity(a.simhash, b.simhash) >= threshold)
 
 
-def rounds(times: Iterable[float], burst_seconds: float) -> int:
-    """How many rounds the times make, a round being everything within ``burst_seconds`` of its start.
+def starts_a_round(history: Iterable[RequestSummary], summary: RequestSummary) -> bool:
+    """False when a request with the same newest turn that started its own round is in flight.
 
-    Clients that sample several answers send the same request in parallel; an agent
-    stuck in a loop waits for each answer before repeating. So a burst counts once.
+    Clients that sample several answers, or run a batch whose items differ only in a
+    counter, send their requests in parallel; an agent stuck in a loop waits for each
+    answer before repeating, however fast it comes. So requests in flight together
+    count once, and a request sent after the other was answered is a repeat. Only a
+    round's first request is joined, so two workers looping on one request, each
+    waiting for its own answer, still count.
     """
-    count, start = 0, None
-    for at in sorted(times):
-        if start is None or at - start > burst_seconds:
-            count, start = count + 1, at
-    return count
+    return not any(s.tail == summary.tail and not s.joined and not s.finished for s in history)
 
 
 def find_cycle(sequence: Sequence[str], min_period: int, max_period: int,

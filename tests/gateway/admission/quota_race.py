@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from tests.support import delete_redis_keys, redis_env, redis_names_for
 from tests.support.serve import AQTA, free_port
 
 
@@ -39,8 +40,11 @@ def race(quota: int, clients: int, total: int, workers: int, redis_url: str | No
     with tempfile.TemporaryDirectory() as folder:
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
         env["DATABASE_URL"] = database_url or f"sqlite:///{folder}/race.db"
+        tag = f"aqta-test-race-{uuid.uuid4().hex[:12]}"  # everything it writes in Redis, removed below
         if redis_url:
-            env["REDIS_URL"] = redis_url
+            env.update(REDIS_URL=redis_url, **redis_env(redis_names_for(tag)))
+        # A new database: only migrate (or serve) makes one; create-key then finds it.
+        subprocess.run([AQTA, "migrate"], env=env, cwd=folder, check=True, capture_output=True)
         created = subprocess.run(
             [AQTA, "create-key", "--email", f"race-{uuid.uuid4().hex[:8]}@example.com",
              "--tier", "pro", "--monthly-quota", str(quota)],
@@ -62,10 +66,12 @@ def race(quota: int, clients: int, total: int, workers: int, redis_url: str | No
                 return session.post(f"{base}/v1/chat/completions", timeout=30,
                                     headers={"Authorization": f"Bearer {key}"},
                                     json={"model": "mock-1", "messages": [
-                                        {"role": "user", "content": f"request {_}"}]}).status_code
+                                        {"role": "user", "content": f"request {_:05d}"}]}).status_code
 
             with ThreadPoolExecutor(max_workers=clients) as pool:
                 return Counter(pool.map(call, range(total)))
         finally:
             server.terminate()
             server.wait(timeout=20)
+            if redis_url:
+                delete_redis_keys(tag, redis_url)

@@ -2,8 +2,10 @@
 
 ``benchmarks/loop_corpus.py`` prints the table for the README; the tests assert on it.
 Each sequence in ``tests/gateway/loops/loop_corpus.json`` is one key's traffic, replayed
-through a ``LoopDetector`` with the default thresholds. A sequence counts as
-detected when any of its requests is refused. The tests import ``run_corpus``.
+through a ``LoopDetector`` with the default thresholds, and each loop again as its fast
+variant: the same requests with no delay between them (an agent looping on a fast
+upstream or on cached answers). A sequence counts as detected when any of its
+requests is refused. The tests import ``run_corpus``.
 """
 from __future__ import annotations
 
@@ -18,10 +20,19 @@ from app.gateway.loops.similarity import fingerprint
 
 CORPUS = Path(__file__).resolve().parent / "loop_corpus.json"
 START = 1_717_400_000.0  # seconds since the epoch where every sequence starts
+FAST_GAP = 0.001  # seconds between requests of a fast variant: each sent as the last is answered
 
 
 def load_corpus(path: Path = CORPUS) -> list[dict]:
-    return json.loads(path.read_text())["sequences"]
+    """The labelled sequences, then a fast variant of each loop."""
+    sequences = json.loads(path.read_text())["sequences"]
+    return sequences + [fast_variant(s) for s in sequences if s["label"] == "loop"]
+
+
+def fast_variant(sequence: dict) -> dict:
+    """The same loop replayed with no delay between its requests."""
+    requests = [{**request, "t": index * FAST_GAP} for index, request in enumerate(sequence["requests"])]
+    return {**sequence, "name": f"{sequence['name']}, fast", "fast": True, "requests": requests}
 
 
 def requests_of(sequence: dict) -> Iterator[tuple[float, dict, bool]]:
@@ -44,11 +55,14 @@ class SequenceResult:
     pattern: str | None  # expected
     loop_from: int | None
     catch_by: int | None
+    fast: bool = False
     refusals: list[tuple[int, str]] = field(default_factory=list)  # (request index, pattern)
 
     @property
     def group(self) -> str:
-        return self.pattern if self.label == "loop" else "not a loop"
+        if self.label != "loop":
+            return "not a loop"
+        return f"{self.pattern}, fast" if self.fast else self.pattern
 
     @property
     def detected(self) -> bool:
@@ -66,14 +80,28 @@ class SequenceResult:
 
 
 def run_sequence(detector: LoopDetector, sequence: dict, key_id: str) -> SequenceResult:
+    """Replay one sequence as the gateway would: a request is finished when answered or refused,
+    and discarded when its provider failed."""
     result = SequenceResult(sequence["name"], sequence["label"], sequence.get("pattern"),
-                            sequence.get("loop_from"), sequence.get("catch_by"))
+                            sequence.get("loop_from"), sequence.get("catch_by"),
+                            sequence.get("fast", False))
+    answer_seconds = sequence.get("answer_seconds")
+    in_flight: list[tuple[float, float, str]] = []  # (answered at, started at, fingerprint)
     for index, (at, body, failed) in enumerate(requests_of(sequence)):
-        verdict = detector.check(key_id, body, START + at)
+        now = START + at
+        for answered in sorted(r for r in in_flight if r[0] <= now):
+            detector.finish(key_id, answered[1], answered[2])
+            in_flight.remove(answered)
+        verdict = detector.check(key_id, body, now)
         if verdict is not None:
             result.refusals.append((index, verdict.pattern))
+            detector.finish(key_id, now, fingerprint(body))
         elif failed:
-            detector.discard(key_id, fingerprint(body))
+            detector.discard(key_id, now, fingerprint(body))
+        elif answer_seconds is None:
+            detector.finish(key_id, now, fingerprint(body))
+        else:
+            in_flight.append((now + answer_seconds, now, fingerprint(body)))
     return result
 
 
@@ -86,7 +114,8 @@ def run_corpus(store: LoopStore, corpus: list[dict] | None = None,
 
 def table(results: list[SequenceResult]) -> str:
     """A Markdown table: per group, sequences, detected, on time; then precision and recall."""
-    groups = ["repeat", "near_duplicate", "cycle", "not a loop"]
+    groups = ["repeat", "near_duplicate", "cycle", "repeat, fast", "near_duplicate, fast",
+              "cycle, fast", "not a loop"]
     lines = ["| sequences | count | refused | caught in time, right pattern |", "|---|---|---|---|"]
     for group in groups:
         members = [r for r in results if r.group == group]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,9 +30,9 @@ from app.gateway.loops.similarity import (
     mask_volatile,
     near_duplicate,
     newest_turn,
-    rounds,
     simhash,
     similarity,
+    starts_a_round,
     summarise,
 )
 from tests.gateway.loops.corpus import load_corpus, run_corpus, table
@@ -196,24 +197,42 @@ def test_simhash_similarity_orders_texts():
 def test_summary_encodes_and_decodes():
     prose = summarise(with_answer(BASE, ANSWER, "Again."), T0 + 0.125)
     plain = summarise(BASE, T0)
-    for summary in (prose, plain):
+    joined, finished = replace(plain, joined=True), replace(prose, finished=True)
+    for summary in (prose, plain, joined, finished, replace(joined, finished=True)):
         assert RequestSummary.decode(summary.encode()) == summary
         assert RequestSummary.decode(summary.encode().encode()) == summary
     assert plain.simhash is None and prose.simhash is not None
+    written_before_states = plain.encode().rsplit(" ", 1)[0]  # a history kept across an upgrade
+    assert RequestSummary.decode(written_before_states) == replace(plain, finished=True)
 
 
 # ---------------------------------------------------------------------------- rounds, cycles
 
-@pytest.mark.parametrize("times, burst, expected", [
-    ([], 1.0, 0),
-    ([0.0, 0.01, 0.02, 0.05], 1.0, 1),  # parallel samples
-    ([0.0, 3.0, 6.0], 1.0, 3),
-    ([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 2.5], 1.0, 3),  # a tight loop still counts
-    ([6.0, 0.0, 3.0], 1.0, 3),
-    ([0.0, 0.5], 0.0, 2),
+def in_history(body: dict, at: float, **state) -> RequestSummary:
+    return replace(summarise(body, T0 + at), **state)
+
+
+OTHER = chat("Which incidents are closed?")
+
+
+@pytest.mark.parametrize("history, expected", [
+    ([], True),
+    ([in_history(BASE, 0)], False),  # an identical request in flight: parallel sampling
+    ([in_history(BASE, 0, finished=True)], True),  # answered: sending it again is a repeat
+    ([in_history(OTHER, 0)], True),  # another request in flight
+    ([in_history(BASE, 0, joined=True)], True),  # only a round's first request is joined
+    ([in_history(BASE, 0, finished=True), in_history(BASE, 0.001)], False),
 ])
-def test_rounds(times, burst, expected):
-    assert rounds(times, burst) == expected
+def test_starts_a_round(history, expected):
+    assert starts_a_round(history, summarise(BASE, T0 + 1)) is expected
+
+
+def test_a_batch_differing_only_in_a_counter_joins_the_round_in_flight():
+    in_flight = [in_history(chat("Summarise incident 1."), 0)]
+    assert not starts_a_round(in_flight, summarise(chat("Summarise incident 2."), T0 + 0.001))
+    assert starts_a_round(in_flight, summarise(chat("Summarise incident 12345."), T0 + 0.001))
+
+
 
 
 @pytest.mark.parametrize("sequence, expected", [
@@ -255,6 +274,14 @@ def test_evaluate_repeat_near_duplicate_and_cycle():
     assert verdict.fingerprints == [fingerprint(BASE), fingerprint(other)]
 
 
+def test_evaluate_counts_a_round_of_parallel_requests_once():
+    rounds = [in_history(BASE, i * 0.001, finished=True) for i in range(4)]
+    parallel = [in_history(BASE, 0.01 + i * 0.001, joined=True) for i in range(10)]
+    assert evaluate(rounds + parallel, LoopThresholds()) is None
+    verdict = evaluate(rounds + parallel + [in_history(BASE, 0.1)], LoopThresholds())
+    assert (verdict.pattern, verdict.count) == ("repeat", 5)
+
+
 def test_evaluate_forgets_what_is_older_than_the_window():
     spaced = summaries((16.0 * i, BASE) for i in range(8))  # at most 4 within any 60 seconds
     assert all(evaluate(spaced[: i + 1], LoopThresholds()) is None for i in range(8))
@@ -263,7 +290,7 @@ def test_evaluate_forgets_what_is_older_than_the_window():
 
 @pytest.mark.parametrize("changes", [
     {"window_seconds": 0}, {"repeat_count": 1}, {"similarity": 1.5}, {"cycle_min_period": 1},
-    {"cycle_min_period": 4, "cycle_max_period": 3}, {"history_limit": 4}, {"burst_seconds": -1},
+    {"cycle_min_period": 4, "cycle_max_period": 3}, {"history_limit": 4},
 ])
 def test_thresholds_reject_nonsense(changes):
     with pytest.raises(ValueError):
@@ -306,7 +333,12 @@ def detector(store) -> LoopDetector:
 
 
 def send(detector: LoopDetector, body: dict, times, key: str = "key_a", thresholds=None) -> list:
-    return [detector.check(key, body, T0 + at, thresholds) for at in times]
+    """Each request sent once the one before was answered, as the gateway marks them."""
+    verdicts = []
+    for at in times:
+        verdicts.append(detector.check(key, body, T0 + at, thresholds))
+        detector.finish(key, T0 + at, fingerprint(body))
+    return verdicts
 
 
 def test_the_fifth_identical_request_is_refused(detector):
@@ -317,6 +349,12 @@ def test_the_fifth_identical_request_is_refused(detector):
     assert first.fingerprints == [fingerprint(BASE)]
     assert first.episode_started and not second.episode_started
     assert second.count == 6
+
+
+def test_a_loop_is_refused_however_fast_it_repeats(detector):
+    verdicts = send(detector, BASE, [i * 0.001 for i in range(6)])
+    assert verdicts[:4] == [None] * 4
+    assert (verdicts[4].pattern, verdicts[4].count) == ("repeat", 5)
 
 
 def test_one_episode_until_the_caller_changes_course(detector):
@@ -337,22 +375,34 @@ def test_an_episode_lapses_after_a_quiet_window(detector):
 def test_retries_after_upstream_errors_are_discarded(detector):
     for at in (0, 1, 3, 7, 15, 31):
         assert detector.check("key_a", BASE, T0 + at) is None
-        detector.discard("key_a", fingerprint(BASE))  # the provider failed it
+        detector.discard("key_a", T0 + at, fingerprint(BASE))  # the provider failed it
     assert send(detector, BASE, [40, 42, 44, 46]) == [None] * 4
     assert send(detector, BASE, [48])[0].pattern == "repeat"
 
 
-def test_discard_takes_back_only_the_newest_matching_request(store):
+def test_discard_and_finish_take_exactly_the_named_request(store):
     detector = LoopDetector(store)
     send(detector, BASE, [0, 2])
     other = chat("Another question.")
     detector.check("key_a", other, T0 + 3)
-    assert store.discard("key_a", fingerprint(BASE)) is True
-    assert store.discard("key_a", "0000000000000000") is False
+    assert store.discard("key_a", T0 + 2, fingerprint(BASE)) is True
+    assert store.discard("key_a", T0 + 2, fingerprint(BASE)) is False
+    assert store.discard("key_a", T0 + 3, "0000000000000000") is False
+    assert store.finish("key_a", T0 + 3, fingerprint(other)) is True
     history = store.record("key_a", summarise(other, T0 + 4), 60.0, 100).requests
     assert [s.fingerprint for s in history] == [fingerprint(BASE), fingerprint(other), fingerprint(other)]
     assert [s.at for s in history] == [T0, T0 + 3, T0 + 4]
-    detector.discard("nobody", fingerprint(BASE))  # nothing to discard is fine
+    assert [s.finished for s in history] == [True, True, False]
+    detector.discard("nobody", T0, fingerprint(BASE))  # nothing to discard is fine
+    detector.finish("nobody", T0, fingerprint(BASE))
+
+
+def test_requests_in_flight_together_are_joined(store):
+    parallel = [store.record("key_a", summarise(BASE, T0 + i * 0.001), 60.0, 100) for i in range(3)]
+    assert [h.requests[-1].joined for h in parallel] == [False, True, True]
+    store.finish("key_a", T0, fingerprint(BASE))  # the round's first is answered
+    after = store.record("key_a", summarise(BASE, T0 + 1), 60.0, 100).requests[-1]
+    assert not after.joined  # sent after an answer: a repeat, though its samples are in flight
 
 
 def test_thresholds_per_key(detector):
@@ -369,12 +419,27 @@ def test_thresholds_per_key(detector):
 def test_keys_do_not_share_history(detector):
     for at in range(4):
         for key in ("key_a", "key_b", "key_c"):
-            assert detector.check(key, BASE, T0 + at * 2) is None
+            assert send(detector, BASE, [at * 2], key=key) == [None]
 
 
 def test_parallel_samples_count_once(detector):
-    assert send(detector, BASE, [i * 0.02 for i in range(8)]) == [None] * 8
+    samples = [T0 + i * 0.001 for i in range(8)]
+    assert [detector.check("key_a", BASE, at) for at in samples] == [None] * 8
+    for at in samples:
+        detector.finish("key_a", at, fingerprint(BASE))
     assert send(detector, {**BASE, "n": 5}, [10, 20]) == [None] * 2
+
+
+def test_two_workers_looping_on_one_request_are_still_counted(detector):
+    """Each waits for its own answer; their requests overlap, but each round starts anew."""
+    verdicts, in_flight = [], []
+    for i in range(10):
+        at = T0 + i * 0.001
+        verdicts.append(detector.check("key_a", BASE, at))
+        in_flight.append(at)
+        if len(in_flight) == 2:  # the older of the two is answered as the newer starts
+            detector.finish("key_a", in_flight.pop(0), fingerprint(BASE))
+    assert any(v is not None and v.pattern == "repeat" for v in verdicts)
 
 
 def test_sessions_sharing_a_system_prompt_are_not_a_loop(detector):
@@ -393,6 +458,7 @@ def test_a_tool_loop_in_a_growing_conversation(detector):
         body = with_call(body, "read_file", '{"path": "settings.yaml"}', "flags: {checkout: false}",
                          call_id=f"call_{i}")
         verdicts.append(detector.check("key_a", body, T0 + 3 * i))
+        detector.finish("key_a", T0 + 3 * i, fingerprint(body))
     assert verdicts[:5] == [None] * 5
     assert verdicts[5].pattern == "near_duplicate" and verdicts[5].count == 6
     assert len(verdicts[5].fingerprints) == 6  # each request of a growing conversation differs
@@ -409,11 +475,11 @@ def test_history_is_bounded(store):
 def test_memory_store_forgets_least_recently_used_keys():
     store = MemoryLoopStore(max_keys=2)
     detector = LoopDetector(store, LoopThresholds(repeat_count=2, history_limit=20))
-    assert detector.check("a", BASE, T0) is None
-    detector.check("b", BASE, T0)
-    detector.check("c", BASE, T0)  # "a" is dropped
-    assert detector.check("a", BASE, T0 + 2) is None
-    assert detector.check("c", BASE, T0 + 2).pattern == "repeat"
+    assert send(detector, BASE, [0], key="a") == [None]
+    send(detector, BASE, [0], key="b")
+    send(detector, BASE, [0], key="c")  # "a" is dropped
+    assert send(detector, BASE, [2], key="a") == [None]
+    assert send(detector, BASE, [2], key="c")[0].pattern == "repeat"
 
 
 def test_memory_store_is_safe_across_threads():
@@ -439,7 +505,7 @@ def test_redis_store_shares_history_between_detectors(redis_url):
     try:
         processes = [LoopDetector(RedisLoopStore(redis.Redis.from_url(redis_url), prefix=prefix))
                      for _ in range(2)]
-        verdicts = [processes[i % 2].check("key_a", BASE, T0 + i * 2) for i in range(6)]
+        verdicts = [send(processes[i % 2], BASE, [i * 2])[0] for i in range(6)]
         assert verdicts[:4] == [None] * 4
         assert verdicts[4].episode_started and not verdicts[5].episode_started
         assert 0 < client.pttl(f"{prefix}{{key_a}}:h") <= 60_000
@@ -453,7 +519,7 @@ def test_an_unreachable_redis_never_fails_a_request():
                               retry=Retry(NoBackoff(), 0))
     detector = LoopDetector(RedisLoopStore(unreachable))
     assert send(detector, BASE, [0, 1, 2, 3, 4, 5]) == [None] * 6
-    detector.discard("key_a", fingerprint(BASE))
+    detector.discard("key_a", T0, fingerprint(BASE))
 
 
 # ---------------------------------------------------------------------------- the corpus

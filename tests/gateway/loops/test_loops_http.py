@@ -1,15 +1,18 @@
 """Loop detection through HTTP and the openai SDK, embedded and on Redis."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import openai
 import pytest
 import requests
 
+import storage.keys as keys_repo
 import storage.loop_events as loop_events
 
 QUESTION = [{"role": "user", "content": "Check the build status and report."}]
 # Tighter than the defaults so a test needs a handful of requests, not a minute of them.
-THRESHOLDS = {"repeat_count": 3, "burst_seconds": 0}
+THRESHOLDS = {"repeat_count": 3}
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -45,6 +48,50 @@ def test_a_repeating_agent_is_refused_before_the_provider(gateway, agent):
     assert refused.headers["x-should-retry"] == "false"
 
 
+def assert_refused_as_a_loop(raised: pytest.ExceptionInfo, count: int) -> None:
+    assert raised.value.status_code == 429
+    assert raised.value.code == "loop_detected"
+    body = raised.value.response.json()
+    assert body["aqta"]["loop_detected"] is True and body["aqta"]["pattern"] == "repeat"
+    assert body["aqta"]["count"] == count
+
+
+def test_a_loop_on_a_fast_upstream_is_refused_at_the_fifth_request(gateway, make_account):
+    """An agent re-sending its request as soon as the answer comes, with the default thresholds."""
+    client = gateway.client(make_account(tier="pro").key)
+    for _ in range(4):
+        client.chat.completions.create(model="gpt-4o", messages=QUESTION)
+    for count in range(5, 11):  # and it stays refused, however fast the agent retries
+        with pytest.raises(openai.RateLimitError) as raised:
+            client.chat.completions.create(model="gpt-4o", messages=QUESTION)
+        assert_refused_as_a_loop(raised, count)
+
+
+def test_a_loop_on_cached_answers_is_refused(gateway, make_account, fakes):
+    client = gateway.client(make_account(tier="pro").key)
+    answers = [client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=QUESTION, temperature=0).http_response.json() for _ in range(4)]
+    assert [a["aqta"]["cached"] for a in answers] == [False, True, True, True]
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(model="gpt-4o", messages=QUESTION, temperature=0)
+    assert_refused_as_a_loop(raised, 5)
+    assert len(fakes["openai"].received) == 1
+
+
+def test_parallel_samples_in_flight_together_are_not_a_loop(gateway, make_account, fakes):
+    """Best-of-8 sampled client side: eight identical requests at once, each answered in 0.5 s."""
+    client = gateway.client(make_account(tier="pro").key)
+    fakes["openai"].fail_next(hang=0.5, times=8)  # no failure: each answer just takes 0.5 s
+
+    def sample(_):
+        return client.chat.completions.create(model="gpt-4o", messages=QUESTION, temperature=1)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(sample, range(8)))
+    assert len(answers) == 8 and all(a.choices for a in answers)
+    client.chat.completions.create(model="gpt-4o", messages=QUESTION, temperature=1)  # round 2
+
+
 def test_one_loop_event_per_episode_and_it_clears_on_a_change_of_course(gateway, agent):
     for _ in range(2):
         ask(gateway, agent)
@@ -60,8 +107,6 @@ def test_one_loop_event_per_episode_and_it_clears_on_a_change_of_course(gateway,
 
 def test_refused_loops_use_no_quota(gateway, agent):
     with gateway.app.app_context():
-        import storage.keys as keys_repo
-
         keys_repo.set_limits(agent.user.id, agent.key_id, monthly_quota=3)
     statuses = [ask(gateway, agent).status_code for _ in range(4)]
     assert statuses == [200, 200, 429, 429]
@@ -101,7 +146,16 @@ def test_loop_detection_can_be_switched_off_per_key(gateway, make_account):
     assert {ask(gateway, account).status_code for _ in range(6)} == {200}
 
 
-@pytest.mark.parametrize("thresholds", [{"repeat_count": 1}, {"nonsense": 3}, {"similarity": 2}])
+def test_a_key_that_stored_the_retired_burst_seconds_keeps_working(gateway, make_account):
+    account = make_account(tier="pro")
+    with gateway.app.app_context():
+        keys_repo.set_limits(account.user.id, account.key_id,
+                             loop_settings={"repeat_count": 3, "burst_seconds": 1.0})
+    assert [ask(gateway, account).status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.parametrize("thresholds", [{"repeat_count": 1}, {"nonsense": 3}, {"similarity": 2},
+                                        {"burst_seconds": 0}])
 def test_bad_thresholds_are_refused(gateway, make_account, thresholds):
     account = make_account(tier="pro")
     response = requests.patch(f"{gateway.url}/api/keys/{account.key_id}", headers=account.headers,

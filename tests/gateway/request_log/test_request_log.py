@@ -30,7 +30,7 @@ from storage.models import database_proxy
 from storage.records import RequestRecord
 from tests.fakes.silent_database import SilentDatabase
 from tests.gateway.conftest import _fake_servers, fakes, gateway_settings, make_gateway  # noqa: F401
-from tests.support import wait_for
+from tests.support import redis_env, wait_for
 
 PLACES = ["Cork", "Galway", "Sligo", "Kerry", "Clare", "Mayo"]  # distinct words: no loop is seen
 
@@ -326,13 +326,15 @@ def kill_worker(worker: subprocess.Popen) -> None:
 
 
 def test_a_worker_killed_mid_way_and_restarted_loses_nothing(
-        make_gateway, make_account, settings, redis_url, stream, jobs_namespace, tmp_path):  # noqa: F811
+        make_gateway, make_account, settings, redis_url, stream, jobs_namespace, redis_names,  # noqa: F811
+        tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     gateway = make_gateway(redis_url=redis_url, request_log_stream=stream, jobs_namespace=jobs_namespace)
     account = make_account(tier="pro")
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url,
-           "SECRET_KEY": settings.secret_key, "REQUEST_LOG_STREAM": stream,
+    # The test's own names throughout: a worker on the default ones would drain a deployment's.
+    env = {**os.environ, **redis_env(redis_names), "DATABASE_URL": settings.database_url,
+           "REDIS_URL": redis_url, "SECRET_KEY": settings.secret_key, "REQUEST_LOG_STREAM": stream,
            "JOBS_NAMESPACE": jobs_namespace, "REQUEST_JOURNAL_DIR": str(tmp_path / "worker-journal")}
     monitor = redis.Redis.from_url(redis_url)
 
@@ -441,7 +443,7 @@ with create_app().app_context():
 
 
 def test_a_drain_killed_between_reading_and_acknowledging_loses_nothing(
-        make_app, settings, log_settings, mode, tmp_path):
+        make_app, settings, log_settings, mode, redis_names, tmp_path):
     app = make_app(**log_settings)
     records = [record("usr_drain_killed", number) for number in range(30)]
     with app.app_context():
@@ -452,6 +454,7 @@ def test_a_drain_killed_between_reading_and_acknowledging_loses_nothing(
            "REQUEST_JOURNAL_DIR": log_settings["request_journal_dir"], "EMBEDDED_WORKER": "false"}
     env.pop("REDIS_URL", None)
     if mode == "redis":
+        env.update(redis_env(redis_names))
         env.update(REDIS_URL=log_settings["redis_url"], REQUEST_LOG_STREAM=log_settings["request_log_stream"])
     drainer = subprocess.Popen([sys.executable, "-c", DRAIN_ONCE], env=env, cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
