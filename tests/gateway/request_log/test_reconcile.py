@@ -65,7 +65,8 @@ def test_streams_of_a_killed_worker_are_closed_in_the_log_with_a_cost(
     env.update(DATABASE_URL=settings.database_url, REDIS_URL=redis_url, SECRET_KEY=settings.secret_key,
                REDIS_KEY_PREFIX=jobs_namespace + ":", REQUEST_LOG_STREAM=stream,
                JOBS_NAMESPACE=jobs_namespace, REQUEST_JOURNAL_DIR=str(tmp_path / "journal"),
-               OPENAI_API_KEY="upstream-key-openai", OPENAI_BASE_URL=fakes["openai"].url + "/v1")
+               OPENAI_API_KEY="upstream-key-openai", OPENAI_BASE_URL=fakes["openai"].url + "/v1",
+               SHUTDOWN_GRACE_SECONDS="2")  # the streams left at the end need not finish
     port = free_port()
     server = subprocess.Popen([AQTA, "serve", "--port", str(port), "--workers", "2"], env=env,
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
