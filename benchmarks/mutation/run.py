@@ -118,16 +118,20 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown target(s): {', '.join(sorted(unknown))}; see --list")
     options.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    scores = options.out / "scores.json"
+    # Earlier runs' rows are kept, so targets run one at a time add up to one table.
+    rows = {row["target"]: row for row in json.loads(scores.read_text())} if scores.exists() else {}
     for name in options.targets or list(TARGETS):
         if options.collect:
-            rows.append(collect(options.out, name))
+            row = collect(options.out, name)
         else:
-            rows.append(run_target(options.out, name, options.children))
-        print(table(rows[-1:]).splitlines()[-1], flush=True)
-        (options.out / "scores.md").write_text(table(rows))
-        (options.out / "scores.json").write_text(json.dumps(rows, indent=2))
-    print(table(rows))
+            row = run_target(options.out, name, options.children)
+        print(table([row]).splitlines()[-1], flush=True)
+        rows[name] = row
+        ordered = [rows[target] for target in TARGETS if target in rows]
+        (options.out / "scores.md").write_text(table(ordered))
+        scores.write_text(json.dumps(ordered, indent=2))
+    print(table(ordered))
 
 
 if __name__ == "__main__":

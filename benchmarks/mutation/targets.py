@@ -20,8 +20,10 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
                       ["tests/gateway/loops/test_loops.py", "tests/gateway/loops/test_loops_http.py"]),
     "cache-key": (["app/gateway/cache/keys.py"], ["tests/gateway/cache/test_cache.py"]),
     "pricing": (["app/gateway/pricing.py"],
-                ["tests/gateway/test_chat_sdk.py", "tests/gateway/cache/test_cache_http.py"]),
-    "request-log": (["app/gateway/request_log/sink.py", "app/gateway/request_log/drain.py"],
+                ["tests/gateway/test_pricing.py",
+                 "tests/gateway/test_chat_sdk.py::test_completion_has_openai_shape_and_exact_cost"]),
+    "request-log": (["app/gateway/request_log/sink.py", "app/gateway/request_log/drain.py",
+                     "app/handoff/journal.py", "app/handoff/drain.py"],
                     ["tests/gateway/request_log/test_request_log.py"]),
     "api-keys": (["app/identity/api_keys.py", "app/identity/authentication.py"],
                  ["tests/identity/test_keys.py", "tests/identity/test_auth.py"]),
@@ -29,4 +31,8 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
                         ["tests/webhooks/test_endpoints_api.py", "tests/webhooks/test_delivery.py"]),
     "webhook-signing-api": (["app/webhooks/signing.py", "app/webhooks/safety.py"],
                             ["tests/webhooks/test_endpoints_api.py"]),  # the quick subset
+    "transparency-proofs": (["app/healthcare/merkle.py", "app/healthcare/note.py"],
+                            ["tests/healthcare/test_merkle.py", "tests/healthcare/test_note.py"]),
+    "receipt-verifier": (["app/healthcare/verify.py", "app/healthcare/offline.py"],
+                         ["tests/healthcare/test_offline_cli.py", "tests/healthcare/test_receipts_http.py"]),
 }
