@@ -12,7 +12,7 @@ import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
 import storage.webhooks as hooks_repo
 from tests.conftest import PASSWORD
-from tests.dashboard.conftest import csrf_token
+from tests.dashboard.conftest import Visitor, csrf_token
 from tests.fakes.oidc_issuer import FakeOidcIssuer
 from tests.support.request_records import request_record
 
@@ -172,6 +172,16 @@ def test_free_tier_usage_shows_its_counts_and_the_upgrade_note(signed_in, app):
         assert "1 of 500" in page
         assert "Analytics needs the starter tier or above; this account is on the free tier." in page
     assert "1 of 500" in text(visitor.get("/dashboard/settings/keys"))
+
+
+def test_usage_counts_are_read_from_redis_when_it_counts(make_app, make_account, redis_url, jobs_namespace):
+    app = make_app(redis_url=redis_url, redis_key_prefix=f"{jobs_namespace}:")
+    account = make_account(tier="free")
+    visitor = Visitor(app.test_client())
+    assert visitor.submit("/login", {"email": account.user.email, "password": PASSWORD}).status_code == 302
+    for _ in range(2):
+        assert app.test_client().post("/v1/chat/completions", json=CHAT, headers=account.headers).status_code == 200
+    assert "2 of 500" in text(visitor.get("/dashboard/usage"))
 
 
 def test_usage_charts_and_tables_show_the_costs(signed_in, store):
