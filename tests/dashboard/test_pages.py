@@ -180,7 +180,8 @@ def test_usage_counts_are_read_from_redis_when_it_counts(make_app, make_account,
     visitor = Visitor(app.test_client())
     assert visitor.submit("/login", {"email": account.user.email, "password": PASSWORD}).status_code == 302
     for _ in range(2):
-        assert app.test_client().post("/v1/chat/completions", json=CHAT, headers=account.headers).status_code == 200
+        chat = app.test_client().post("/v1/chat/completions", json=CHAT, headers=account.headers)
+        assert chat.status_code == 200
     assert "2 of 500" in text(visitor.get("/dashboard/usage"))
 
 

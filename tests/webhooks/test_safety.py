@@ -11,12 +11,13 @@ from app.webhooks.safety import (
     UnsafeWebhookUrl,
     checked_addresses,
     forbidden_reason,
-    port_of,
     parse_url,
+    port_of,
     system_resolver,
 )
 
 PUBLIC = "93.184.215.14"
+HINT = "; an operator can allow private addresses with WEBHOOK_ALLOW_PRIVATE=true."
 
 
 def resolving_to(*addresses: str, asked: list | None = None):
@@ -36,7 +37,8 @@ def refusal(url: str, allow_private: bool = False, resolver=resolving_to(PUBLIC)
 @pytest.mark.parametrize("address, reason", [
     ("::ffff:10.0.0.1", "a private address"),  # IPv4-mapped
     ("2002:a00:1::", "a private address"),  # 6to4 carrying 10.0.0.1
-    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "a loopback address"),  # Teredo: client 127.0.0.1 (bits inverted)
+    # Teredo: the client 127.0.0.1 (its bits inverted) inside an address that is itself only private
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "a loopback address"),
     ("64:ff9b::a9fe:a9fe", "a cloud metadata address"),  # NAT64 of 169.254.169.254
     ("64:ff9b::7f00:1", "a loopback address"),  # NAT64 of 127.0.0.1
     ("169.254.1.1", "a link-local address"),
@@ -66,16 +68,15 @@ def test_allowing_private_addresses_never_allows_metadata_multicast_or_unspecifi
 
 def test_every_address_a_host_resolves_to_must_pass():
     message = refusal("https://hooks.example.com/x", resolver=resolving_to(PUBLIC, "10.0.0.9"))
-    assert message == ("hooks.example.com (it resolves to 10.0.0.9) is a private address; Aqta does not "
-                       "deliver there; an operator can allow private addresses with WEBHOOK_ALLOW_PRIVATE=true.")
+    assert message == ("hooks.example.com (it resolves to 10.0.0.9) is a private address; "
+                       "Aqta does not deliver there" + HINT)
 
 
 def test_a_refused_literal_names_itself_and_metadata_gets_no_hint():
-    assert refusal("http://10.0.0.9/") == ("10.0.0.9 is a private address; Aqta does not deliver there; an "
-                                           "operator can allow private addresses with WEBHOOK_ALLOW_PRIVATE=true.")
+    assert refusal("http://10.0.0.9/") == "10.0.0.9 is a private address; Aqta does not deliver there" + HINT
     assert refusal("http://169.254.169.254/") == ("169.254.169.254 is a cloud metadata address; "
                                                   "Aqta does not deliver there.")
-    assert refusal("http://127.0.0.1/", allow_private=False).endswith("WEBHOOK_ALLOW_PRIVATE=true.")
+    assert refusal("http://127.0.0.1/", allow_private=False).endswith(HINT)
 
 
 def test_the_addresses_checked_are_the_ones_returned_and_dns_is_asked_for_the_right_port():
@@ -91,7 +92,8 @@ def test_the_addresses_checked_are_the_ones_returned_and_dns_is_asked_for_the_ri
 
 def test_a_literal_address_is_not_looked_up():
     asked = []
-    assert checked_addresses(f"http://{PUBLIC}/", allow_private=False, resolver=resolving_to(asked=asked)) == [
+    resolver = resolving_to(asked=asked)
+    assert checked_addresses(f"http://{PUBLIC}/", allow_private=False, resolver=resolver) == [
         ipaddress.ip_address(PUBLIC)]
     assert asked == []
 
