@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.gateway.admission.quotas import current_period, next_period_start, quota_exceeded
+from app.gateway.admission.quotas import Reservation, current_period, next_period_start, quota_exceeded
 
 
 @pytest.mark.parametrize("period, starts", [
@@ -28,3 +28,15 @@ def test_the_refusal_names_whose_quota_its_size_and_when_it_resets(scope, whose)
     assert refusal.status == 402 and refusal.code == "quota_exceeded"
     assert refusal.message == (f"The monthly quota of 1,000,000 requests for {whose} is used up; "
                                "it resets at 2027-01-01T00:00:00Z.")
+
+
+@pytest.mark.parametrize("limit, used, percents", [
+    (1000, 800, [80]),
+    (1000, 799, []),
+    (1000, 1000, [100]),
+    (3, 3, [80, 100]),  # 80 % of 3 is 2.4: the alert waits for the request that crosses it
+    (3, 2, []),
+])
+def test_an_alert_line_is_reached_by_the_one_request_that_crosses_it(limit, used, percents):
+    reservation = Reservation(("key:k1",), "2026-12", (limit,), (used,))
+    assert reservation.thresholds_reached() == [("key:k1", percent, limit, used) for percent in percents]
