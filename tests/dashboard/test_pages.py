@@ -174,15 +174,26 @@ def test_free_tier_usage_shows_its_counts_and_the_upgrade_note(signed_in, app):
     assert "1 of 500" in text(visitor.get("/dashboard/settings/keys"))
 
 
-def test_usage_counts_are_read_from_redis_when_it_counts(make_app, make_account, redis_url, jobs_namespace):
-    app = make_app(redis_url=redis_url, redis_key_prefix=f"{jobs_namespace}:")
-    account = make_account(tier="free")
+@pytest.mark.parametrize("mode", ["embedded", "redis"])
+def test_each_keys_count_and_the_accounts_come_from_the_quota_counters(make_app, make_account, request, mode):
+    redis = {}
+    if mode == "redis":
+        redis = {"redis_url": request.getfixturevalue("redis_url"),
+                 "redis_key_prefix": request.getfixturevalue("jobs_namespace") + ":"}
+    app = make_app(**redis)
+    client, account = app.test_client(), make_account(tier="free")
+    make_account(tier="free")  # someone else, with counters of their own
     visitor = Visitor(app.test_client())
     assert visitor.submit("/login", {"email": account.user.email, "password": PASSWORD}).status_code == 302
-    for _ in range(2):
-        chat = app.test_client().post("/v1/chat/completions", json=CHAT, headers=account.headers)
-        assert chat.status_code == 200
-    assert "2 of 500" in text(visitor.get("/dashboard/usage"))
+    assert "0 of 500" in text(visitor.get("/dashboard/usage"))
+    second = client.post("/api/keys", json={"name": "second"}, headers=account.headers).json["key"]
+    for key, times in ((account.key, 2), (second, 1)):
+        for _ in range(times):
+            chat = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"})
+            assert chat.status_code == 200
+    assert "3 of 500" in text(visitor.get("/dashboard/usage"))
+    keys_page = text(visitor.get("/dashboard/settings/keys"))
+    assert "2 of 500" in keys_page and "1 of 500" in keys_page
 
 
 def test_usage_charts_and_tables_show_the_costs(signed_in, store):
