@@ -42,7 +42,7 @@ def test_cost_is_rounded_once_to_the_nearest_hundred_millionth_half_to_even(pric
 def test_a_family_price_applies_to_every_model_its_prefix_names(prices):
     assert prices.price("family-large") == prices.price("family-") != prices.price("exact")
     assert prices.cost("family-large", Usage(1_000_000, 1_000_000)) == Decimal("4.00000000")
-    assert prices.price("famil") is None
+    assert prices.price("famil") is None and prices.price("family") is None  # the prefix is all but the "*"
 
 
 def test_a_model_with_no_price_costs_zero_to_eight_places(prices):
