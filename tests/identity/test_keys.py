@@ -182,6 +182,19 @@ def test_lowered_limits_apply_at_once_on_the_instance_that_changed_them(make_app
     assert refused.json["error"]["code"] == "quota_exceeded"
 
 
+@pytest.mark.parametrize("field, above, tier_value", [("rpm_limit", 1001, "1,000"),
+                                                    ("monthly_quota", 1_000_001, "1,000,000")])
+def test_an_owner_cannot_raise_a_key_above_its_tier(client, make_account, field, above, tier_value):
+    owner = make_account(tier="pro")
+    raised = client.patch(f"/api/keys/{owner.key_id}", json={field: above}, headers=owner.headers)
+    assert raised.status_code == 403
+    assert raised.json["error"] == {
+        "message": f"{field} {above:,} is above your tier's {tier_value}; an operator can raise it with "
+                   "'aqta set-limits'.", "type": raised.json["error"]["type"], "code": "insufficient_tier"}
+    listed = client.get("/api/keys", headers=owner.headers).json["data"][0]
+    assert listed[field] == int(tier_value.replace(",", ""))
+
+
 def test_another_accounts_key_is_not_found_and_nothing_of_it_shows(make_app, make_account):
     owner, stranger = make_account(tier="pro"), make_account(tier="pro")
     client = cached_app(make_app).test_client()
