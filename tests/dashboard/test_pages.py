@@ -136,7 +136,7 @@ def test_a_new_key_is_shown_once_with_its_limits_and_works(signed_in, app):
 def test_limits_above_the_tier_are_refused_before_a_key_is_made(signed_in, app, field, value):
     visitor, account = signed_in("free")
     response = visitor.submit("/dashboard/settings/keys", {"name": "greedy", field: value})
-    assert response.status_code == 403 and "above your tier" in text(response)
+    assert response.status_code == 403 and f"{field} {value} is above your tier" in text(response)
     with app.app_context():
         assert [key.name for key in keys_repo.list_for_user(account.user.id)] == ["test"]
 

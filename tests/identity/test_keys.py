@@ -163,6 +163,7 @@ def test_a_revoked_key_stops_at_once_on_the_instance_that_revoked_it(make_app, m
     doomed = here.post("/api/keys", json={"name": "doomed"}, headers=owner.headers).json
     assert chat(here, doomed["key"]).status_code == 200  # both instances have the key cached now
     assert chat(there, doomed["key"]).status_code == 200
+    assert chat(here, "sk-aqta-" + "x" * 43).status_code == 401  # a wrong key's miss is cached too
     assert here.delete(f"/api/keys/{doomed['id']}", headers=owner.headers).status_code == 204
     refused = chat(here, doomed["key"])
     assert refused.status_code == 401
