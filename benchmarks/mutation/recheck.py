@@ -5,9 +5,9 @@
 A mutant that survived a target's test selection can only be killed by a test
 that was not in it, so running the survivors alone against the new (or changed)
 tests gives the target's score with them exactly, in minutes instead of a full
-re-run. Each survivor of ``--out``/TARGET is applied (``mutmut apply``) to a
-fresh copy of the current work tree in ``--out``/TARGET-recheck, the tests run
-on SQLite stopping at the first failure, and the file is restored. The result
+re-run. Each survivor in ``--out``/TARGET/survivors.txt is applied (its diff)
+to a fresh copy of the current work tree in ``--out``/TARGET-recheck, the tests
+run on SQLite stopping at the first failure, and the file is restored. The result
 goes to ``--out``/TARGET-recheck/recheck.txt and into the target's row of
 ``--out``/scores.md (the ``killed after`` column).
 """
@@ -16,24 +16,58 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from run import ROOT, SURVIVOR, mutmut, table, workspace
+from run import ROOT, table, workspace
 from targets import TARGETS
 
 
-def survivors(place: Path) -> list[str]:
-    return [name for name, _ in SURVIVOR.findall(mutmut(place, "results").stdout)]
+def survivors(place: Path) -> list[tuple[str, str, list[str]]]:
+    """(mutant, module, diff lines) for each survivor in the target's survivors.txt."""
+    found = []
+    for block in (place / "survivors.txt").read_text().split("### ")[1:]:
+        mutant = block.split(" ", 1)[0]
+        module = re.search(r"^--- (\S+)$", block, re.M).group(1)
+        hunk = [line for line in block[block.index("\n@@"):].split("\n")[2:] if line[:1] in (" ", "-", "+")]
+        found.append((mutant, module, hunk))
+    return found
 
 
-def killed(checkout: Path, mutant: str, tests: list[str], modules: list[str]) -> bool:
-    """Whether ``tests`` fail with ``mutant`` applied; the work tree is restored after."""
-    applied = mutmut(checkout, "apply", mutant)
-    if applied.returncode:
-        raise RuntimeError(f"mutmut apply {mutant} failed:\n{applied.stdout}")
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def mutated(source: str, hunk: list[str]) -> str:
+    """``source`` with the mutant's diff applied; lines are matched stripped (mutmut shows them dedented)."""
+    old = [line[1:] for line in hunk if line[0] in " -"]
+    lines = source.split("\n")
+    starts = [i for i in range(len(lines) - len(old) + 1)
+              if all(lines[i + j].strip() == old[j].strip() for j in range(len(old)))]
+    if len(starts) != 1:
+        raise ValueError("the mutant's lines are not found once in the module")
+    at, out, delta = starts[0], [], None
+    for line in hunk:
+        if line[0] == " ":
+            out.append(lines[at])
+            at += 1
+        elif line[0] == "-":
+            if delta is None:
+                delta = _indent(lines[at]) - _indent(line[1:])
+            at += 1
+        else:
+            if delta is None:
+                delta = _indent(lines[at]) - _indent(line[1:])
+            out.append(" " * (_indent(line[1:]) + delta) + line[1:].lstrip(" "))
+    return "\n".join(lines[:starts[0]] + out + lines[at:])
+
+
+def killed(checkout: Path, module: str, hunk: list[str], tests: list[str]) -> bool:
+    """Whether ``tests`` fail with the mutant applied; the module is restored after."""
+    original = (ROOT / module).read_text()
+    (checkout / module).write_text(mutated(original, hunk))
     env = {**os.environ, "AQTA_TEST_BACKENDS": "sqlite", "CI": "true", "PYTHONPATH": str(checkout)}
     try:
         run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
@@ -42,8 +76,7 @@ def killed(checkout: Path, mutant: str, tests: list[str], modules: list[str]) ->
     except subprocess.TimeoutExpired:
         return True
     finally:
-        for module in modules:
-            shutil.copy2(ROOT / module, checkout / module)
+        (checkout / module).write_text(original)
 
 
 def main() -> None:
@@ -52,15 +85,10 @@ def main() -> None:
     parser.add_argument("tests", nargs="+", help="the tests added or changed since the target's run")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "mutation" / "work")
     options = parser.parse_args()
-    modules, _ = TARGETS[options.target]
-    place = options.out / options.target
-    left = survivors(place)
     checkout = workspace(options.out, f"{options.target}-recheck")
-    shutil.copytree(place / "mutants", checkout / "mutants")
-    shutil.copy2(place / "setup.cfg", checkout / "setup.cfg")
     lines = []
-    for mutant in left:
-        verdict = "killed" if killed(checkout, mutant, options.tests, modules) else "survived"
+    for mutant, module, hunk in survivors(options.out / options.target):
+        verdict = "killed" if killed(checkout, module, hunk, options.tests) else "survived"
         lines.append(f"{verdict:8} {mutant}")
         print(lines[-1], flush=True)
     now_killed = sum(line.startswith("killed") for line in lines)
