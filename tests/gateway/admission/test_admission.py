@@ -59,8 +59,11 @@ def test_rate_limit_headers_and_refusal(live, make_account):
         assert int(response.headers["X-RateLimit-Reset"]) > time.time() - 1
         remaining.append(int(response.headers["X-RateLimit-Remaining"]))
     assert remaining == [4, 3, 2, 1, 0]
+    # Spelled on the wire as documented (lookups ignore case; a reader of the raw answer does not).
+    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(response.headers)
     refused = chat(gateway, free)
     assert refused.status_code == 429
+    assert {"Retry-After", "X-RateLimit-Remaining"} <= set(refused.headers)
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     assert refused.json()["error"]["type"] == "rate_limit_error"
     assert 0 < int(refused.headers["Retry-After"]) <= 60
