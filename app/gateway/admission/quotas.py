@@ -118,7 +118,7 @@ class QuotaCounter:
 
 
 class RedisQuotaCounter(QuotaCounter):
-    def __init__(self, client: redis.Redis, prefix: str = "aqta:quota:"):
+    def __init__(self, client: redis.Redis, prefix: str):
         self.client = client
         self.prefix = prefix
 

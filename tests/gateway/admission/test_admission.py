@@ -237,7 +237,7 @@ def test_redis_outage_fails_quota_closed_and_the_rest_open(make_gateway, private
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "quota_unavailable"
     assert refused.json()["error"]["message"] == "Quota accounting is unavailable; retry shortly."
-    assert refused.headers["Retry-After"] == "5"
+    assert refused.headers["Retry-After"] == "5" and "Retry-After" in set(refused.headers)
     assert requests.get(f"{gateway.url}/readyz", timeout=5).status_code == 503
     # Key management does not need Redis at all.
     assert requests.get(f"{gateway.url}/api/keys", headers=account.headers, timeout=5).status_code == 200
