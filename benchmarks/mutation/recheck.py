@@ -88,10 +88,13 @@ def main() -> None:
     checkout = workspace(options.out, f"{options.target}-recheck")
     lines = []
     for mutant, module, hunk in survivors(options.out / options.target):
-        verdict = "killed" if killed(checkout, module, hunk, options.tests) else "survived"
+        try:
+            verdict = "killed" if killed(checkout, module, hunk, options.tests) else "survived"
+        except ValueError:  # the code it changed is gone (dead code removed since the run)
+            verdict = "removed"
         lines.append(f"{verdict:8} {mutant}")
         print(lines[-1], flush=True)
-    now_killed = sum(line.startswith("killed") for line in lines)
+    now_killed = sum(line.startswith(("killed", "removed")) for line in lines)
     (checkout / "recheck.txt").write_text(f"tests: {' '.join(options.tests)}\n" + "\n".join(lines) + "\n")
     scores = options.out / "scores.json"
     rows = json.loads(scores.read_text())
