@@ -84,10 +84,13 @@ def main() -> None:
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("tests", nargs="+", help="the tests added or changed since the target's run")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "mutation" / "work")
+    parser.add_argument("--only", default="", help="only the survivors whose name contains this")
     options = parser.parse_args()
-    checkout = workspace(options.out, f"{options.target}-recheck")
+    checkout = workspace(options.out, f"{options.target}-recheck{options.only}")
     lines = []
     for mutant, module, hunk in survivors(options.out / options.target):
+        if options.only not in mutant:
+            continue
         try:
             verdict = "killed" if killed(checkout, module, hunk, options.tests) else "survived"
         except ValueError:  # the code it changed is gone (dead code removed since the run)
@@ -96,6 +99,9 @@ def main() -> None:
         print(lines[-1], flush=True)
     now_killed = sum(line.startswith(("killed", "removed")) for line in lines)
     (checkout / "recheck.txt").write_text(f"tests: {' '.join(options.tests)}\n" + "\n".join(lines) + "\n")
+    print(f"{now_killed} of {len(lines)} survivors killed or gone")
+    if options.only:  # a part of the survivors: the table's row stays as it was
+        return
     scores = options.out / "scores.json"
     rows = json.loads(scores.read_text())
     for row in rows:
