@@ -135,6 +135,9 @@ def test_401s_say_how_to_authenticate(client):
     bad_key = client.get("/v1/models", headers={"Authorization": "Bearer sk-aqta-nope"})
     assert bad_key.status_code == 401
     assert bad_key.headers["WWW-Authenticate"] == 'Bearer realm="aqta", error="invalid_token"'
+    assert bad_key.json["error"]["message"] == "The API key is not valid or has been revoked."
+    no_key = client.get("/v1/models")
+    assert no_key.json["error"]["message"] == "No API key: send 'Authorization: Bearer sk-aqta-…'."
     wrong = client.post("/api/auth/login", json={"email": "a@example.com", "password": "Nope 12345"})
     assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
 
