@@ -20,7 +20,7 @@ def test_create_shows_the_key_once_and_stores_only_its_hash(app, client):
     assert response.status_code == 201
     created = response.json
     key = created["key"]
-    assert key.startswith("sk-aqta-") and len(key) >= len("sk-aqta-") + 32
+    assert key.startswith("sk-aqta-") and len(key) == len("sk-aqta-") + 43  # 256 random bits, as documented
     assert created["prefix"] == key[:12] and created["last_four"] == key[-4:]
     assert created["name"] == "ci" and created["tier"] == "free"
     listed = client.get("/api/keys").json["data"]
