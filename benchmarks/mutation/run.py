@@ -28,6 +28,8 @@ from targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[2]
 ALSO_COPY = ["providers", "workers", "migrations", "wsgi.py", "tox.ini", "setup.py"]
+# A line of ``mutmut results`` for a mutant no test caught.
+SURVIVOR = re.compile(r"^\s*(\S+): (survived|no tests|timeout|suspicious)$", re.M)
 
 
 def workspace(out: Path, name: str) -> Path:
@@ -79,8 +81,7 @@ def collect(out: Path, name: str, minutes: float | None = None) -> dict:
     mutmut(place, "export-cicd-stats")
     stats_file = place / "mutants" / "mutmut-cicd-stats.json"
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
-    survivors = re.findall(r"^\s*(\S+): (survived|no tests|timeout|suspicious)$",
-                           mutmut(place, "results").stdout, re.M)
+    survivors = SURVIVOR.findall(mutmut(place, "results").stdout)
     with open(place / "survivors.txt", "w") as report:
         for mutant, status in survivors:
             report.write(f"### {mutant} ({status})\n{mutmut(place, 'show', mutant).stdout}\n")
@@ -93,12 +94,15 @@ def collect(out: Path, name: str, minutes: float | None = None) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| target | modules | mutants | killed | survived | no tests | timeout | score | minutes |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    """The score table; ``killed after`` and ``score after`` come from ``recheck.py``."""
+    lines = ["| target | modules | mutants | killed | survived | no tests | timeout | score | minutes "
+             "| killed after | score after |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         lines.append(f"| {row['target']} | {', '.join(row['modules'])} | {row['total']} | {row['killed']} | "
                      f"{row['survived']} | {row['no_tests']} | {row['timeout']} | {row['score']} % | "
-                     f"{row['minutes']} |")
+                     f"{row['minutes']} | {row.get('killed_after', '')} | "
+                     f"{row.get('score_after', '')}{' %' if 'score_after' in row else ''} |")
     return "\n".join(lines) + "\n"
 
 
@@ -118,16 +122,20 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown target(s): {', '.join(sorted(unknown))}; see --list")
     options.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    scores = options.out / "scores.json"
+    # Earlier runs' rows are kept, so targets run one at a time add up to one table.
+    rows = {row["target"]: row for row in json.loads(scores.read_text())} if scores.exists() else {}
     for name in options.targets or list(TARGETS):
         if options.collect:
-            rows.append(collect(options.out, name))
+            row = collect(options.out, name)
         else:
-            rows.append(run_target(options.out, name, options.children))
-        print(table(rows[-1:]).splitlines()[-1], flush=True)
-        (options.out / "scores.md").write_text(table(rows))
-        (options.out / "scores.json").write_text(json.dumps(rows, indent=2))
-    print(table(rows))
+            row = run_target(options.out, name, options.children)
+        print(table([row]).splitlines()[-1], flush=True)
+        rows[name] = row
+        ordered = [rows[target] for target in TARGETS if target in rows]
+        (options.out / "scores.md").write_text(table(ordered))
+        scores.write_text(json.dumps(ordered, indent=2))
+    print(table(ordered))
 
 
 if __name__ == "__main__":

@@ -57,7 +57,10 @@ def test_concurrent_key_creates_stop_at_the_cap(app, make_account):
     responses = at_once(app, 15, lambda client: client.post(
         "/api/keys", json={"name": "burst"}, headers=account.headers))
     assert statuses(responses) == {201: 5, 409: 10}
-    assert {r.json["error"]["code"] for r in responses if r.status_code == 409} == {"too_many_keys"}
+    refused = {(r.json["error"]["code"], r.json["error"]["message"]) for r in responses
+               if r.status_code == 409}
+    assert refused == {("too_many_keys", f"An account may have at most {MAX_KEYS} live API keys; "
+                                         "revoke one first.")}
     client = app.test_client()
     listed = client.get("/api/keys", headers=account.headers).json["data"]
     assert len(listed) == MAX_KEYS

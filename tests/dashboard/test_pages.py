@@ -142,7 +142,7 @@ def test_a_new_key_is_shown_once_with_its_limits_and_works(signed_in, app):
 def test_limits_above_the_tier_are_refused_before_a_key_is_made(signed_in, app, field, value):
     visitor, account = signed_in("free")
     response = visitor.submit("/dashboard/settings/keys", {"name": "greedy", field: value})
-    assert response.status_code == 403 and "above your tier" in text(response)
+    assert response.status_code == 403 and f"{field} {value} is above your tier" in text(response)
     with app.app_context():
         assert [key.name for key in keys_repo.list_for_user(account.user.id)] == ["test"]
 
@@ -185,6 +185,28 @@ def test_free_tier_sees_this_months_cost_on_a_chart_and_an_upgrade_note(signed_i
     split = visitor.get("/dashboard/usage?group_by=model")
     assert split.status_code == 403 and "not split" in text(split)
     assert "1 of 500" in text(visitor.get("/dashboard/settings/keys"))
+
+
+@pytest.mark.parametrize("mode", ["embedded", "redis"])
+def test_each_keys_count_and_the_accounts_come_from_the_quota_counters(make_app, make_account, request, mode):
+    redis = {}
+    if mode == "redis":
+        redis = {"redis_url": request.getfixturevalue("redis_url"),
+                 "redis_key_prefix": request.getfixturevalue("jobs_namespace") + ":"}
+    app = make_app(**redis)
+    client, account = app.test_client(), make_account(tier="free")
+    make_account(tier="free")  # someone else, with counters of their own
+    visitor = Visitor(app.test_client())
+    assert visitor.submit("/login", {"email": account.user.email, "password": PASSWORD}).status_code == 302
+    assert "0 of 500" in text(visitor.get("/dashboard/usage"))
+    second = client.post("/api/keys", json={"name": "second"}, headers=account.headers).json["key"]
+    for key, times in ((account.key, 2), (second, 1)):
+        for _ in range(times):
+            chat = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"})
+            assert chat.status_code == 200
+    assert "3 of 500" in text(visitor.get("/dashboard/usage"))
+    keys_page = text(visitor.get("/dashboard/settings/keys"))
+    assert "2 of 500" in keys_page and "1 of 500" in keys_page
 
 
 def test_usage_charts_and_tables_show_the_costs(signed_in, store):

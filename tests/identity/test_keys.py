@@ -20,7 +20,7 @@ def test_create_shows_the_key_once_and_stores_only_its_hash(app, client):
     assert response.status_code == 201
     created = response.json
     key = created["key"]
-    assert key.startswith("sk-aqta-") and len(key) >= len("sk-aqta-") + 32
+    assert key.startswith("sk-aqta-") and len(key) == len("sk-aqta-") + 43  # 256 random bits, as documented
     assert created["prefix"] == key[:12] and created["last_four"] == key[-4:]
     assert created["name"] == "ci" and created["tier"] == "free"
     listed = client.get("/api/keys").json["data"]
@@ -135,6 +135,9 @@ def test_401s_say_how_to_authenticate(client):
     bad_key = client.get("/v1/models", headers={"Authorization": "Bearer sk-aqta-nope"})
     assert bad_key.status_code == 401
     assert bad_key.headers["WWW-Authenticate"] == 'Bearer realm="aqta", error="invalid_token"'
+    assert bad_key.json["error"]["message"] == "The API key is not valid or has been revoked."
+    no_key = client.get("/v1/models")
+    assert no_key.json["error"]["message"] == "No API key: send 'Authorization: Bearer sk-aqta-…'."
     wrong = client.post("/api/auth/login", json={"email": "a@example.com", "password": "Nope 12345"})
     assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
 
@@ -163,6 +166,7 @@ def test_a_revoked_key_stops_at_once_on_the_instance_that_revoked_it(make_app, m
     doomed = here.post("/api/keys", json={"name": "doomed"}, headers=owner.headers).json
     assert chat(here, doomed["key"]).status_code == 200  # both instances have the key cached now
     assert chat(there, doomed["key"]).status_code == 200
+    assert chat(here, "sk-aqta-" + "x" * 43).status_code == 401  # a wrong key's miss is cached too
     assert here.delete(f"/api/keys/{doomed['id']}", headers=owner.headers).status_code == 204
     refused = chat(here, doomed["key"])
     assert refused.status_code == 401
@@ -180,6 +184,19 @@ def test_lowered_limits_apply_at_once_on_the_instance_that_changed_them(make_app
     refused = chat(client, owner.key)
     assert refused.status_code == 402
     assert refused.json["error"]["code"] == "quota_exceeded"
+
+
+@pytest.mark.parametrize("field, above, tier_value", [("rpm_limit", 1001, "1,000"),
+                                                    ("monthly_quota", 1_000_001, "1,000,000")])
+def test_an_owner_cannot_raise_a_key_above_its_tier(client, make_account, field, above, tier_value):
+    owner = make_account(tier="pro")
+    raised = client.patch(f"/api/keys/{owner.key_id}", json={field: above}, headers=owner.headers)
+    assert raised.status_code == 403
+    assert raised.json["error"] == {
+        "message": f"{field} {above:,} is above your tier's {tier_value}; an operator can raise it with "
+                   "'aqta set-limits'.", "type": raised.json["error"]["type"], "code": "insufficient_tier"}
+    listed = client.get("/api/keys", headers=owner.headers).json["data"][0]
+    assert listed[field] == int(tier_value.replace(",", ""))
 
 
 def test_another_accounts_key_is_not_found_and_nothing_of_it_shows(make_app, make_account):

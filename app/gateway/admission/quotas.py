@@ -139,7 +139,7 @@ class QuotaCounter:
 
 
 class RedisQuotaCounter(QuotaCounter):
-    def __init__(self, client: redis.Redis, prefix: str = "aqta:quota:"):
+    def __init__(self, client: redis.Redis, prefix: str):
         self.client = client
         self.prefix = prefix
         self._release_script = client.register_script(_RELEASE)

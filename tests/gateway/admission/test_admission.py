@@ -64,8 +64,11 @@ def test_rate_limit_headers_and_refusal(live, make_account):
         assert int(response.headers["X-RateLimit-Reset"]) > time.time() - 1
         remaining.append(int(response.headers["X-RateLimit-Remaining"]))
     assert remaining == [4, 3, 2, 1, 0]
+    # Spelled on the wire as documented (lookups ignore case; a reader of the raw answer does not).
+    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(response.headers)
     refused = chat(gateway, free)
     assert refused.status_code == 429
+    assert {"Retry-After", "X-RateLimit-Remaining"} <= set(refused.headers)
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     assert refused.json()["error"]["type"] == "rate_limit_error"
     assert 0 < int(refused.headers["Retry-After"]) <= 60
@@ -174,6 +177,19 @@ def test_refused_and_failed_requests_do_not_use_quota(live, make_account, fakes)
     assert [chat(gateway, account).status_code for _ in range(3)] == [200, 200, 402]
 
 
+def test_a_failed_request_gives_back_exactly_its_own_count(live, make_account, fakes):
+    gateway = live()
+    bystander, failing = make_account(tier="pro"), make_account(tier="pro")
+    for account in (bystander, failing):
+        set_limits(gateway.app, account, monthly_quota=2)
+    assert chat(gateway, bystander).status_code == 200
+    fakes["openai"].fail_next(status=500)
+    assert chat(gateway, failing, model="gpt-4o").status_code == 502
+    # One given back to the failing key alone: not two, and nothing of anyone else's.
+    assert [chat(gateway, failing).status_code for _ in range(3)] == [200, 200, 402]
+    assert [chat(gateway, bystander).status_code for _ in range(2)] == [200, 402]
+
+
 def test_free_tier_refusal_does_not_use_quota_or_rate(live, make_account):
     gateway = live()
     free = make_account(tier="free")
@@ -225,7 +241,8 @@ def test_redis_outage_fails_quota_closed_and_the_rest_open(make_gateway, private
     refused = chat(gateway, account)
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "quota_unavailable"
-    assert refused.headers["Retry-After"]
+    assert refused.json()["error"]["message"] == "Quota accounting is unavailable; retry shortly."
+    assert refused.headers["Retry-After"] == "5" and "Retry-After" in set(refused.headers)
     assert requests.get(f"{gateway.url}/readyz", timeout=5).status_code == 503
     # Key management does not need Redis at all.
     assert requests.get(f"{gateway.url}/api/keys", headers=account.headers, timeout=5).status_code == 200

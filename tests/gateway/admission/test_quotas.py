@@ -1,0 +1,42 @@
+"""The monthly quota's calendar and its refusal, as pure functions."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.gateway.admission.quotas import Reservation, current_period, next_period_start, quota_exceeded
+
+
+@pytest.mark.parametrize("period, starts", [
+    ("2026-01", datetime(2026, 2, 1, tzinfo=UTC)),
+    ("2026-11", datetime(2026, 12, 1, tzinfo=UTC)),
+    ("2026-12", datetime(2027, 1, 1, tzinfo=UTC)),
+])
+def test_the_next_period_starts_at_midnight_utc_on_the_first_of_the_next_month(period, starts):
+    assert next_period_start(period) == starts
+    assert next_period_start(period).utcoffset() is not None  # aware: never compared as local time
+
+
+def test_the_period_is_the_utc_month():
+    assert current_period(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == "2026-12"
+
+
+@pytest.mark.parametrize("scope, whose", [("key:k1", "this key"), ("account:u1", "this account")])
+def test_the_refusal_names_whose_quota_its_size_and_when_it_resets(scope, whose):
+    refusal = quota_exceeded({scope: 1_000_000}, scope, "2026-12")
+    assert refusal.status == 402 and refusal.code == "quota_exceeded"
+    assert refusal.message == (f"The monthly quota of 1,000,000 requests for {whose} is used up; "
+                               "it resets at 2027-01-01T00:00:00Z.")
+
+
+@pytest.mark.parametrize("limit, used, percents", [
+    (1000, 800, [80]),
+    (1000, 799, []),
+    (1000, 1000, [100]),
+    (3, 3, [80, 100]),  # 80 % of 3 is 2.4: the alert waits for the request that crosses it
+    (3, 2, []),
+])
+def test_an_alert_line_is_reached_by_the_one_request_that_crosses_it(limit, used, percents):
+    reservation = Reservation(("key:k1",), "2026-12", (limit,), (used,))
+    assert reservation.thresholds_reached() == [("key:k1", percent, limit, used) for percent in percents]
