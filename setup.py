@@ -43,6 +43,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
+            "pytest-xdist>=3.6",  # the suite runs on two processes (tox.ini addopts)
             "requests-mock>=1.12",
             "openai>=1.40",
             "anthropic>=0.34",

@@ -1,6 +1,7 @@
 """Admission through HTTP: rate limits, monthly quotas and their order, embedded and on Redis."""
 from __future__ import annotations
 
+import itertools
 import time
 
 import openai
@@ -12,6 +13,7 @@ from app.gateway.admission.rate_limits import MemoryRateWindows
 from tests.support import Clock
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
+_questions = itertools.count()  # each chat() asks a new one
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -39,8 +41,9 @@ def clocked(gateway) -> Clock:
 
 
 def chat(gateway, account, model="mock-1", **extra):
-    return requests.post(f"{gateway.url}/v1/chat/completions", headers=account.headers,
-                         json={"model": model, "messages": MESSAGES, **extra}, timeout=10)
+    """One request; a question of its own unless ``extra`` says otherwise, so repeats are no loop."""
+    body = {"model": model, "messages": distinct(next(_questions)), **extra}
+    return requests.post(f"{gateway.url}/v1/chat/completions", headers=account.headers, json=body, timeout=10)
 
 
 def distinct(n: int) -> list[dict]:
