@@ -26,7 +26,8 @@ def test_log_settings_come_from_the_environment(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("value", ["nonsense", "PRIVATE+KEY+x+00000000+AAAA",
-                                   str(Signer.generate("a")).replace("+a+", "+b+")])
+                                   str(Signer.generate("a")).replace("+a+", "+b+")],
+                         ids=["nonsense", "malformed", "another-origin"])  # the same ids in every process
 def test_an_unusable_signing_key_stops_start_up_naming_the_variable(value, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="LOG_SIGNING_KEYS"):
