@@ -14,7 +14,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 import storage.keys as keys_repo
 import storage.users as users_repo
-from app import create_app
+from app import create_app, logs
 from app.config import ConfigError, database_label, settings_from_env
 from app.errors import AqtaError
 from app.healthcare.cli import log_group, receipts_group
@@ -46,17 +46,21 @@ def _create_app():
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     command = click.get_current_context(silent=True)
-    check_database(settings.database_url, command.info_name if command else None)
+    logs.configure(settings)  # before the first line the command says, so JSON mode holds for it
+    check_database(settings.database_url, command.info_name if command else None, settings.log_format)
     # A command never runs jobs in its own process: 'serve' execs gunicorn, whose
     # workers build their own app, and 'worker' execs Dramatiq's workers.
     return create_app(settings.override(run_embedded_worker=False))
 
 
-def check_database(url: str, command: str | None) -> None:
+def check_database(url: str, command: str | None, log_format: str = "text") -> None:
     """Say on stderr which database the command uses (stdout stays the command's own, so
     ``$(aqta create-key … | tail -1)`` is the key); refuse to make a new SQLite file
     outside ``serve`` and ``migrate``."""
-    click.echo(f"aqta: database {database_label(url)}", err=True)
+    if log_format == "json":
+        log.info("aqta: database %s", database_label(url))  # a JSON line like every other
+    else:
+        click.echo(f"aqta: database {database_label(url)}", err=True)
     path = sqlite_file(url)
     if path is None or os.path.exists(path) or command in CREATES_DATABASE:
         return

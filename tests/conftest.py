@@ -20,6 +20,7 @@ from app.identity.passwords import hash_password
 from storage.database import bind_database, close_connection, truncate_all
 from storage.migrate import apply_migrations
 from storage.records import UserRecord
+from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support import delete_redis_keys, redis_names_for
 from workers import runtime as workers_runtime
 
@@ -210,3 +211,11 @@ def make_account(app):
         return Account(user, new.plaintext, record.id)
 
     return make
+
+
+@pytest.fixture
+def openai_upstream():
+    """A fake OpenAI upstream on loopback of this test's own, for a real ``aqta serve`` to call."""
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()

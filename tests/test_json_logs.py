@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from tests.conftest import first_backend_only
-from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support import wait_for
 from tests.support.serve import SERVE_LOG, free_port, fresh_env, start_serve
@@ -30,10 +29,8 @@ WRONG_KEY = f"sk-aqta-canarywrongkey{MARK}"
 
 
 @pytest.fixture
-def upstream():
-    fake = FakeOpenAI().start()
-    yield fake
-    fake.stop()
+def upstream(openai_upstream):
+    return openai_upstream
 
 
 @pytest.fixture

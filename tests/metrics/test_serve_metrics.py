@@ -9,7 +9,6 @@ import redis
 import requests
 
 from tests.conftest import first_backend_only
-from tests.fakes.openai_upstream import FakeOpenAI
 from tests.metrics.scrape import BEARER, TOKEN, moved, samples
 from tests.support.serve import create_key, free_port, fresh_env, start_serve
 
@@ -17,10 +16,8 @@ CHATS, STREAMS = 24, 6
 
 
 @pytest.fixture
-def upstream():
-    fake = FakeOpenAI().start()
-    yield fake
-    fake.stop()
+def upstream(openai_upstream):
+    return openai_upstream
 
 
 @pytest.fixture
@@ -60,7 +57,8 @@ def test_two_workers_counts_add_up_across_processes(served):
         # A connection each, so both workers take their share of the requests.
         with openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0,
                            default_headers={"Connection": "close"}) as sdk:
-            asked = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"question {n}"}]}
+            # Five digits read as an id, not a counter: thirty questions, not a loop.
+            asked = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"question {n:05d}"}]}
             if n < CHATS:
                 assert sdk.chat.completions.create(**asked).choices[0].message.content
             else:

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from tests.conftest import first_backend_only
-from tests.fakes.openai_upstream import FakeOpenAI, word_pieces
+from tests.fakes.openai_upstream import word_pieces
 from tests.support import wait_for
 from tests.support.serve import create_key, free_port, fresh_env, start_serve
 
@@ -30,11 +30,9 @@ CHUNK_DELAY = 1.4  # seconds between upstream events: 9 events, about 12.6 s a s
 
 
 @pytest.fixture
-def slow_upstream():
-    fake = FakeOpenAI().start()
-    fake.chunk_delay = CHUNK_DELAY
-    yield fake
-    fake.stop()
+def slow_upstream(openai_upstream):
+    openai_upstream.chunk_delay = CHUNK_DELAY
+    return openai_upstream
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])

@@ -45,7 +45,10 @@ def start_serve(folder: Path, port: int, env: dict, *args: str) -> subprocess.Po
 
 
 def create_key(folder: Path, env: dict, email: str, *args: str) -> str:
-    """``aqta create-key`` for ``email`` (more options in ``args``): the new key."""
+    """``aqta create-key`` for ``email`` (more options in ``args``): the new key.
+
+    ``aqta migrate`` runs first, as a user would: only it (or ``serve``) makes a new database."""
+    subprocess.run([AQTA, "migrate"], cwd=folder, env=env, check=True, capture_output=True)
     made = subprocess.run([AQTA, "create-key", "--email", email, *args], cwd=folder, env=env,
                           check=True, capture_output=True, text=True)
     return made.stdout.strip().splitlines()[-1]
