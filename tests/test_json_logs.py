@@ -29,11 +29,6 @@ WRONG_KEY = f"sk-aqta-canarywrongkey{MARK}"
 
 
 @pytest.fixture
-def upstream(openai_upstream):
-    return openai_upstream
-
-
-@pytest.fixture
 def receiver():
     started = WebhookReceiver().start()
     yield started
@@ -41,12 +36,12 @@ def receiver():
 
 
 @pytest.mark.parametrize("level", ["INFO", "DEBUG"])
-def test_json_lines_carry_request_ids_and_never_a_secret(request, database_url, upstream, receiver,
+def test_json_lines_carry_request_ids_and_never_a_secret(request, database_url, openai_upstream, receiver,
                                                          tmp_path, level):
     first_backend_only(request, "the log format, not the database, is under test")
     env = fresh_env(DATABASE_URL=f"sqlite:///{tmp_path}/aqta.db", LOG_FORMAT="json", LOG_LEVEL=level,
                     SECRET_KEY="json-logs-secret-key-0123456789", XDG_RUNTIME_DIR=str(tmp_path),
-                    OPENAI_API_KEY="upstream-key", OPENAI_BASE_URL=f"{upstream.url}/v1",
+                    OPENAI_API_KEY="upstream-key", OPENAI_BASE_URL=f"{openai_upstream.url}/v1",
                     WEBHOOK_ALLOW_PRIVATE="true", WEBHOOK_RETRY_SCHEDULE="0.2")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -79,7 +74,7 @@ def test_json_lines_carry_request_ids_and_never_a_secret(request, database_url, 
         streamed = sdk.chat.completions.with_raw_response.create(**asked, stream=True)
         assert list(streamed.parse())
         ids[streamed.headers["x-request-id"]] = ("/v1/chat/completions", 200)
-        upstream.fail_next(status=400, body={"error": {"message": f"bad input: {PROMPT}"}})
+        openai_upstream.fail_next(status=400, body={"error": {"message": f"bad input: {PROMPT}"}})
         with pytest.raises(openai.InternalServerError) as failed:  # 502 provider_error
             sdk.chat.completions.create(**asked)
         ids[failed.value.response.headers["x-request-id"]] = ("/v1/chat/completions", 502)

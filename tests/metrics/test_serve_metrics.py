@@ -16,12 +16,7 @@ CHATS, STREAMS = 24, 6
 
 
 @pytest.fixture
-def upstream(openai_upstream):
-    return openai_upstream
-
-
-@pytest.fixture
-def served(request, database_url, redis_url, upstream, tmp_path):
+def served(request, database_url, redis_url, openai_upstream, tmp_path):
     """Two gevent workers on Redis, OpenAI pointed at the fake: (base URL, metrics URL, key)."""
     first_backend_only(request, "gunicorn's processes, not the database, are under test")
     run = uuid.uuid4().hex[:10]
@@ -30,7 +25,7 @@ def served(request, database_url, redis_url, upstream, tmp_path):
                     SECRET_KEY="serve-metrics-secret-0123456789", REDIS_KEY_PREFIX=f"aqta-test-{run}:",
                     REQUEST_LOG_STREAM=f"aqta-test-{run}:request-log", JOBS_NAMESPACE=f"aqta-test-{run}",
                     METRICS_TOKEN=TOKEN, METRICS_PORT=str(metrics_port), XDG_RUNTIME_DIR=str(tmp_path),
-                    OPENAI_API_KEY="upstream-key", OPENAI_BASE_URL=f"{upstream.url}/v1")
+                    OPENAI_API_KEY="upstream-key", OPENAI_BASE_URL=f"{openai_upstream.url}/v1")
     key = create_key(tmp_path, env, "metrics@example.com", "--tier", "pro")
     server = start_serve(tmp_path, port, env, "--workers", "2")
     try:
