@@ -103,14 +103,21 @@ def _entry(row: LogEntry) -> EntryRecord:
 
 # -- hand-off ------------------------------------------------------------------------------------
 
-def add_pending(entries: list[NewEntry], receipts: list[ReceiptIndex]) -> int:
-    """Store handed-off leaves (and their receipts' index rows); ones already there are skipped."""
-    return _retrying(lambda: _add_pending(entries, receipts))
+def add_pending(entries: list[NewEntry], receipts: list[ReceiptIndex],
+                also: Callable[[], None] | None = None) -> int:
+    """Store handed-off leaves (and their receipts' index rows); ones already there are skipped.
+
+    ``also`` runs inside the same transaction (a caller's own index rows).
+    """
+    return _retrying(lambda: _add_pending(entries, receipts, also))
 
 
-def _add_pending(entries: list[NewEntry], receipts: list[ReceiptIndex]) -> int:
+def _add_pending(entries: list[NewEntry], receipts: list[ReceiptIndex],
+                 also: Callable[[], None] | None) -> int:
     now, added = utcnow(), 0
     with database_proxy.atomic():
+        if also is not None:
+            also()
         for start in range(0, len(entries), _ROWS_PER_INSERT):
             # A microsecond apart, so leaves are numbered in the order they were handed off.
             rows = [{"id": e.id, "leaf_type": e.leaf_type, "account_id": e.account_id,

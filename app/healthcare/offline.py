@@ -19,7 +19,7 @@ from pathlib import Path
 from app.healthcare import csv_rows, merkle
 from app.healthcare.checkpoint import Checkpoint, open_checkpoint
 from app.healthcare.note import NoteError, Verifier
-from app.healthcare.verify import Check, all_ok, verify_bundle
+from app.healthcare.verify import Check, all_ok, bundled_leaf, verify_bundle
 
 FETCH_TIMEOUT_SECONDS = 30
 
@@ -66,14 +66,15 @@ def _bundles(text: str) -> Iterator[tuple[str, object, list[Check]]]:
 
 
 def verify_file(text: str, verifiers: list[Verifier], origin: str | None = None) -> list[Outcome]:
-    """One outcome per receipt in ``text``: a JSON document, JSON Lines or a CSV export.
+    """One outcome per leaf bundle in ``text``: a JSON document, JSON Lines or a CSV export.
 
     Raises ``csv_rows.NotAnExport`` for CSV that cannot be checked (made without its leaf column).
     """
     outcomes = []
     for label, bundle, made in _bundles(text):
-        if isinstance(bundle, dict) and isinstance(bundle.get("receipt"), dict):
-            label = str(bundle["receipt"].get("id", label))
+        carried = bundled_leaf(bundle)
+        if carried is not None:
+            label = str(carried[1].get("id", label))
         checks = list(made)
         if bundle is not None or not checks:  # an unreadable CSV row has its reason already
             checks += verify_bundle(bundle, verifiers, origin)

@@ -1,9 +1,10 @@
-"""Checking a receipt bundle: the receipt, its inclusion proof and the signed checkpoint.
+"""Checking a leaf's bundle: the leaf, its inclusion proof and the signed checkpoint.
 
 A bundle is what ``GET /api/health/receipts/{id}`` answers and what each line of
-a JSONL export holds. Everything here runs offline with the standard library
-plus ``cryptography``: the ``aqta receipts verify`` command and the verify route
-share it.
+a JSONL export holds; the leaf sits under its type's name (``receipt``,
+``audit_event`` or ``amendment``), so one verifier proves every kind of leaf.
+Everything here runs offline with the standard library plus ``cryptography``: the
+``aqta receipts verify`` command and the verify route share it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from app.healthcare import merkle
 from app.healthcare.checkpoint import Checkpoint, open_checkpoint
-from app.healthcare.leaves import LeafError, leaf_bytes
+from app.healthcare.leaves import LEAF_TYPES, RECEIPT, LeafError, leaf_bytes
 from app.healthcare.note import NoteError, Verifier
 
 PENDING, SEQUENCED = "pending", "sequenced"
@@ -30,14 +31,15 @@ class Check:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
-def make_bundle(receipt: dict, leaf_index: int | None, proof: list[bytes] | None,
+def make_bundle(leaf: dict, leaf_index: int | None, proof: list[bytes] | None,
                 checkpoint_note: str | None, tree_size: int | None) -> dict:
-    """The self-contained document a receipt is proven by (``status`` pending without a proof)."""
+    """The self-contained document a leaf is proven by (``status`` pending without a proof)."""
     try:
-        leaf_hash = base64.b64encode(merkle.leaf_hash(leaf_bytes(receipt))).decode()
+        leaf_hash = base64.b64encode(merkle.leaf_hash(leaf_bytes(leaf))).decode()
     except LeafError:  # a damaged row: the bundle is still shown, and fails its checks
         leaf_hash = None
-    bundle = {"receipt": receipt, "status": PENDING if proof is None else SEQUENCED,
+    kind = leaf.get("leaf_type") if leaf.get("leaf_type") in LEAF_TYPES else RECEIPT
+    bundle = {kind: leaf, "status": PENDING if proof is None else SEQUENCED,
               "leaf_index": leaf_index, "leaf_hash": leaf_hash}
     if proof is not None:
         bundle.update(tree_size=tree_size, inclusion_proof=[base64.b64encode(h).decode() for h in proof],
@@ -57,21 +59,33 @@ def _hashes(values: object) -> list[bytes]:
     return decoded
 
 
+def bundled_leaf(bundle: object) -> tuple[str, dict] | None:
+    """The one leaf a bundle carries, with its type's name; None if it carries none (or two)."""
+    if not isinstance(bundle, dict):
+        return None
+    found = [(kind, bundle[kind]) for kind in LEAF_TYPES if isinstance(bundle.get(kind), dict)]
+    return found[0] if len(found) == 1 else None
+
+
 def verify_bundle(bundle: object, verifiers: Iterable[Verifier], origin: str | None = None) -> list[Check]:
     """Every check on ``bundle``, in order; the bundle is valid when all are ``ok``."""
-    if not isinstance(bundle, dict) or not isinstance(bundle.get("receipt"), dict):
-        return [Check("format", False, "not a receipt bundle (no receipt object)")]
+    carried = bundled_leaf(bundle)
+    if carried is None:
+        return [Check("format", False, "not a leaf bundle (no receipt, audit_event or amendment object)")]
+    kind, content = carried
+    if content.get("leaf_type") != kind:
+        return [Check("format", False, f"the bundle's {kind} object is a {content.get('leaf_type')!r} leaf")]
     checks: list[Check] = []
     try:
-        leaf = merkle.leaf_hash(leaf_bytes(bundle["receipt"]))
+        leaf = merkle.leaf_hash(leaf_bytes(content))
     except LeafError as exc:
-        return [Check("leaf_hash", False, f"the receipt has no canonical form: {exc}")]
+        return [Check("leaf_hash", False, f"the {kind} has no canonical form: {exc}")]
     stated = bundle.get("leaf_hash")
     same = stated is None or stated == base64.b64encode(leaf).decode()
-    checks.append(Check("leaf_hash", same, "recomputed from the receipt's canonical bytes"
+    checks.append(Check("leaf_hash", same, f"recomputed from the {kind}'s canonical bytes"
                         + ("" if same else "; it differs from the bundle's leaf_hash")))
     if bundle.get("status") != SEQUENCED:
-        checks.append(Check("sequenced", False, "the receipt is still pending: no proof yet"))
+        checks.append(Check("sequenced", False, f"the {kind} is still pending: no proof yet"))
         return checks
     try:
         checkpoint: Checkpoint = open_checkpoint(bundle.get("checkpoint") or "", verifiers, origin)
