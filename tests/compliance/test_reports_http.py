@@ -12,6 +12,7 @@ from pypdf import PdfReader
 
 from app.compliance.reports.render_json import EMPTY_NOTE
 from storage.ids import utcnow
+from storage.log_models import LogEntry
 from tests.healthcare.conftest import MESSAGES
 from tests.support import wait_for
 
@@ -191,3 +192,23 @@ def test_bad_requests_are_400_invalid_request(client, healthcare, body):
     response = client.post("/api/compliance/report", headers=healthcare.headers, json=body)
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["error"]["code"] == "invalid_request"
+
+
+def test_a_tampered_receipt_is_reported_as_failing_verification(embedded, healthcare):
+    app, client = embedded
+    receipts = [_ask(client, healthcare, f"Question {n}.").get_json()["aqta"]["receipt_id"] for n in range(3)]
+    today = utcnow().date()
+    day = {"since": today.isoformat(), "until": (today + timedelta(days=1)).isoformat()}
+    wait_for(lambda: [r["log_status"] for r in _all_pages(client, healthcare, "/api/health/receipts", day)]
+             == ["sequenced"] * 3, "the receipts to be sequenced")
+    with app.app_context():  # someone with database access rewrites a receipt's model
+        entry = LogEntry.get_by_id(receipts[1])
+        entry.leaf_data = entry.leaf_data.replace('"mock-1"', '"mock-2"')
+        entry.save()
+    report = json.loads(_report(client, healthcare, "json", **day))
+    log = next(s for s in report["sections"] if s["key"] == "receipts_and_log")
+    assert (log["figures"]["receipts_verified"], log["figures"]["receipts_failed"]) == (2, 1)
+    failures = next(t for t in log["tables"] if t["title"] == "Receipts failing verification")
+    assert [row[0] for row in failures["rows"]] == [receipts[1]]
+    assert failures["rows"][0][1].startswith("inclusion_proof")
+    assert "2 of 3 receipts verified" in log["summary"]
