@@ -77,7 +77,7 @@ def _renders_to_png(pdf: bytes, tmp_path) -> bytes:
     if not shutil.which("pdftoppm"):
         pytest.fail("pdftoppm is missing: apt-get install poppler-utils")
     (tmp_path / "report.pdf").write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(tmp_path / "report.pdf"),
+    subprocess.run(["pdftoppm", "-png", "-r", "90", "-f", "1", "-l", "1", str(tmp_path / "report.pdf"),
                     str(tmp_path / "page")], check=True, timeout=60)
     return next(tmp_path.glob("page*.png")).read_bytes()
 

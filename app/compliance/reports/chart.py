@@ -23,7 +23,8 @@ def _thinned(labels: list[str]) -> list[str]:
 def _tick(unit: str):
     """Axis labels: exact decimals for money (0.00002, never 2e-05), whole numbers for counts."""
     if unit:
-        return lambda value: format(Decimal(repr(value)).normalize(), "f")
+        # rounded past EUR's 8 places only to drop the float noise of the axis' steps
+        return lambda value: format(Decimal(repr(round(value, 10))).normalize(), "f")
     return lambda value: str(int(value)) if float(value).is_integer() else ""
 
 

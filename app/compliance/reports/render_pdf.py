@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.tables import LongTable
@@ -18,6 +18,7 @@ from app.compliance.reports.provisions import PROVISIONS
 from app.compliance.reports.render_json import EMPTY_NOTE
 
 STYLES = getSampleStyleSheet()
+CELL = ParagraphStyle("cell", parent=STYLES["BodyText"], fontSize=8, leading=10)
 GRID = TableStyle([
     ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
     ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#bbbbbb")),
@@ -29,7 +30,7 @@ HEADED = TableStyle([("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
 
 def _cell(value: Value) -> Paragraph | str:
     text = shown(value)
-    return Paragraph(text, STYLES["BodyText"]) if len(text) > 40 else text
+    return Paragraph(text, CELL) if len(text) > 40 else text
 
 
 def _aligned(rows: list[list[Value]]) -> list[tuple]:
