@@ -21,9 +21,9 @@ def month_period(month: str) -> Period:
     """``YYYY-MM`` as the days of that month."""
     try:
         first = date.fromisoformat(f"{month}-01")
-    except ValueError:
+        return Period(first, (first.replace(day=28) + timedelta(days=4)).replace(day=1))
+    except (ValueError, OverflowError):  # not a month, or December 9999
         raise InvalidRequest("month: give a month as YYYY-MM, e.g. 2026-11.", field="month") from None
-    return Period(first, (first.replace(day=28) + timedelta(days=4)).replace(day=1))
 
 
 def report_period(month: str | None, since: datetime | None, until: datetime | None) -> Period:
