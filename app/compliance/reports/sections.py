@@ -16,6 +16,8 @@ from storage.ids import utcnow
 
 SectionBuilder = Callable[[Scope], Section]
 
+# Sections still to come, each in a module of its own once its data is on main: the audit
+# trail's summary, high-risk decisions with their reviews and open violations, bias findings.
 SECTIONS: list[SectionBuilder] = [
     usage_and_cost,
     receipts_and_log,
