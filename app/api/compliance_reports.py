@@ -11,7 +11,6 @@ from app.api.compliance_report_schemas import ReportBodySchema
 from app.api.jobs import JobSchema
 from app.api.schemas import AUTHENTICATED, RETRY_AFTER, ErrorSchema
 from app.compliance.reports import jobs as reports
-from app.compliance.reports.period import report_period
 from app.identity.authentication import current_principal, login_required
 
 blp = Blueprint("compliance_reports", __name__, url_prefix="/api/compliance",
@@ -37,9 +36,7 @@ def create_report(format: str, month: str | None = None, since: datetime | None 
     HIPAA and EU AI Act provisions it evidences. Poll /api/jobs/{id}; when it has
     succeeded, result.links.download serves the report.
     """
-    tier = caller_tier()
-    reports.require_healthcare(tier)
-    job = reports.start_report(current_principal().user_id, tier, report_period(month, since, until), format)
+    job = reports.start_report(current_principal().user_id, caller_tier(), format, month, since, until)
     return job, {"Location": f"/api/jobs/{job.id}"}
 
 

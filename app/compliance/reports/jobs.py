@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import storage.costs as costs_repo
 import storage.jobs as jobs_repo
 from app.compliance.reports.model import Period, Report, Scope
+from app.compliance.reports.period import report_period
 from app.compliance.reports.render_html import render_html
 from app.compliance.reports.render_json import render_json
 from app.compliance.reports.render_pdf import render_pdf
@@ -51,9 +52,12 @@ def require_healthcare(tier: str) -> None:
                                f"the {tier} tier.")
 
 
-def start_report(user_id: str, tier: str, period: Period, fmt: str) -> JobRecord:
-    """A queued report job (capped like every job), handed to a worker by actor name."""
+def start_report(user_id: str, tier: str, fmt: str, month: str | None, since: datetime | None,
+                 until: datetime | None) -> JobRecord:
+    """A queued report job of a month or of since/until (capped like every job), handed to a
+    worker by actor name; InsufficientTier below the healthcare tier, before the period is read."""
     require_healthcare(tier)
+    period = report_period(month, since, until)
     return queue_job(user_id, REPORT_KIND, REPORT_ACTOR, tier=tier, fmt=fmt,
                      since=period.since.isoformat(), until=period.until.isoformat())
 
