@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -28,9 +29,14 @@ HEADED = TableStyle([("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
                      ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee"))])
 
 
+def _text(text: str, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of plain text (reportlab reads its own markup in a paragraph: escape it)."""
+    return Paragraph(escape(text), style)
+
+
 def _cell(value: Value) -> Paragraph | str:
     text = shown(value)
-    return Paragraph(text, CELL) if len(text) > 40 else text
+    return _text(text, CELL) if len(text) > 40 else text
 
 
 def _aligned(rows: list[list[Value]]) -> list[tuple]:
@@ -46,9 +52,9 @@ def _table(table: ReportTable) -> list[Flowable]:
     flow.setStyle(GRID)
     flow.setStyle(HEADED)
     flow.setStyle(TableStyle(_aligned(body)))
-    parts: list[Flowable] = [Paragraph(table.title, STYLES["Heading4"]), flow]
+    parts: list[Flowable] = [_text(table.title, STYLES["Heading4"]), flow]
     if table.note:
-        parts.append(Paragraph(table.note, STYLES["Italic"]))
+        parts.append(_text(table.note, STYLES["Italic"]))
     return parts
 
 
@@ -58,9 +64,9 @@ def _section(section: Section) -> list[Flowable]:
                     hAlign="LEFT")
     figures.setStyle(GRID)
     figures.setStyle(TableStyle([("ALIGN", (1, 0), (1, -1), "RIGHT")]))
-    parts: list[Flowable] = [Paragraph(section.title, STYLES["Heading2"]),
-                             Paragraph(section.summary, STYLES["BodyText"]),
-                             Paragraph(f"Evidences: {cited}", STYLES["Italic"]), Spacer(1, 3 * mm), figures]
+    parts: list[Flowable] = [_text(section.title, STYLES["Heading2"]),
+                             _text(section.summary, STYLES["BodyText"]),
+                             _text(f"Evidences: {cited}", STYLES["Italic"]), Spacer(1, 3 * mm), figures]
     for drawn in section.charts:
         parts += [Spacer(1, 4 * mm), chart.drawing(drawn)]
     for table in section.tables:
@@ -70,13 +76,13 @@ def _section(section: Section) -> list[Flowable]:
 
 def _provisions(report: Report) -> list[Flowable]:
     rows = [["Provision", "Evidenced by"]] + [
-        [Paragraph(f"{p['citation']}: {p['title']}", STYLES["BodyText"]),
-         Paragraph("; ".join(p["evidenced_by"]) or "not covered by this report", STYLES["BodyText"])]
+        [_text(f"{p['citation']}: {p['title']}", STYLES["BodyText"]),
+         _text("; ".join(p["evidenced_by"]) or "not covered by this report", STYLES["BodyText"])]
         for p in report.provisions]
     table = Table(rows, colWidths=[85 * mm, 85 * mm], hAlign="LEFT", repeatRows=1)
     table.setStyle(GRID)
     table.setStyle(HEADED)
-    return [Paragraph("Provisions evidenced", STYLES["Heading2"]), table]
+    return [_text("Provisions evidenced", STYLES["Heading2"]), table]
 
 
 def render_pdf(report: Report) -> bytes:
@@ -86,12 +92,12 @@ def render_pdf(report: Report) -> bytes:
                                  leftMargin=18 * mm, rightMargin=18 * mm,
                                  topMargin=16 * mm, bottomMargin=16 * mm)
     story: list[Flowable] = [
-        Paragraph("Compliance report", STYLES["Title"]),
-        Paragraph(f"Account {report.account_id}, period {period} (UTC, end exclusive). "
+        _text("Compliance report", STYLES["Title"]),
+        _text(f"Account {report.account_id}, period {period} (UTC, end exclusive). "
                   f"Generated {report.generated_at.isoformat(timespec='seconds')}.", STYLES["BodyText"]),
     ]
     if report.empty:
-        story.append(Paragraph(EMPTY_NOTE, STYLES["Heading3"]))
+        story.append(_text(EMPTY_NOTE, STYLES["Heading3"]))
     for section in report.sections:
         story += _section(section)
     story += _provisions(report)
