@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from pypdf import PdfReader
 
+import storage.jobs as jobs_repo
 from app.compliance.reports.render_json import EMPTY_NOTE
 from storage.ids import utcnow
 from storage.log_models import LogEntry
@@ -178,6 +179,10 @@ def test_only_the_healthcare_tier_gets_reports_and_only_its_own(embedded, health
         assert client.get(path, headers=stranger.headers).status_code == 404
     mine = client.get(f"/api/compliance/report/{job_id}/download", headers=healthcare.headers)
     assert mine.status_code == 200
+    with app.app_context():
+        export = jobs_repo.create(healthcare.user.id, "receipts_export")
+    response = client.get(f"/api/compliance/report/{export.id}/download", headers=healthcare.headers)
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "report_not_ready"
 
 
 @pytest.mark.parametrize("body", [
