@@ -10,7 +10,7 @@ setup(
     py_modules=["wsgi"],
     include_package_data=True,
     package_data={"app": ["gateway/data/*.json", "identity/data/*", "dashboard/templates/dashboard/*.html",
-                          "dashboard/static/*"]},
+                          "dashboard/static/*", "compliance/bias/data/*.json"]},
     install_requires=[
         "flask>=3.1,<4",
         "flask-smorest>=0.45",
@@ -39,6 +39,7 @@ setup(
         "swagger-ui-bundle>=1.1",
         "prometheus-client>=0.22",  # GET /metrics, multi-process mode under gunicorn
         "python-json-logger>=3.1",  # LOG_FORMAT=json
+        "scipy>=1.11",  # bias detection's tests (false_discovery_control is 1.11's)
     ],
     extras_require={
         "test": [
