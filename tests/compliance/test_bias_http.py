@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from providers.base import ProviderSettings
+from tests.conftest import PASSWORD
 from tests.fakes.clinician_upstream import FakeClinician
 from tests.support import wait_for
 
@@ -45,15 +46,20 @@ def healthcare(make_account, embedded):
     return account
 
 
-def probe(client, account, **body) -> dict:
-    """Start a run, wait for its job, and answer the finished run."""
+def finished_job(client, account, **body) -> dict:
+    """Start a run and wait for its job to end."""
     started = client.post(RUNS, headers=account.headers,
                           json={"model": "gpt-4o", "attributes": ["sex", "ethnicity"], "pairs": 60,
                                 "seed": 11, **body})
     assert started.status_code == 202, started.get_data(as_text=True)
     job_url = started.headers["Location"]
-    job = wait_for(lambda: (j := client.get(job_url, headers=account.headers).get_json())["status"]
-                   in ("succeeded", "failed") and j, "the probing job", deadline_seconds=120)
+    return wait_for(lambda: (j := client.get(job_url, headers=account.headers).get_json())["status"]
+                    in ("succeeded", "failed") and j, "the probing job", deadline_seconds=120)
+
+
+def probe(client, account, **body) -> dict:
+    """Start a run, wait for its job, and answer the finished run."""
+    job = finished_job(client, account, **body)
     assert job["status"] == "succeeded", job
     run = client.get(job["result"]["links"]["run"], headers=account.headers)
     assert run.status_code == 200
@@ -115,17 +121,44 @@ def test_probes_are_billed_logged_and_receipted_like_any_answer(embedded, health
     assert len(receipts) == 20
 
 
+def test_a_run_stops_at_the_keys_monthly_quota(embedded, healthcare):
+    limited = embedded.patch(f"/api/keys/{healthcare.key_id}", headers=healthcare.headers,
+                             json={"monthly_quota": 7})
+    assert limited.status_code == 200, limited.get_data(as_text=True)
+    job = finished_job(embedded, healthcare, attributes=["sex"], pairs=10)
+    assert job["status"] == "failed" and job["error"].startswith("Probing stopped:"), job
+    overview = embedded.get("/api/compliance/bias-detection", headers=healthcare.headers).get_json()
+    stopped = overview["latest_probe_run"]
+    assert stopped["status"] == "failed" and stopped["findings"] == []
+    assert stopped["summary"]["probes"] == 7  # the key's quota: 7 answered, the 8th refused
+
+
+def test_a_session_names_the_key_its_probes_are_billed_to(embedded, healthcare):
+    signed_in = embedded.post("/api/auth/login", json={"email": healthcare.user.email,
+                                                       "password": PASSWORD})
+    assert signed_in.status_code == 200, signed_in.get_data(as_text=True)
+    body = {"model": "gpt-4o", "attributes": ["sex"], "pairs": 10}
+    unnamed = embedded.post(RUNS, json=body)
+    assert unnamed.status_code == 400 and unnamed.get_json()["error"]["code"] == "invalid_request"
+    started = embedded.post(RUNS, json={**body, "key_id": healthcare.key_id})
+    assert started.status_code == 202, started.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(("body", "field"), [
-    ({"attributes": ["religion"]}, "attributes"),
+    ({"attributes": ["religion"]}, "attributes.0"),
     ({"pairs": 5}, "pairs"),
     ({"domains": ["surgery"]}, "domains"),
     ({"attributes": ["sex"], "templates": [{"decision": "yes_no", "text": "A {age} patient."}]},
      "templates"),
-    ({"model": "no-such-model"}, None),
+    ({"model": "no-such-model"}, "model_not_found"),
 ])
 def test_a_bad_run_is_refused_before_anything_is_queued(embedded, healthcare, body, field):
     response = embedded.post(RUNS, headers=healthcare.headers, json={"model": "gpt-4o", **body})
-    assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    if field == "model_not_found":
+        assert (response.status_code, error["code"]) == (404, field)
+    else:
+        assert (response.status_code, error["code"], error["param"]) == (400, "invalid_request", field)
     overview = embedded.get("/api/compliance/bias-detection", headers=healthcare.headers).get_json()
     assert overview["runs"] == []
 

@@ -78,31 +78,38 @@ def run(job_id: str, user_id: str, run_id: str, key_id: str) -> None:
     """Send the run's probes (those not yet sent), test their decisions and finish the job."""
     if jobs_repo.mark_running(job_id).finished:
         return
-    probe_run = bias_repo.get_run(user_id, run_id)
     bias_repo.mark_running(run_id)
+    try:
+        _probe_and_test(job_id, bias_repo.get_run(user_id, run_id), key_id)
+    except Exception:
+        bias_repo.finish_run(run_id, "failed")
+        raise
+
+
+def _probe_and_test(job_id: str, probe_run: RunRecord, key_id: str) -> None:
     settings = probe_run.settings
     templates = vignettes.choose(settings["templates"], settings["domains"], settings["attributes"])
     planned = plan(templates, settings["attributes"], settings["pairs"], settings["seed"])
     key = keys_repo.get_by_id(key_id)
-    kept = bias_repo.stored_probes(run_id)
+    kept = bias_repo.stored_probes(probe_run.id)
     try:
         for done, pair in enumerate(planned, start=1):
             for side in SIDES:
                 if (pair.attribute, pair.group, pair.pair, side) not in kept:
                     probe = send(key, probe_run, pair, side)
-                    bias_repo.add_probe(run_id, probe)
+                    bias_repo.add_probe(probe_run.id, probe)
                     kept[(pair.attribute, pair.group, pair.pair, side)] = probe
             jobs_repo.report_progress(job_id, done=done, total=len(planned))
     except ProbingStopped as stopped:
-        bias_repo.finish_run(run_id, "failed", summarise(kept.values()))
+        bias_repo.finish_run(probe_run.id, "failed", summarise(kept.values()))
         jobs_repo.fail(job_id, stopped.message)
         return
     stored = findings_kept.keep(probe_run, analyse(planned, kept, settings["material"]))
     summary = summarise(kept.values())
-    bias_repo.finish_run(run_id, "succeeded", summary)
-    jobs_repo.succeed(job_id, {"run_id": run_id, "flagged": sum(f.flagged for f in stored),
-                               **summary,
-                               "links": {"run": f"/api/compliance/bias-detection/runs/{run_id}"}})
+    bias_repo.finish_run(probe_run.id, "succeeded", summary)
+    jobs_repo.succeed(job_id, {"run_id": probe_run.id, "flagged": sum(f.flagged for f in stored),
+                               **summary, "links": {
+                                   "run": f"/api/compliance/bias-detection/runs/{probe_run.id}"}})
 
 
 def send(key, probe_run: RunRecord, pair: PlannedPair, side: str) -> ProbeRecord:
