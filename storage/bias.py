@@ -234,6 +234,11 @@ def add_observations(observations: Iterable[Observation]) -> None:
         BiasObservation.insert_many(rows).on_conflict_ignore().execute()
 
 
+def forget_observations(before: datetime) -> int:
+    """Delete observations older than ``before`` (their windows' findings stay)."""
+    return BiasObservation.delete().where(BiasObservation.created_at < before).execute()
+
+
 def observation_counts(user_id: str, start: datetime, end: datetime
                        ) -> list[tuple[str, str, str, int]]:
     """(attribute, group, decision, count) of the account's observations in [start, end)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import dramatiq
+from flask import current_app
 
 import storage.jobs as jobs_repo
 from app.compliance.bias import monitoring, probing
@@ -32,8 +33,10 @@ def probe(job_id: str, user_id: str, run_id: str, key_id: str) -> None:
 @dramatiq.actor(**actor_options(monitoring.MONITOR_ACTOR, queue_name=QUEUE,
                                 time_limit_ms=30 * 60_000, max_retries=3, max_age_ms=10 * 60_000))
 def monitor() -> None:
-    """Test every account's closed monitoring windows (idempotent: a window is tested once)."""
-    windows = monitoring.test_closed_windows()
+    """Test every account's closed monitoring windows (idempotent: a window is tested once),
+    after deleting observations older than REQUEST_RETENTION_DAYS."""
+    windows = monitoring.test_closed_windows(
+        keep_days=current_app.config["AQTA_SETTINGS"].request_retention_days)
     if windows:
         log.info("bias monitoring: %d window(s) tested", windows)
 

@@ -76,3 +76,14 @@ def test_requests_that_declare_no_usable_group_are_not_counted(embedded, app_of,
     decide(embedded, healthcare, "Black", 3, **({"metadata": metadata} if metadata else {}))
     decide(embedded, healthcare, "White", 1, metadata={"ethnicity": "White"})
     wait_for(lambda: observed(app_of, healthcare) == 1, "the one declared decision")
+
+
+def test_observations_are_kept_only_as_long_as_the_request_log(embedded, app_of, healthcare):  # noqa: F811
+    decide(embedded, healthcare, "White", 2, metadata={"ethnicity": "White"})
+    wait_for(lambda: observed(app_of, healthcare) == 2, "the decisions observed")
+    with app_of.app_context():
+        monitoring.test_closed_windows(utcnow() + timedelta(days=89), keep_days=90)
+    assert observed(app_of, healthcare) == 2
+    with app_of.app_context():
+        monitoring.test_closed_windows(utcnow() + timedelta(days=91), keep_days=90)
+    assert observed(app_of, healthcare) == 0

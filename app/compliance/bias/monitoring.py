@@ -39,9 +39,14 @@ def window_start(at: datetime, seconds: int = WINDOW_SECONDS) -> datetime:
 
 
 def test_closed_windows(now: datetime | None = None, seconds: int = WINDOW_SECONDS,
-                        material: float = stats.DEFAULT_MATERIAL) -> int:
-    """Test every account's windows that closed since its last tested one; how many."""
-    closed_until = window_start(now or utcnow(), seconds)
+                        material: float = stats.DEFAULT_MATERIAL, keep_days: int | None = None) -> int:
+    """Test every account's windows that closed since its last tested one; how many. With
+    ``keep_days``, observations older than that many days are deleted first (their windows
+    were tested long ago; the request log's retention applies to them too)."""
+    now = now or utcnow()
+    if keep_days is not None:
+        bias_repo.forget_observations(now - timedelta(days=keep_days))
+    closed_until = window_start(now, seconds)
     tested = 0
     for user_id, first in bias_repo.observing_accounts(closed_until):
         last = bias_repo.last_window_end(user_id)
