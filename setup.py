@@ -10,7 +10,8 @@ setup(
     py_modules=["wsgi"],
     include_package_data=True,
     package_data={"app": ["gateway/data/*.json", "identity/data/*", "dashboard/templates/dashboard/*.html",
-                          "dashboard/static/*", "compliance/reports/templates/*.html"]},
+                          "dashboard/static/*", "compliance/reports/templates/*.html",
+                          "compliance/bias/data/*.json"]},
     install_requires=[
         "flask>=3.1,<4",
         "flask-smorest>=0.45",
@@ -40,6 +41,7 @@ setup(
         "prometheus-client>=0.22",  # GET /metrics, multi-process mode under gunicorn
         "python-json-logger>=3.1",  # LOG_FORMAT=json
         "reportlab>=4.2",  # compliance reports as PDF, with charts (pure Python wheel)
+        "scipy>=1.11",  # bias detection's tests (false_discovery_control is 1.11's)
     ],
     extras_require={
         "test": [
