@@ -1,20 +1,17 @@
 """Compliance reports through HTTP on a healthcare key: a day of mixed traffic in every format."""
 from __future__ import annotations
 
-import io
 import json
-import shutil
-import subprocess
 from datetime import timedelta
 
 import pytest
-from pypdf import PdfReader
 
 import storage.jobs as jobs_repo
 from app.compliance.reports.render_json import EMPTY_NOTE
 from storage.ids import utcnow
 from storage.log_models import LogEntry
-from tests.conftest import first_backend_only, unavailable
+from tests.compliance.report_client import download_report, pdf_text, renders_to_png
+from tests.conftest import first_backend_only
 from tests.healthcare.conftest import MESSAGES
 from tests.support import wait_for
 
@@ -58,32 +55,6 @@ def _all_pages(client, account, path: str, params: dict) -> list[dict]:
             return items
 
 
-def _report(client, account, fmt: str, **period) -> bytes:
-    response = client.post("/api/compliance/report", headers=account.headers, json={"format": fmt, **period})
-    assert response.status_code == 202, response.get_json()
-    job_url = response.headers["Location"]
-    job = wait_for(lambda: (j := client.get(job_url, headers=account.headers).get_json())["status"]
-                   in ("succeeded", "failed") and j, "the report job")
-    assert job["status"] == "succeeded", job
-    assert job["kind"] == "compliance_report"
-    download = client.get(job["result"]["links"]["download"], headers=account.headers)
-    assert download.status_code == 200
-    return download.get_data()
-
-
-def _pdf_text(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
-
-
-def _renders_to_png(pdf: bytes, tmp_path) -> bytes:
-    if not shutil.which("pdftoppm"):
-        unavailable("pdftoppm", FileNotFoundError("apt-get install poppler-utils"))  # fails in CI
-    (tmp_path / "report.pdf").write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-png", "-r", "90", "-f", "1", "-l", "1", str(tmp_path / "report.pdf"),
-                    str(tmp_path / "page")], check=True, timeout=60)
-    return next(tmp_path.glob("page*.png")).read_bytes()
-
-
 def _shown(value) -> str:
     """A JSON figure as the PDF prints it."""
     if isinstance(value, bool) or value is None:
@@ -107,9 +78,9 @@ def test_a_day_of_mixed_traffic_in_every_format_equals_the_analytics_and_receipt
                          for r in _all_pages(client, healthcare, "/api/health/receipts", day)),
              "every receipt to be sequenced")
 
-    report = json.loads(_report(client, healthcare, "json", **day))
+    report = json.loads(download_report(client, healthcare, "json", **day))
     sections = {section["key"]: section for section in report["sections"]}
-    assert list(sections) == ["usage_and_cost", "receipts_and_log", "loops_blocked"]
+    assert list(sections) == ["usage_and_cost", "receipts_and_log", "loops_blocked", "bias_findings"]
     assert report["empty"] is False and report["period"] == day
 
     costs = client.get("/api/analytics/costs", headers=healthcare.headers, query_string=day).get_json()
@@ -135,31 +106,33 @@ def test_a_day_of_mixed_traffic_in_every_format_equals_the_analytics_and_receipt
     assert "eu-ai-act-art-14" in sections["loops_blocked"]["provisions"]
 
     figures = _figures(report)
-    html = _report(client, healthcare, "html", **day).decode()
+    html = download_report(client, healthcare, "html", **day).decode()
     for name in SHOWN_FIGURES:
         assert f'data-figure="{name}">{figures[name]}<' in html
     assert html.count("<svg") == 2
 
-    pdf = _report(client, healthcare, "pdf", **day)
-    text = _pdf_text(pdf)
+    pdf = download_report(client, healthcare, "pdf", **day)
+    text = pdf_text(pdf)
     for section in report["sections"]:
         for name, value in section["figures"].items():
             label = section["labels"][name]
             assert f"{label}\n{_shown(value)}\n" in text, (label, value)
     assert "HIPAA §164.312(c)(1)" in text and "EU AI Act Art. 19" in text
-    assert _renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
+    assert renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
 
 
 def test_a_period_with_no_data_says_so_in_every_format(embedded, healthcare, tmp_path):
     app, client = embedded
-    report = json.loads(_report(client, healthcare, "json", month="2020-01"))
+    report = json.loads(download_report(client, healthcare, "json", month="2020-01"))
     assert report["empty"] is True and report["note"] == EMPTY_NOTE
     assert report["period"] == {"since": "2020-01-01", "until": "2020-02-01"}
     assert all(section["empty"] for section in report["sections"])
-    assert EMPTY_NOTE in _report(client, healthcare, "html", month="2020-01").decode()
-    pdf = _report(client, healthcare, "pdf", month="2020-01")
-    assert EMPTY_NOTE in _pdf_text(pdf) and "No requests in this period." in _pdf_text(pdf)
-    assert _renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
+    assert EMPTY_NOTE in download_report(client, healthcare, "html", month="2020-01").decode()
+    pdf = download_report(client, healthcare, "pdf", month="2020-01")
+    text = pdf_text(pdf)
+    assert EMPTY_NOTE in text and "No requests in this period." in text
+    assert "No probing run and no monitoring window in this period." in text
+    assert renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
 
 
 def test_only_the_healthcare_tier_gets_reports_and_only_its_own(embedded, healthcare, make_account):
@@ -215,7 +188,7 @@ def test_a_tampered_receipt_is_reported_as_failing_verification(embedded, health
         entry = LogEntry.get_by_id(receipts[1])
         entry.leaf_data = entry.leaf_data.replace('"mock-1"', '"mock-2"')
         entry.save()
-    report = json.loads(_report(client, healthcare, "json", **day))
+    report = json.loads(download_report(client, healthcare, "json", **day))
     log = next(s for s in report["sections"] if s["key"] == "receipts_and_log")
     assert (log["figures"]["receipts_verified"], log["figures"]["receipts_failed"]) == (2, 1)
     failures = next(t for t in log["tables"] if t["title"] == "Receipts failing verification")

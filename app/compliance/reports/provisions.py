@@ -25,15 +25,25 @@ PROVISIONS = {
     "hipaa-164.316-b-2": Provision(
         "HIPAA §164.316(b)(2)", "Documentation: time limit, availability, updates",
         "Keep the required documentation six years and available to those who need it."),
+    "eu-ai-act-art-10": Provision(
+        "EU AI Act Art. 10", "Data and data governance",
+        "Examine the system for possible biases likely to lead to discrimination, and mitigate them."),
     "eu-ai-act-art-12": Provision(
         "EU AI Act Art. 12", "Record-keeping",
         "High-risk AI systems automatically record events (logs) over their lifetime."),
     "eu-ai-act-art-14": Provision(
         "EU AI Act Art. 14", "Human oversight",
         "People can oversee the system, intervene in it and interrupt it."),
+    "eu-ai-act-art-15": Provision(
+        "EU AI Act Art. 15", "Accuracy, robustness and cybersecurity",
+        "Perform consistently throughout the lifecycle; address biased outputs feeding back into use."),
     "eu-ai-act-art-19": Provision(
         "EU AI Act Art. 19", "Automatically generated logs",
         "The automatically generated logs are kept, for at least six months."),
+    "hhs-45-cfr-92-210": Provision(
+        "45 CFR §92.210 (HHS)", "Nondiscrimination in the use of patient care decision support tools",
+        "Identify the tools' risks of discrimination on race, color, national origin, sex, age or "
+        "disability, and mitigate them."),
 }
 
 # section key -> the provisions it evidences
@@ -42,6 +52,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "receipts_and_log": ("hipaa-164.312-b", "hipaa-164.312-c-1", "hipaa-164.316-b-2",
                          "eu-ai-act-art-12", "eu-ai-act-art-19"),
     "loops_blocked": ("hipaa-164.312-b", "eu-ai-act-art-12", "eu-ai-act-art-14"),
+    "bias_findings": ("eu-ai-act-art-10", "eu-ai-act-art-15", "hhs-45-cfr-92-210"),
 }
 
 
