@@ -1,4 +1,5 @@
 """Every table, in dependency order (a table after those it references)."""
+from storage.audit_models import AuditEvent
 from storage.budget_models import Budget, SpendCounter
 from storage.cost_models import CostDaily, CostDirty, CostState
 from storage.job_models import Job
@@ -12,4 +13,4 @@ ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEn
               Budget, SpendCounter,
               CostDaily, CostDirty, CostState, Job,
               WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt,
-              LogEntry, LogNode, LogState, LogCheckpoint, LogKey, Receipt]
+              LogEntry, LogNode, LogState, LogCheckpoint, LogKey, Receipt, AuditEvent]

@@ -9,6 +9,7 @@ from app.api import (
     auth,
     budgets,
     chat,
+    compliance_audit,
     docs,
     health,
     jobs,
@@ -76,7 +77,7 @@ def register_api(app: Flask) -> None:
     openai_schemas.register(api.spec)
     webhook_schemas.register(api.spec)
     for module in (ops, metrics, auth, oauth, keys, chat, models, analytics, jobs, webhooks,
-                   budgets, health):
+                   budgets, health, compliance_audit):
         api.register_blueprint(module.blp)
     docs.init_app(app)
     app.before_request(refuse_nul_characters)
