@@ -155,3 +155,121 @@ def test_every_action_is_in_the_trail_once_with_its_actor_and_entity(app, client
 class SimpleAccount:
     def __init__(self, headers: dict):
         self.headers = headers
+
+
+def test_an_account_sees_its_own_events_filtered_and_only_on_the_healthcare_tier(client, make_account):
+    mine, theirs, free = (make_account(tier="healthcare"), make_account(tier="healthcare"),
+                          make_account(tier="free"))
+    first = ok(client.post("/api/keys", headers=mine.headers, json={"name": "a"}), 201)["id"]
+    ok(client.delete(f"/api/keys/{first}", headers=mine.headers), 204)
+    ok(client.post("/api/keys", headers=theirs.headers, json={"name": "b"}), 201)
+
+    assert [summary(e)[0] for e in trail(client, mine.headers)] == ["key.revoked", "key.created"]
+    assert [summary(e)[0] for e in trail(client, mine.headers, action="key.created")] == ["key.created"]
+    assert len(trail(client, mine.headers, entity_type="key", entity_id=first)) == 2
+    assert trail(client, mine.headers, actor=theirs.key_id) == []
+    assert len(trail(client, mine.headers, actor=mine.key_id)) == 2
+    assert trail(client, mine.headers, since="2999-01-01") == []
+    assert len(trail(client, mine.headers, until="2999-01-01")) == 2
+    assert [summary(e)[0] for e in trail(client, theirs.headers)] == ["key.created"]
+    refused = client.get(TRAIL, headers=free.headers)
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "insufficient_tier"
+
+
+@pytest.mark.parametrize("query", [
+    {"since": "yesterday"}, {"since": "2026-02-01", "until": "2026-01-01"}, {"limit": 0},
+    {"format": "xml"}, {"cursor": "not-a-cursor"}, {"action": "x" * 81},
+])
+def test_bad_filters_are_invalid_requests(request, client, make_account, query):
+    first_backend_only(request, "validation does not touch the database")
+    response = client.get(TRAIL, headers=make_account(tier="healthcare").headers, query_string=query)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["code"] == "invalid_request"
+
+
+def test_a_tampered_audit_event_fails_verification(app, client, make_account, sequence):
+    account = make_account(tier="healthcare")
+    key_id = ok(client.post("/api/keys", headers=account.headers, json={"name": "a"}), 201)["id"]
+    sequence()
+    with app.app_context():
+        entry = LogEntry.get(LogEntry.leaf_type == "audit_event")
+        leaf = json.loads(entry.leaf_data)
+        leaf["entity"]["id"] = "key_someone-else"
+        LogEntry.update(leaf_data=json.dumps(leaf, sort_keys=True, separators=(",", ":"))
+                        ).where(LogEntry.id == entry.id).execute()
+        verifiers = transparency_log().verifiers()
+    [bundle] = trail(client, account.headers)
+    assert bundle["audit_event"]["entity"]["id"] == "key_someone-else" != key_id
+    checks = {c.name: c.ok for c in verify_bundle(bundle, verifiers)}
+    assert checks["checkpoint_signature"] and not checks["inclusion_proof"]
+    assert [o.ok for o in verify_file(json.dumps(bundle), verifiers)] == [False]
+
+
+def test_the_fhir_bundle_is_valid_r5(request, client, make_account, sequence):
+    first_backend_only(request, "the translation does not depend on the database")
+    bundle_model = pytest.importorskip("fhir.resources.bundle").Bundle
+    account = make_account(tier="healthcare")
+    for name in ("a", "b", "c"):
+        ok(client.post("/api/keys", headers=account.headers, json={"name": name}), 201)
+    sequence()
+    ok(client.post("/api/keys", headers=account.headers, json={"name": "pending"}), 201)
+    response = client.get(TRAIL, headers=account.headers, query_string={"format": "fhir", "limit": 3})
+    assert response.status_code == 200 and response.mimetype == "application/fhir+json"
+    bundle = bundle_model.model_validate_json(response.get_data())
+    assert bundle.type == "searchset" and len(bundle.entry) == 3
+    event = bundle.entry[0].resource
+    assert event.get_resource_type() == "AuditEvent" and event.action == "C"
+    assert event.code.coding[0].code == "key.created" and event.outcome.code.code == "0"
+    assert event.agent[0].who.identifier.value == account.key_id
+    assert [link.relation for link in bundle.link] == ["self", "next"]
+    rest = client.get(next(link.url for link in bundle.link if link.relation == "next"),
+                      headers=account.headers)
+    assert len(bundle_model.model_validate_json(rest.get_data()).entry) == 1
+
+
+def test_no_secret_and_no_patient_text_reaches_an_event(request, app, client, make_account, chat, sequence):
+    first_backend_only(request, "what an event holds does not depend on the database")
+    account = make_account(tier="healthcare", email=f"{CANARY}@example.com")
+    created = ok(client.post("/api/keys", headers=account.headers, json={"name": CANARY}), 201)
+    hook = ok(client.post("/api/webhooks", headers=account.headers,
+                          json={"url": PUBLIC_URL, "description": CANARY}), 201)
+    ok(client.post(f"/api/webhooks/{hook['id']}/rotate-secret", headers=account.headers, json={}))
+    client.post("/api/auth/login", json={"email": account.user.email, "password": f"Wrong {CANARY} 9!"})
+    prompt = [{"role": "user", "content": f"Patient {CANARY} reports chest pain"}]
+    receipt = chat(account, messages=prompt).get_json()["aqta"]["receipt_id"]
+    sequence()
+    ok(client.post(f"/api/health/receipts/{receipt}/verify", headers=account.headers,
+                   json={"request": {"model": "mock-1", "messages": prompt}}))
+    with app.app_context():
+        stored = [e.leaf_data for e in LogEntry.select().where(LogEntry.leaf_type == "audit_event")]
+    assert len(stored) >= 5
+    for text in stored:
+        for secret in (CANARY, created["key"], hook["secret"], PASSWORD):
+            assert secret not in text
+
+
+def test_expiry_forgets_old_content_keeps_every_proof_and_is_audited(app, client, make_account, chat,
+                                                                     sequence):
+    account = make_account(tier="healthcare")
+    old_key = ok(client.post("/api/keys", headers=account.headers, json={"name": "old"}), 201)["id"]
+    old_receipt = chat(account).get_json()["aqta"]["receipt_id"]
+    sequence()
+    with app.app_context():  # the request log's retention leaves receipts and events alone
+        costs_repo.apply_retention(1, now=utcnow() + timedelta(days=30))
+    assert len(trail(client, account.headers)) == 1
+    ok(client.get(f"/api/health/receipts/{old_receipt}", headers=account.headers))
+    sequence()  # only sequenced leaves expire
+    later = utcnow() + timedelta(days=app.config["AQTA_SETTINGS"].log_retention_days, seconds=1)
+    with app.app_context():
+        expired = retention.expire(now=later)
+    assert expired == {account.user.id: {"audit_event": 2, "receipt": 1}}  # the key and the read
+    sequence()
+    events = trail(client, account.headers)
+    assert [summary(e)[:2] for e in events] == [("log.content_expired", "D")]
+    assert events[0]["audit_event"]["detail"]["receipt"] == 1
+    assert client.get(f"/api/health/receipts/{old_receipt}", headers=account.headers).status_code == 404
+    with app.app_context():
+        assert LogEntry.get(LogEntry.id == old_receipt).leaf_data == ""
+        verifiers = transparency_log().verifiers()
+    assert all_ok(verify_bundle(events[0], verifiers))  # a later leaf still proves against the tree
+    assert old_key not in json.dumps(events)
