@@ -54,6 +54,7 @@ setup(
             "ruff>=0.6",
             "import-linter>=2.1",
             "playwright>=1.45",  # the dashboard's browser tests, driving the system's chromium
+            "fhir.resources>=8",  # validates the audit trail's FHIR R5 Bundle (8.x speaks R5 by default)
         ],
     },
     entry_points={

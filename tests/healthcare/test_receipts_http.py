@@ -58,8 +58,8 @@ def test_an_answer_gets_a_receipt_that_is_pending_then_proven(chat, healthcare, 
     assert receipt["created_at"].endswith("Z")
     opened = open_checkpoint(bundle["checkpoint"], _verifiers(client), "aqta.test/healthcare-log")
     leaf = base64.b64decode(bundle["leaf_hash"])
-    merkle.verify_inclusion(bundle["leaf_index"], opened.size, leaf, [base64.b64decode(h) for h in bundle["inclusion_proof"]],
-                            opened.root)
+    path = [base64.b64decode(h) for h in bundle["inclusion_proof"]]
+    merkle.verify_inclusion(bundle["leaf_index"], opened.size, leaf, path, opened.root)
 
 
 def test_a_pending_receipt_is_its_owners_alone(chat, healthcare, make_account, client):
