@@ -25,4 +25,5 @@ PERIODIC: list[Periodic] = [
     Periodic(workers.healthcare_log.SEQUENCE_ACTOR,
              every_seconds=workers.healthcare_log.SEQUENCE_EVERY_SECONDS),
     Periodic(workers.webhooks.PRUNE_ACTOR, every_seconds=workers.webhooks.PRUNE_EVERY_SECONDS),
+    Periodic(workers.healthcare_log.EXPIRE_ACTOR, every_seconds=workers.healthcare_log.EXPIRE_EVERY_SECONDS),
 ]
