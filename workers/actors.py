@@ -11,6 +11,7 @@ from __future__ import annotations
 import workers.broker  # noqa: F401  (our broker, before any actor is declared)
 
 # One import per actor module (with a noqa for F401), e.g. ``import workers.costs``.
+import workers.compliance_reports  # noqa: F401
 import workers.costs
 import workers.healthcare_log
 import workers.request_log

@@ -10,6 +10,7 @@ from app.api import (
     budgets,
     chat,
     compliance_audit,
+    compliance_reports,
     docs,
     health,
     jobs,
@@ -77,7 +78,7 @@ def register_api(app: Flask) -> None:
     openai_schemas.register(api.spec)
     webhook_schemas.register(api.spec)
     for module in (ops, metrics, auth, oauth, keys, chat, models, analytics, jobs, webhooks,
-                   budgets, health, compliance_audit):
+                   budgets, health, compliance_reports, compliance_audit):
         api.register_blueprint(module.blp)
     docs.init_app(app)
     app.before_request(refuse_nul_characters)

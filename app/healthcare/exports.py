@@ -20,17 +20,14 @@ import storage.receipts as receipts_repo
 import storage.transparency_log as log_repo
 from app.errors import InvalidRequest, NotFound
 from app.healthcare import audit, csv_rows
-from app.healthcare.service import receipt_object
-from app.healthcare.verify import make_bundle
+from app.healthcare.proven import provable, proven_pages
 from app.jobs import queue_job
 from storage.jobs import JobRecord
-from storage.receipts import ReceiptFilter, ReceiptPosition
 
 EXPORT_ACTOR = "healthcare_log.export_receipts"
 EXPORT_KIND = "receipts_export"
 FORMATS = ("jsonl", "csv")
 MIMETYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
-PAGE_SIZE = 500  # receipts read, and proven with one node query, at a time
 
 
 class ExportNotReady(NotFound):
@@ -87,31 +84,24 @@ def run(job_id: str, user_id: str, fmt: str, since: datetime | None, until: date
     if job.finished:
         return
     checkpoint = log_repo.latest_checkpoint()
-    size = checkpoint.size if checkpoint else 0
-    where = ReceiptFilter(since=since, until=until, sequenced_only=True, below_index=size)
+    where = provable(since, until, checkpoint)
     total = receipts_repo.count(user_id, where)
     final = export_path(export_dir, job_id, fmt)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.with_suffix(final.suffix + ".part")
-    written, after = 0, None
+    written = 0
     with open(partial, "w", encoding="utf-8", newline="") as handle:
         if fmt == "csv":
             handle.write(csv_rows.header())
-        while True:
-            rows = receipts_repo.page(user_id, where, after, PAGE_SIZE, newest_first=False)
-            if not rows:
-                break
-            proofs = prove([row.leaf_index for row in rows], size)
-            for row in rows:
-                bundle = make_bundle(receipt_object(row), row.leaf_index, proofs[row.leaf_index],
-                                     checkpoint.note, size)
+        for bundles in proven_pages(user_id, where, checkpoint, prove):
+            for bundle in bundles:
                 handle.write(csv_rows.row(bundle) if fmt == "csv"
                              else json.dumps(bundle, separators=(",", ":"), ensure_ascii=False) + "\n")
-            written += len(rows)
-            after = ReceiptPosition(rows[-1].created_at, rows[-1].id)
+            written += len(bundles)
             jobs_repo.report_progress(job_id, done=written, total=max(total, written, 1))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, final)
-    jobs_repo.succeed(job_id, {"format": fmt, "receipts": written, "tree_size": size,
+    jobs_repo.succeed(job_id, {"format": fmt, "receipts": written,
+                               "tree_size": checkpoint.size if checkpoint else 0,
                                "links": {"download": f"/api/health/receipts/export/{job_id}/download"}})
