@@ -52,6 +52,7 @@ ENDPOINT_CREATED, ENDPOINT_UPDATED, ENDPOINT_DELETED = (
 ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated"
 RECEIPTS_LISTED, RECEIPT_READ, RECEIPT_VERIFIED = "receipt.listed", "receipt.read", "receipt.verified"
 EXPORT_REQUESTED, EXPORT_DOWNLOADED = "export.requested", "export.downloaded"
+REPORT_GENERATED, REPORT_DOWNLOADED = "report.generated", "report.downloaded"  # asked for; its file read
 LOG_EXPIRED = "log.content_expired"
 
 # Entities acted on (FHIR AuditEvent.entity.what).

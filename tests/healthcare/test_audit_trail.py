@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 import storage.costs as costs_repo
 from app.cli import main
+from app.compliance.reports import jobs as reports
 from app.healthcare import exports, retention
 from app.healthcare.offline import verify_file
 from app.healthcare.transparency import transparency_log
@@ -107,6 +108,13 @@ def test_every_action_is_in_the_trail_once_with_its_actor_and_entity(oauth_app, 
         exports.run(job, uid, "jsonl", None, None, str(tmp_path / "exports"),
                     transparency_log().inclusion_many)
     assert client.get(f"/api/health/receipts/export/{job}/download", headers=admin).status_code == 200
+    today = utcnow().date()
+    report = ok(client.post("/api/compliance/report", headers=admin,
+                            json={"format": "json", "since": today.isoformat()}), 202)["id"]
+    with app.app_context():  # the worker's part
+        reports.run(report, uid, "healthcare", "json", today, today + timedelta(days=1),
+                    str(tmp_path / "exports"))
+    assert client.get(f"/api/compliance/report/{report}/download", headers=admin).status_code == 200
     sequence()
 
     events = trail(client, admin)
@@ -136,6 +144,8 @@ def test_every_action_is_in_the_trail_once_with_its_actor_and_entity(oauth_app, 
         ("receipt.verified", E, S, admin_id, "receipt", receipt),
         ("export.requested", "C", S, admin_id, "export", job),
         ("export.downloaded", R, S, admin_id, "export", job),
+        ("report.generated", "C", S, admin_id, "report", report),
+        ("report.downloaded", R, S, admin_id, "report", report),
     ])
     recorded = [e["audit_event"]["recorded"] for e in events]
     assert recorded == sorted(recorded, reverse=True)
