@@ -12,7 +12,8 @@ from click.testing import CliRunner
 import storage.costs as costs_repo
 from app.cli import main
 from app.compliance.reports import jobs as reports
-from app.healthcare import exports, retention
+from app.healthcare import audit, exports, retention
+from app.healthcare.leaves import LeafError
 from app.healthcare.offline import verify_file
 from app.healthcare.transparency import transparency_log
 from app.healthcare.verify import all_ok, verify_bundle
@@ -276,3 +277,21 @@ def test_expiry_forgets_old_content_keeps_every_proof_and_is_audited(app, client
         verifiers = transparency_log().verifiers()
     assert all_ok(verify_bundle(events[0], verifiers))  # a later leaf still proves against the tree
     assert old_key not in json.dumps(events)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"detail": {"note": "x" * 101}}, "at most 100 characters"),
+    ({"detail": {"ratio": 0.5}}, "strings, integers, booleans"),
+    ({"detail": {"tags": ["ok", {"nested": 1}]}}, "strings, integers, booleans"),
+    ({"action_code": "X"}, "action code"),
+    ({"outcome": "maybe"}, "outcome"),
+])
+def test_record_refuses_what_an_event_may_not_hold(request, app, changes, words):
+    first_backend_only(request, "refused before the database is touched")
+    call = {"action_code": audit.CREATE, "detail": None, "outcome": audit.SUCCESS, **changes}
+    with app.app_context(), pytest.raises(LeafError, match=words):
+        audit.record(audit.REPORT_GENERATED, call["action_code"], account_id="usr_x",
+                     entity_type=audit.REPORT, entity_id="job_x", outcome=call["outcome"],
+                     detail=call["detail"])
+    with app.app_context():
+        assert LogEntry.select().count() == 0
