@@ -58,6 +58,7 @@ setup(
             "import-linter>=2.1",
             "pypdf>=5",  # reads compliance reports' PDF text back
             "playwright>=1.45",  # the dashboard's browser tests, driving the system's chromium
+            "fhir.resources>=8",  # validates the audit trail's FHIR R5 Bundle (8.x speaks R5 by default)
         ],
     },
     entry_points={

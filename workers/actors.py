@@ -29,4 +29,5 @@ PERIODIC: list[Periodic] = [
     Periodic(workers.webhooks.PRUNE_ACTOR, every_seconds=workers.webhooks.PRUNE_EVERY_SECONDS),
     Periodic(workers.compliance_bias.MONITOR_ACTOR,
              every_seconds=workers.compliance_bias.MONITOR_EVERY_SECONDS),
+    Periodic(workers.healthcare_log.EXPIRE_ACTOR, every_seconds=workers.healthcare_log.EXPIRE_EVERY_SECONDS),
 ]

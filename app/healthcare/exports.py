@@ -19,7 +19,7 @@ import storage.jobs as jobs_repo
 import storage.receipts as receipts_repo
 import storage.transparency_log as log_repo
 from app.errors import InvalidRequest, NotFound
-from app.healthcare import csv_rows
+from app.healthcare import audit, csv_rows
 from app.healthcare.proven import provable, proven_pages
 from app.jobs import queue_job
 from storage.jobs import JobRecord
@@ -45,9 +45,12 @@ def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime
     """A queued export job (capped like every job), handed to a worker by actor name."""
     if since and until and since >= until:
         raise InvalidRequest("since must be before until.", field="since")
-    return queue_job(user_id, EXPORT_KIND, EXPORT_ACTOR, fmt=fmt,
-                     since=since.isoformat() if since else None,
-                     until=until.isoformat() if until else None)
+    job = queue_job(user_id, EXPORT_KIND, EXPORT_ACTOR, fmt=fmt,
+                    since=since.isoformat() if since else None,
+                    until=until.isoformat() if until else None)
+    audit.record(audit.EXPORT_REQUESTED, audit.CREATE, account_id=user_id, entity_type=audit.EXPORT,
+                 entity_id=job.id, detail={"format": fmt})
+    return job
 
 
 def export_path(export_dir: str, job_id: str, fmt: str) -> Path:
@@ -68,6 +71,8 @@ def finished_export(user_id: str, job_id: str, export_dir: str) -> ExportFile:
     if job.status != jobs_repo.SUCCEEDED:
         raise ExportNotReady(f"Export {job_id} has not finished; poll /api/jobs/{job_id}.")
     fmt = job.result["format"]
+    audit.record(audit.EXPORT_DOWNLOADED, audit.READ, account_id=user_id, entity_type=audit.EXPORT,
+                 entity_id=job_id, detail={"format": fmt})
     return ExportFile(export_path(export_dir, job_id, fmt).resolve(), MIMETYPES[fmt],
                       f"receipts-{job_id}.{fmt}")
 

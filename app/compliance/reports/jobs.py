@@ -21,6 +21,7 @@ from app.compliance.reports.render_json import render_json
 from app.compliance.reports.render_pdf import render_pdf
 from app.compliance.reports.sections import build_report
 from app.errors import InsufficientTier, NotFound
+from app.healthcare import audit
 from app.jobs import queue_job
 from storage.jobs import JobRecord
 
@@ -58,8 +59,12 @@ def start_report(user_id: str, tier: str, fmt: str, month: str | None, since: da
     worker by actor name; InsufficientTier below the healthcare tier, before the period is read."""
     require_healthcare(tier)
     period = report_period(month, since, until)
-    return queue_job(user_id, REPORT_KIND, REPORT_ACTOR, tier=tier, fmt=fmt,
-                     since=period.since.isoformat(), until=period.until.isoformat())
+    job = queue_job(user_id, REPORT_KIND, REPORT_ACTOR, tier=tier, fmt=fmt,
+                    since=period.since.isoformat(), until=period.until.isoformat())
+    audit.record(audit.REPORT_GENERATED, audit.CREATE, account_id=user_id, entity_type=audit.REPORT,
+                 entity_id=job.id, detail={"format": fmt, "since": period.since.isoformat(),
+                                           "until": period.until.isoformat()})
+    return job
 
 
 def report_path(output_dir: str, job_id: str, fmt: str) -> Path:
@@ -78,6 +83,8 @@ def finished_report(user_id: str, job_id: str, output_dir: str) -> ReportFile:
     if job.status != jobs_repo.SUCCEEDED:
         raise ReportNotReady(f"Report {job_id} has not finished; poll /api/jobs/{job_id}.")
     fmt = job.result["format"]
+    audit.record(audit.REPORT_DOWNLOADED, audit.READ, account_id=user_id, entity_type=audit.REPORT,
+                 entity_id=job_id, detail={"format": fmt})
     return ReportFile(report_path(output_dir, job_id, fmt).resolve(), RENDERERS[fmt][1],
                       f"compliance-report-{job.result['period']['since']}-{job_id}.{fmt}")
 
