@@ -1,7 +1,9 @@
 """Compliance reports through HTTP on a healthcare key: a day of mixed traffic in every format."""
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -10,11 +12,12 @@ import storage.jobs as jobs_repo
 from app.compliance.reports.render_json import EMPTY_NOTE
 from storage.ids import utcnow
 from storage.log_models import LogEntry
-from tests.compliance.report_client import download_report, pdf_text, renders_to_png
+from tests.compliance.report_client import download_report, pdf_text, renders_to_png, section
 from tests.conftest import first_backend_only
 from tests.healthcare.conftest import MESSAGES
 from tests.support import wait_for
 
+TRAIL = "/api/compliance/audit-trail"
 SHOWN_FIGURES = ("requests", "total_eur", "cached", "loop_blocks", "receipts", "receipts_verified",
                  "loop_events")
 
@@ -55,6 +58,13 @@ def _all_pages(client, account, path: str, params: dict) -> list[dict]:
             return items
 
 
+def _today() -> tuple[dict, dict]:
+    """Today as a report's period, and as the audit trail's filter."""
+    today = utcnow().date()
+    day = {"since": today.isoformat(), "until": (today + timedelta(days=1)).isoformat()}
+    return day, {name: f"{value}T00:00:00Z" for name, value in day.items()}
+
+
 def _shown(value) -> str:
     """A JSON figure as the PDF prints it."""
     if isinstance(value, bool) or value is None:
@@ -80,7 +90,8 @@ def test_a_day_of_mixed_traffic_in_every_format_equals_the_analytics_and_receipt
 
     report = json.loads(download_report(client, healthcare, "json", **day))
     sections = {section["key"]: section for section in report["sections"]}
-    assert list(sections) == ["usage_and_cost", "receipts_and_log", "loops_blocked", "bias_findings"]
+    assert list(sections) == ["usage_and_cost", "receipts_and_log", "audit_trail", "loops_blocked",
+                              "bias_findings"]
     assert report["empty"] is False and report["period"] == day
 
     costs = client.get("/api/analytics/costs", headers=healthcare.headers, query_string=day).get_json()
@@ -113,9 +124,11 @@ def test_a_day_of_mixed_traffic_in_every_format_equals_the_analytics_and_receipt
 
     pdf = download_report(client, healthcare, "pdf", **day)
     text = pdf_text(pdf)
-    for section in report["sections"]:
-        for name, value in section["figures"].items():
-            label = section["labels"][name]
+    for shown in report["sections"]:
+        if shown["key"] == "audit_trail":
+            continue  # each report asked for since the JSON one is an event more
+        for name, value in shown["figures"].items():
+            label = shown["labels"][name]
             assert f"{label}\n{_shown(value)}\n" in text, (label, value)
     assert "HIPAA §164.312(c)(1)" in text and "EU AI Act Art. 19" in text
     assert renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
@@ -184,14 +197,70 @@ def test_a_tampered_receipt_is_reported_as_failing_verification(embedded, health
     day = {"since": today.isoformat(), "until": (today + timedelta(days=1)).isoformat()}
     wait_for(lambda: [r["log_status"] for r in _all_pages(client, healthcare, "/api/health/receipts", day)]
              == ["sequenced"] * 3, "the receipts to be sequenced")
-    with app.app_context():  # someone with database access rewrites a receipt's model
+    _, instants = _today()
+    listed = wait_for(lambda: (events := _all_pages(client, healthcare, TRAIL,
+                                                    {**instants, "action": "receipt.listed"}))
+                      and all("inclusion_proof" in e for e in events) and events,
+                      "the listings' audit events to be in a checkpoint")
+    with app.app_context():  # someone with database access rewrites a receipt's model and an event
         entry = LogEntry.get_by_id(receipts[1])
         entry.leaf_data = entry.leaf_data.replace('"mock-1"', '"mock-2"')
         entry.save()
+        event = LogEntry.get_by_id(listed[0]["audit_event"]["id"])
+        event.leaf_data = event.leaf_data.replace('"receipt.listed"', '"receipt.read"')
+        event.save()
     report = json.loads(download_report(client, healthcare, "json", **day))
+    audit = section(report, "audit_trail")
+    assert audit["figures"]["audit_events_failed"] == 1
+    failures = next(t for t in audit["tables"] if t["title"] == "Audit events failing verification")
+    assert [row[0] for row in failures["rows"]] == [listed[0]["audit_event"]["id"]]
+    assert "1 FAILED verification" in audit["summary"]
     log = next(s for s in report["sections"] if s["key"] == "receipts_and_log")
     assert (log["figures"]["receipts_verified"], log["figures"]["receipts_failed"]) == (2, 1)
     failures = next(t for t in log["tables"] if t["title"] == "Receipts failing verification")
     assert [row[0] for row in failures["rows"]] == [receipts[1]]
     assert failures["rows"][0][1].startswith("inclusion_proof")
     assert "2 of 3 receipts verified" in log["summary"]
+
+
+def test_the_audit_trail_section_counts_and_verifies_the_periods_events(embedded, healthcare):
+    app, client = embedded
+    created = client.post("/api/keys", headers=healthcare.headers, json={"name": "ward 3"})
+    assert created.status_code == 201
+    revoked = client.delete(f"/api/keys/{created.get_json()['id']}", headers=healthcare.headers)
+    assert revoked.status_code == 204
+    day, instants = _today()
+    _all_pages(client, healthcare, "/api/health/receipts", day)  # receipt.listed
+    before = wait_for(lambda: (events := _all_pages(client, healthcare, TRAIL, instants))
+                      and all("inclusion_proof" in e for e in events) and events,
+                      "the events to be in a checkpoint")
+
+    audit = section(json.loads(download_report(client, healthcare, "json", **day)), "audit_trail")
+    types = Counter([e["audit_event"]["type"] for e in before] + ["report.requested"])
+    actors = Counter([e["audit_event"]["agent"]["id"] for e in before] + [healthcare.key_id])
+    figures = audit["figures"]
+    assert (figures["audit_events"], figures["audit_actions"], figures["audit_actors"]) == (
+        sum(types.values()), len(types), len(actors))
+    assert figures["audit_events_checked"] >= len(before)
+    assert figures["audit_events_checked"] + figures["audit_events_pending"] == figures["audit_events"]
+    assert figures["audit_events_verified"] == figures["audit_events_checked"]
+    assert figures["audit_events_failed"] == 0
+    by_action, by_actor = audit["tables"]
+    assert dict(by_action["rows"]) == types and dict(by_actor["rows"]) == actors
+    assert "hipaa-164.308-a-1-ii-d" in audit["provisions"]
+
+
+def test_a_generated_report_is_one_audit_event_naming_its_files_hash(embedded, healthcare):
+    app, client = embedded
+    day, instants = _today()
+    pdf = download_report(client, healthcare, "pdf", **day)
+    [generated] = wait_for(lambda: _all_pages(client, healthcare, TRAIL,
+                                              {**instants, "action": "report.generated"}),
+                           "the report's generation in the audit trail")
+    event = generated["audit_event"]
+    assert event["agent"] == {"type": "system", "id": "compliance.report"}
+    assert event["detail"] == {"format": "pdf", **day, "sha256": hashlib.sha256(pdf).hexdigest()}
+    job = client.get(f"/api/jobs/{event['entity']['id']}", headers=healthcare.headers).get_json()
+    assert job["result"]["sha256"] == event["detail"]["sha256"]
+    [requested] = _all_pages(client, healthcare, TRAIL, {**instants, "action": "report.requested"})
+    assert requested["audit_event"]["entity"] == event["entity"]

@@ -145,7 +145,8 @@ def test_every_action_is_in_the_trail_once_with_its_actor_and_entity(oauth_app, 
         ("receipt.verified", E, S, admin_id, "receipt", receipt),
         ("export.requested", "C", S, admin_id, "export", job),
         ("export.downloaded", R, S, admin_id, "export", job),
-        ("report.generated", "C", S, admin_id, "report", report),
+        ("report.requested", "C", S, admin_id, "report", report),
+        ("report.generated", "C", S, "compliance.report", "report", report),
         ("report.downloaded", R, S, admin_id, "report", report),
     ])
     recorded = [e["audit_event"]["recorded"] for e in events]

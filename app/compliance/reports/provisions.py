@@ -16,6 +16,9 @@ class Provision:
 
 
 PROVISIONS = {
+    "hipaa-164.308-a-1-ii-d": Provision(
+        "HIPAA §164.308(a)(1)(ii)(D)", "Information system activity review",
+        "Regularly review records of information system activity, such as audit logs and access reports."),
     "hipaa-164.312-b": Provision(
         "HIPAA §164.312(b)", "Audit controls",
         "Mechanisms that record and examine activity in systems that contain or use ePHI."),
@@ -52,6 +55,8 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "receipts_and_log": ("hipaa-164.312-b", "hipaa-164.312-c-1", "hipaa-164.316-b-2",
                          "eu-ai-act-art-12", "eu-ai-act-art-19"),
     "loops_blocked": ("hipaa-164.312-b", "eu-ai-act-art-12", "eu-ai-act-art-14"),
+    "audit_trail": ("hipaa-164.308-a-1-ii-d", "hipaa-164.312-b", "hipaa-164.312-c-1",
+                    "hipaa-164.316-b-2", "eu-ai-act-art-12"),
     "bias_findings": ("eu-ai-act-art-10", "eu-ai-act-art-15", "hhs-45-cfr-92-210"),
 }
 

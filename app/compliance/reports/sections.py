@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app.compliance.reports.audit_trail import audit_trail
 from app.compliance.reports.bias import bias_findings
 from app.compliance.reports.log_integrity import receipts_and_log
 from app.compliance.reports.loops import loops_blocked
@@ -17,11 +18,12 @@ from storage.ids import utcnow
 
 SectionBuilder = Callable[[Scope], Section]
 
-# Sections still to come, each in a module of its own once its data is on main: the audit
-# trail's summary, high-risk decisions with their reviews and open violations.
+# Still to come, in a module of its own once its data is on main: high-risk decisions with
+# their reviews and open violations.
 SECTIONS: list[SectionBuilder] = [
     usage_and_cost,
     receipts_and_log,
+    audit_trail,
     loops_blocked,
     bias_findings,
 ]
