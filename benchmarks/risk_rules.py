@@ -69,7 +69,8 @@ def load_cases(path: Path = LABELLED) -> list[dict]:
 def table(tallies: dict[str, Tally]) -> str:
     lines = ["| category | labelled | precision | recall |", "|---|---:|---:|---:|"]
     for name, t in tallies.items():
-        lines.append(f"| {name} | {t.true_positive + t.false_negative} | {t.precision():.2f} | {t.recall():.2f} |")
+        labelled = t.true_positive + t.false_negative
+        lines.append(f"| {name} | {labelled} | {t.precision():.2f} | {t.recall():.2f} |")
     return "\n".join(lines)
 
 

@@ -6,10 +6,12 @@ from storage.log_models import LogCheckpoint, LogEntry, LogKey, LogNode, LogStat
 from storage.loop_models import LoopEvent
 from storage.models import ApiKey, OAuthIdentity, QuotaCounter, User
 from storage.request_models import RequestLogEntry, RequestStart
+from storage.risk_models import ComplianceViolation, HealthcareSettings, ReceiptReview, RiskAssessment
 from storage.webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry, RequestStart,
               Budget, SpendCounter,
               CostDaily, CostDirty, CostState, Job,
               WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt,
-              LogEntry, LogNode, LogState, LogCheckpoint, LogKey, Receipt]
+              LogEntry, LogNode, LogState, LogCheckpoint, LogKey, Receipt,
+              RiskAssessment, ReceiptReview, ComplianceViolation, HealthcareSettings]

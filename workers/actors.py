@@ -13,6 +13,7 @@ import workers.broker  # noqa: F401  (our broker, before any actor is declared)
 # One import per actor module (with a noqa for F401), e.g. ``import workers.costs``.
 import workers.costs
 import workers.healthcare_log
+import workers.healthcare_risk
 import workers.request_log
 import workers.webhooks
 from workers.scheduler import Periodic
@@ -24,5 +25,9 @@ PERIODIC: list[Periodic] = [
     Periodic(workers.webhooks.SWEEP_ACTOR, every_seconds=workers.webhooks.SWEEP_EVERY_SECONDS),
     Periodic(workers.healthcare_log.SEQUENCE_ACTOR,
              every_seconds=workers.healthcare_log.SEQUENCE_EVERY_SECONDS),
+    Periodic(workers.healthcare_risk.CLASSIFY_ACTOR,
+             every_seconds=workers.healthcare_risk.CLASSIFY_EVERY_SECONDS),
+    Periodic(workers.healthcare_risk.OVERSIGHT_ACTOR,
+             every_seconds=workers.healthcare_risk.OVERSIGHT_EVERY_SECONDS),
     Periodic(workers.webhooks.PRUNE_ACTOR, every_seconds=workers.webhooks.PRUNE_EVERY_SECONDS),
 ]

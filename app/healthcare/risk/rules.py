@@ -88,7 +88,8 @@ class RuleSet:
         except (KeyError, TypeError) as exc:
             raise RuleSetError(f"{source}: the risk rules lack {exc}") from None
 
-    def classify(self, request_text: str, answer_text: str, declared: Declared = Declared()) -> Classification:
+    def classify(self, request_text: str, answer_text: str,
+                 declared: Declared = Declared()) -> Classification:
         request_text, answer_text = request_text.lower(), answer_text.lower()
         misses: dict[str, float] = {}  # per category: the product of (1 - weight) of its fired rules
         fired = []
