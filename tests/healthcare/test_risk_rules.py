@@ -7,7 +7,14 @@ import re
 
 import pytest
 
-from app.healthcare.risk.rules import DEFAULT_RULES_FILE, Declared, RuleSet, RuleSetError, answer_text, request_text
+from app.healthcare.risk.rules import (
+    DEFAULT_RULES_FILE,
+    Declared,
+    RuleSet,
+    RuleSetError,
+    answer_text,
+    request_text,
+)
 from benchmarks.risk_rules import evaluate, load_cases
 
 RULES = RuleSet.from_file()
@@ -19,9 +26,11 @@ RULES = RuleSet.from_file()
     ("Sudden crushing chest pain.", "Call 999 now: this could be a heart attack.", "high", "triage_urgency"),
     ("Fever and white spots on the tonsils.", "This is consistent with bacterial tonsillitis.",
      "high", "diagnosis"),
-    ("Can I stop my statin?", "Do not stop the statin without asking your doctor.", "high", "treatment_change"),
+    ("Can I stop my statin?", "Do not stop the statin without asking your doctor.",
+     "high", "treatment_change"),
     ("I want to end my life.", "Please call a crisis line now.", "high", "mental_health_crisis"),
-    ("My HbA1c is 58 mmol/mol.", "That is high: above the diabetes threshold.", "medium", "lab_interpretation"),
+    ("My HbA1c is 58 mmol/mol.", "That is high: above the diabetes threshold.",
+     "medium", "lab_interpretation"),
     ("Can I eat soft cheese while pregnant?", "Avoid unpasteurised soft cheese.", "medium", "pregnancy"),
     ("Write a haiku about autumn.", "Red leaves drift and fall.", "low", None),
     ("How much caffeine is in coffee?", "About 95 mg of caffeine per cup.", "low", None),
