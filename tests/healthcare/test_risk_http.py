@@ -20,8 +20,8 @@ from app.healthcare.risk.assessment import assess, drain_cases
 from app.healthcare.risk.cases import risk_cases
 from app.healthcare.risk.oversight import check_overdue
 from app.healthcare.sequencer import drain_leaves, publish
-from app.healthcare.verify import verify_bundle
 from app.healthcare.transparency import transparency_log
+from app.healthcare.verify import verify_bundle
 from providers.base import ProviderSettings
 from storage.ids import utcnow
 from storage.tables import ALL_MODELS
