@@ -13,6 +13,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+import redis
 
 import storage.risk as risk_repo
 from app.handoff.drain import drain_journal
@@ -251,3 +252,21 @@ def test_the_patient_text_lands_nowhere(app, client, hooked, receiver, caplog, t
     for where, text in [("tables", rows), ("logs", caplog.text), ("webhooks", events),
                         ("receipt", bundle), ("sealed journal", sealed.decode())]:
         assert CANARY not in text, f"the canary is in the {where}"
+
+
+def test_with_redis_the_sealed_case_rides_the_stream_and_is_deleted_once_assessed(
+        make_app, make_account, redis_url, redis_names):
+    redis_app = make_app(redis_url=redis_url)
+    account = make_account(tier="healthcare")
+    client = redis_app.test_client()
+    receipt_id = ask(client, account)
+    stream = redis.Redis.from_url(redis_url)
+    try:
+        [(_, fields)] = stream.xrange(redis_names["risk_stream"])
+        assert CANARY.encode() not in fields[b"r"]  # sealed
+        with redis_app.app_context():
+            assert drain_cases() == 1
+            assert risk_repo.assessment(account.user.id, receipt_id).level == "high"
+        assert stream.xlen(redis_names["risk_stream"]) == 0
+    finally:
+        stream.close()
