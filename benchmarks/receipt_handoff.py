@@ -114,7 +114,7 @@ def micro(app, count: int) -> dict[str, tuple[float, float, float]]:
             request_log().append(record(), [leaf, sealed_case()])
 
         return {"receipt built (HMACs, canonical leaf bytes)": _per_call_us(receipt, count),
-                "risk case sealed (text extracted, Fernet)": _per_call_us(sealed_case, count),
+                "risk case sealed (text extracted, AES-GCM)": _per_call_us(sealed_case, count),
                 "request-log hand-off alone (every request)": _per_call_us(alone, count),
                 "request-log hand-off + receipt and sealed risk case riding along":
                     _per_call_us(with_receipt, count)}
