@@ -8,6 +8,7 @@ clock moved by argument instead of waiting out the review window.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import timedelta
@@ -17,6 +18,7 @@ import redis
 
 import storage.risk as risk_repo
 from app.handoff.drain import drain_journal
+from app.healthcare.offline import load_verifiers, verify_file
 from app.healthcare.risk.assessment import assess, drain_cases
 from app.healthcare.risk.cases import risk_cases
 from app.healthcare.risk.oversight import check_overdue
@@ -108,6 +110,14 @@ def test_a_dosing_answer_gets_a_high_risk_amendment_and_one_webhook(app, client,
         checks = verify_bundle(assessed, tlog.verifiers(), tlog.origin)
     assert all(check.ok for check in checks), checks
     assert bundle["receipt"]["id"] == receipt_id  # the receipt itself is unchanged
+    keys = [k["vkey"] for k in client.get("/api/health/log/keys").get_json()["keys"]]
+    outcomes = verify_file(json.dumps(bundle), load_verifiers(keys))
+    assert [o.ok for o in outcomes] == [True, True] and outcomes[1].label == amendment["id"]
+    amendment["risk"]["level"] = "low"  # rewritten after the fact
+    bundle["amendments"].append({**assessed, "amendment": {**amendment, "receipt_id": "rcpt_other"}})
+    outcomes = verify_file(json.dumps(bundle), load_verifiers(keys))
+    assert [o.ok for o in outcomes] == [True, False, False]
+    assert "leaf_hash" in outcomes[1].reason and "amends 'rcpt_other'" in outcomes[2].reason
     [event] = stored_events(client, hooked, HIGH_RISK)
     [got] = wait_for(lambda: receiver.of_type(HIGH_RISK), "the high-risk webhook")
     assert got.verified_by == ["current"]
