@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,7 +21,7 @@ import storage.risk as risk_repo
 from app.handoff.drain import drain_journal
 from app.healthcare.offline import load_verifiers, verify_file
 from app.healthcare.risk.assessment import assess, drain_cases
-from app.healthcare.risk.cases import risk_cases
+from app.healthcare.risk.cases import RiskCases, risk_cases
 from app.healthcare.risk.oversight import check_overdue
 from app.healthcare.sequencer import drain_leaves, publish
 from app.healthcare.transparency import transparency_log
@@ -280,3 +281,15 @@ def test_with_redis_the_sealed_case_rides_the_stream_and_is_deleted_once_assesse
         assert stream.xlen(redis_names["risk_stream"]) == 0
     finally:
         stream.close()
+
+
+def test_a_case_that_cannot_be_opened_is_set_aside_and_the_rest_assessed(app, client, healthcare):
+    with app.app_context():
+        foreign = RiskCases("another-secret-key-0123456789abcd", risk_cases().journal, None, "risk")
+        foreign.keep_in_journal(foreign.seal(b'{"receipt_id": "rcpt_x"}'))
+    receipt_id = ask(client, healthcare)
+    with app.app_context():
+        assert drain_cases() == 2  # both read
+        assert risk_repo.assessment(healthcare.user.id, receipt_id) is not None
+    rejected = Path(app.config["AQTA_SETTINGS"].risk_journal_dir, "rejected.log").read_text()
+    assert "cannot be opened" in rejected and rejected.count("\n") == 1

@@ -93,7 +93,7 @@ def store_cases(raw: list[bytes], reject: Callable[[bytes, Exception], None]) ->
         try:
             case = sealer.open(data)
             parse_timestamp(case["created_at"])
-        except (InvalidCase, KeyError, TypeError, ValueError) as exc:
+        except (InvalidCase, ValueError) as exc:
             reject(data, exc)
             continue
         assess(case)

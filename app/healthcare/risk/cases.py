@@ -36,6 +36,7 @@ from storage.records import ApiKeyRecord
 SEAL_INFO = b"aqta risk cases v1"
 SEALED_AS = b"aqta risk case v1"  # authenticated with every case: a token of another kind never opens
 NONCE_BYTES = 12
+REQUIRED = ("receipt_id", "request_id", "account_id", "key_id", "model", "created_at")
 DECISION_TYPE_HEADER = "X-Aqta-Decision-Type"
 DECLARED_CHARS = 40  # a declared decision type or risk is a short label; longer ones are cut
 
@@ -91,8 +92,8 @@ class RiskCases:
         except (binascii.Error, InvalidTag, ValueError):
             raise InvalidCase("a risk case that cannot be opened (sealed under another "
                               "SECRET_KEY?)") from None
-        if not isinstance(case, dict) or not isinstance(case.get("receipt_id"), str):
-            raise InvalidCase("a risk case without a receipt id")
+        if not isinstance(case, dict) or not all(isinstance(case.get(name), str) for name in REQUIRED):
+            raise InvalidCase(f"a risk case needs {', '.join(REQUIRED)}")
         return case
 
     def keep_in_journal(self, data: bytes) -> None:
