@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.gateway.cache import store as cache_store
     from app.gateway.request_log import sink as request_log_sink
     from app.healthcare import audit_listeners, receipts, transparency
+    from app.healthcare.risk import assessment
+    from app.healthcare.risk import cases as risk_cases
     from app.identity import api_keys, authentication, oauth, throttle
     from app.metrics import http as metrics_http
     from app.webhooks import service as webhooks_service
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     receipts.init_app(app)
     transparency.init_app(app)
     audit_listeners.init_app(app)
+    risk_cases.init_app(app)
+    assessment.init_app(app)
     api_keys.init_app(app)
     authentication.init_app(app)
     throttle.init_app(app)

@@ -101,6 +101,10 @@ class Settings:
     # Days receipts and audit events keep their content: six years (HIPAA §164.316(b)(2)) with
     # the two leap days they span; their hashes stay in the tree for ever.
     log_retention_days: int = 2192
+    risk_rules_file: str | None = None  # the high-risk rule set (None: the one shipped)
+    risk_stream: str = "aqta:risk-cases"  # the Redis Stream sealed answers pass to the classifier
+    risk_journal_dir: str = "aqta-risk-journal"  # the sealed answers' local journal (embedded, fallback)
+    review_window_seconds: float = 24 * 3600  # a high-risk answer unreviewed this long is a violation
     webhook_allow_private: bool = False  # deliver to loopback/private addresses (never cloud metadata)
     webhook_timeout_seconds: float = 10.0  # a delivery must get its 2xx within this long
     # Seconds between a webhook delivery's attempts (each with up to 20 % jitter): 5 s, 5 min,
@@ -386,4 +390,9 @@ def _log_settings(env: Mapping[str, str]) -> dict:
             "log_stream": _text(env, "LOG_STREAM", Settings.log_stream),
             "log_journal_dir": _text(env, "LOG_JOURNAL_DIR", Settings.log_journal_dir),
             "export_dir": _text(env, "EXPORT_DIR", Settings.export_dir),
-            "log_retention_days": _number(env, "LOG_RETENTION_DAYS", Settings.log_retention_days, int, 1)}
+            "log_retention_days": _number(env, "LOG_RETENTION_DAYS", Settings.log_retention_days, int, 1),
+            "risk_rules_file": _text(env, "AQTA_RISK_RULES_FILE"),
+            "risk_stream": _text(env, "RISK_STREAM", Settings.risk_stream),
+            "risk_journal_dir": _text(env, "RISK_JOURNAL_DIR", Settings.risk_journal_dir),
+            "review_window_seconds": _number(env, "REVIEW_WINDOW_SECONDS", Settings.review_window_seconds,
+                                             float, 1)}

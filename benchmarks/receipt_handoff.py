@@ -4,8 +4,9 @@ Two measurements, each in both modes:
 
 1. **Micro**: building one receipt (two HMAC commitments, canonical leaf bytes);
    the request log's hand-off every request makes (one journal line, or one
-   ``XADD``); and that hand-off with the receipt built and riding along (one more
-   journal line, or a second ``XADD`` in the same pipeline), as the gateway does it.
+   ``XADD``); sealing the answer's text for the risk classifier; and that hand-off
+   with the receipt and the sealed case riding along (two more journal lines, or two
+   more ``XADD``s in the same pipeline), as the gateway does it.
 2. **Per request**: the same chat completions (mock provider, in process, through
    the WSGI app) from a healthcare key and a pro key, interleaved so both see the
    same machine; the difference in the mean is what receipts cost a request.
@@ -37,6 +38,7 @@ from app import create_app  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.gateway.request_log.sink import request_log  # noqa: E402
 from app.healthcare import receipts  # noqa: E402
+from app.healthcare.risk.cases import risk_cases  # noqa: E402
 from app.identity.api_keys import generate_key  # noqa: E402
 from providers.base import ProviderSettings, Usage  # noqa: E402
 from storage.ids import utcnow  # noqa: E402
@@ -58,6 +60,7 @@ def _app(folder: Path, redis_url: str | None, namespace: str):
                         jobs_namespace=namespace, log_stream=f"{namespace}:log-pending",
                         request_log_stream=f"{namespace}:request-log-stream",
                         log_journal_dir=str(folder / "log-journal"),
+                        risk_stream=f"{namespace}:risk-cases", risk_journal_dir=str(folder / "risk-journal"),
                         request_journal_dir=str(folder / "journal"), key_cache_seconds=60.0,
                         providers={"mock": ProviderSettings(extra={"response_words": 40, "chunk_count": 5})})
     app = create_app(settings)
@@ -102,13 +105,19 @@ def micro(app, count: int) -> dict[str, tuple[float, float, float]]:
         def alone():
             request_log().append(record())
 
+        def sealed_case():
+            return risk_cases().rider(receipt_id="rcpt_bench", key=key, request_id="req_bench",
+                                      model="mock-1", created_at=utcnow(), request=REQUEST, answer=ANSWER)
+
         def with_receipt():
             _, leaf = receipt()
-            request_log().append(record(), [leaf])
+            request_log().append(record(), [leaf, sealed_case()])
 
         return {"receipt built (HMACs, canonical leaf bytes)": _per_call_us(receipt, count),
+                "risk case sealed (text extracted, AES-GCM)": _per_call_us(sealed_case, count),
                 "request-log hand-off alone (every request)": _per_call_us(alone, count),
-                "request-log hand-off + receipt built and riding along": _per_call_us(with_receipt, count)}
+                "request-log hand-off + receipt and sealed risk case riding along":
+                    _per_call_us(with_receipt, count)}
 
 
 def per_request(app, count: int) -> dict[str, float]:

@@ -8,6 +8,7 @@ from storage.log_models import LogCheckpoint, LogEntry, LogKey, LogNode, LogStat
 from storage.loop_models import LoopEvent
 from storage.models import ApiKey, OAuthIdentity, QuotaCounter, User
 from storage.request_models import RequestLogEntry, RequestStart
+from storage.risk_models import ComplianceViolation, HealthcareSettings, ReceiptReview, RiskAssessment
 from storage.webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEntry, RequestStart,
@@ -15,4 +16,5 @@ ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEn
               CostDaily, CostDirty, CostState, Job,
               WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt,
               LogEntry, LogNode, LogState, LogCheckpoint, LogKey, Receipt, AuditEvent,
+              RiskAssessment, ReceiptReview, ComplianceViolation, HealthcareSettings,
               BiasRun, BiasFinding, BiasProbe, BiasObservation]

@@ -96,7 +96,7 @@ def _locked(query: peewee.Query) -> peewee.Query:
     return query if is_sqlite() else query.for_update()
 
 
-def _entry(row: LogEntry) -> EntryRecord:
+def entry_record(row: LogEntry) -> EntryRecord:
     return EntryRecord(row.id, row.leaf_type, row.account_id, row.leaf_data.encode(),
                        bytes.fromhex(row.leaf_hash), row.leaf_index)
 
@@ -226,7 +226,7 @@ def state() -> TreeState | None:
 
 def entry(entry_id: str) -> EntryRecord | None:
     row = LogEntry.get_or_none(LogEntry.id == entry_id)
-    return _entry(row) if row else None
+    return entry_record(row) if row else None
 
 
 # -- checkpoints ---------------------------------------------------------------------------------

@@ -115,6 +115,7 @@ def redis_names():
 def settings(database_url, tmp_path, redis_names) -> Settings:
     return Settings(database_url=database_url, secret_key="test-secret-key-0123456789abcdef",
                     key_cache_seconds=0.0, request_journal_dir=str(tmp_path / "journal"),
+                    risk_journal_dir=str(tmp_path / "risk-journal"),
                     signin_rate_limit="1000/minute",  # tests sign in often; the throttle has its own
                     **redis_names)
 

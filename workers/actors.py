@@ -15,6 +15,7 @@ import workers.compliance_bias
 import workers.compliance_reports  # noqa: F401
 import workers.costs
 import workers.healthcare_log
+import workers.healthcare_risk
 import workers.request_log
 import workers.webhooks
 from workers.scheduler import Periodic
@@ -26,6 +27,10 @@ PERIODIC: list[Periodic] = [
     Periodic(workers.webhooks.SWEEP_ACTOR, every_seconds=workers.webhooks.SWEEP_EVERY_SECONDS),
     Periodic(workers.healthcare_log.SEQUENCE_ACTOR,
              every_seconds=workers.healthcare_log.SEQUENCE_EVERY_SECONDS),
+    Periodic(workers.healthcare_risk.CLASSIFY_ACTOR,
+             every_seconds=workers.healthcare_risk.CLASSIFY_EVERY_SECONDS),
+    Periodic(workers.healthcare_risk.OVERSIGHT_ACTOR,
+             every_seconds=workers.healthcare_risk.OVERSIGHT_EVERY_SECONDS),
     Periodic(workers.webhooks.PRUNE_ACTOR, every_seconds=workers.webhooks.PRUNE_EVERY_SECONDS),
     Periodic(workers.compliance_bias.MONITOR_ACTOR,
              every_seconds=workers.compliance_bias.MONITOR_EVERY_SECONDS),

@@ -13,9 +13,12 @@ from app.api.health_schemas import (
     ConsistencyQuerySchema,
     ConsistencySchema,
     ExportQuerySchema,
+    HealthSettingsSchema,
     LogKeysSchema,
     ReceiptPageSchema,
     ReceiptsQuerySchema,
+    ReviewBodySchema,
+    ReviewSchema,
     VerifyBodySchema,
     VerifyResultSchema,
 )
@@ -23,6 +26,7 @@ from app.api.jobs import JobSchema
 from app.api.schemas import AUTHENTICATED, RETRY_AFTER, ErrorSchema
 from app.errors import InvalidRequest, NotFound
 from app.healthcare import exports, service
+from app.healthcare.risk import oversight
 from app.healthcare.transparency import transparency_log
 from app.identity.authentication import current_principal, login_required
 
@@ -105,6 +109,46 @@ def verify_receipt(body: dict, receipt_id: str):
     given the original request and answer, check them against the receipt's commitments."""
     user_id = healthcare_account()
     return service.verify(user_id, receipt_id, body.get("request"), body.get("answer"))
+
+
+@blp.route("/receipts/<string:receipt_id>/review", methods=["POST"])
+@blp.arguments(ReviewBodySchema)
+@blp.response(201, ReviewSchema)
+@blp.alt_response(400, description="invalid_request: a missing reviewer, an unknown outcome")
+@blp.alt_response(403, description="insufficient_tier: receipts need the healthcare tier")
+@blp.alt_response(404, description="receipt_not_found")
+@blp.doc(security=AUTHENTICATED)
+@login_required
+def review_receipt(body: dict, receipt_id: str):
+    """A clinician's review of the answer (approved, amended or rejected), appended to the log as
+    an amendment of the receipt. The note is kept only as an HMAC commitment. A review within
+    REVIEW_WINDOW_SECONDS of a high-risk answer prevents its human-oversight violation."""
+    leaf = oversight.review(healthcare_account(), receipt_id, body["reviewer"], body["outcome"],
+                            body.get("note"))
+    return {"amendment": leaf}
+
+
+@blp.route("/settings")
+@blp.response(200, HealthSettingsSchema)
+@blp.alt_response(403, description="insufficient_tier: the healthcare tier only")
+@blp.doc(security=AUTHENTICATED)
+@login_required
+def get_settings():
+    """The account's healthcare settings: the models approved for high-risk decisions."""
+    return {"high_risk_models": oversight.approved_models(healthcare_account())}
+
+
+@blp.route("/settings", methods=["PUT"])
+@blp.arguments(HealthSettingsSchema)
+@blp.response(200, HealthSettingsSchema)
+@blp.alt_response(403, description="insufficient_tier: the healthcare tier only")
+@blp.doc(security=AUTHENTICATED)
+@login_required
+def put_settings(body: dict):
+    """Set the models approved for high-risk decisions: a high-risk answer by any other model
+    raises a compliance.violation (eu_ai_act, art_26_use_as_instructed). Empty: all approved."""
+    return {"high_risk_models": oversight.set_approved_models(healthcare_account(),
+                                                              body["high_risk_models"])}
 
 
 @blp.route("/log/keys")

@@ -36,6 +36,10 @@ class BundleSchema(Schema):
     tree_size = fields.Integer(metadata={"description": "Size of the tree the proof is against"})
     inclusion_proof = fields.List(fields.String(), metadata={"description": "RFC 9162 path, base64"})
     checkpoint = fields.String(metadata={"description": "The C2SP signed checkpoint of that tree"})
+    amendments = fields.List(fields.Dict(), metadata={
+        "description": "Leaves amending the receipt, oldest first: its risk assessment (kind "
+                       "risk_assessment) and clinicians' reviews (kind review), each a bundle with the "
+                       "leaf under amendment, its own inclusion proof and checkpoint"})
 
 
 class VerifyBodySchema(Schema):
@@ -82,3 +86,22 @@ class ConsistencySchema(Schema):
     old = fields.Integer(required=True, data_key="from")
     new = fields.Integer(required=True, data_key="to")
     proof = fields.List(fields.String(), required=True, metadata={"description": "RFC 9162 proof, base64"})
+
+
+class ReviewBodySchema(Schema):
+    reviewer = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Who reviewed: a clinician's name or staff id (stored as given)"})
+    outcome = fields.String(required=True, validate=validate.OneOf(["approved", "amended", "rejected"]))
+    note = fields.String(validate=validate.Length(max=10_000), metadata={
+        "description": "Free text; may mention the patient, so only its HMAC commitment is kept"})
+
+
+class ReviewSchema(Schema):
+    amendment = fields.Dict(required=True, metadata={"description": "The review's leaf (pending until "
+                                                                     "sequenced, about a second)"})
+
+
+class HealthSettingsSchema(Schema):
+    high_risk_models = fields.List(fields.String(validate=validate.Length(min=1, max=100)), required=True,
+                                   metadata={"description": "Models approved for high-risk decisions; "
+                                                            "an empty list approves every model"})

@@ -13,7 +13,12 @@ from functools import wraps
 from flask import current_app, redirect, request, send_file, url_for
 from flask_login import current_user
 
-from app.api.health_schemas import ExportQuerySchema, ReceiptsQuerySchema, VerifyBodySchema
+from app.api.health_schemas import (
+    ExportQuerySchema,
+    ReceiptsQuerySchema,
+    ReviewBodySchema,
+    VerifyBodySchema,
+)
 from app.dashboard.blueprint import SAFE_METHODS, bp, me, page, paging_args, signed_in
 from app.dashboard.forms import load
 from app.dashboard.usage_counts import key_names
@@ -21,6 +26,7 @@ from app.errors import EXPECTED_ERRORS, InsufficientTier, InvalidRequest, api_er
 from app.healthcare import exports, service
 from app.healthcare.leaves import parse_timestamp
 from app.healthcare.receipts import HEALTHCARE_TIER
+from app.healthcare.risk import oversight
 from app.identity.api_keys import live_keys
 
 
@@ -112,6 +118,7 @@ def _receipt_page(receipt_id: str, status: int = 200, **context):
     bundle = service.get_bundle(me().id, receipt_id)
     return page("receipt.html", status, title=f"Receipt {receipt_id}", bundle=bundle,
                 receipt=bundle["receipt"], key_names=key_names(live_keys(me().id)),
+                oversight=oversight.oversight_of(me().id, receipt_id), outcomes=oversight.OUTCOMES,
                 **context)
 
 
@@ -132,6 +139,21 @@ def _json_object(field: str) -> dict | None:
     except ValueError:
         raise InvalidRequest(f"The {field} is not valid JSON; paste it exactly as it was sent "
                              "or received.", field=field) from None
+
+
+@bp.route("/dashboard/receipts/<receipt_id>/review", methods=["POST"])
+@signed_in
+@healthcare_only
+def review_receipt(receipt_id: str):
+    fields = {name: value for name in ("reviewer", "outcome", "note")
+              if (value := request.form.get(name, "").strip())}
+    try:
+        body = load(ReviewBodySchema(), {}, data=fields)
+        oversight.review(me().id, receipt_id, body["reviewer"], body["outcome"], body.get("note"))
+    except EXPECTED_ERRORS as failure:
+        exc = api_error(failure)
+        return _receipt_page(receipt_id, exc.status, error=exc.message)
+    return redirect(url_for("dashboard.receipt", receipt_id=receipt_id) + "#review")
 
 
 @bp.route("/dashboard/receipts/<receipt_id>/verify", methods=["POST"])

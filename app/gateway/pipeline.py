@@ -33,6 +33,7 @@ from app.gateway.routing import Route
 from app.gateway.streaming import StreamOutcome, estimate_tokens, relay
 from app.gateway.validation import validate_chat_request
 from app.healthcare import receipts
+from app.healthcare.risk.cases import declared_decision_type
 from providers.base import ChatRequest, Provider, Usage
 from providers.errors import ProviderFailure
 
@@ -106,6 +107,7 @@ def complete(attempt: Attempt, raw: bytes, headers: Mapping[str, str]) -> Answer
 
 def _complete(attempt: Attempt, raw: object, headers: Mapping[str, str]) -> Answer:
     body = validate_chat_request(raw)
+    attempt.decision_type = declared_decision_type(headers)
     attempt.routed(body["model"], "")
     service = gateway()
     route = service.route(body["model"], attempt.key.tier)

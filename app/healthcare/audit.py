@@ -56,6 +56,8 @@ EXPORT_REQUESTED, EXPORT_DOWNLOADED = "export.requested", "export.downloaded"
 REPORT_REQUESTED, REPORT_GENERATED, REPORT_DOWNLOADED = (
     "report.requested", "report.generated", "report.downloaded")
 LOG_EXPIRED = "log.content_expired"
+RECEIPT_REVIEWED = "receipt.reviewed"  # a clinician's review (its amendment leaf is referenced)
+HEALTHCARE_SETTINGS_CHANGED = "healthcare_settings.changed"  # the models approved for high-risk use
 
 # Entities acted on (FHIR AuditEvent.entity.what).
 ACCOUNT, API_KEY, BUDGET, WEBHOOK_ENDPOINT = "account", "key", "budget", "webhook_endpoint"

@@ -55,6 +55,8 @@ def _bundles(text: str) -> Iterator[tuple[str, object, list[Check]]]:
         whole = None
     if isinstance(whole, dict):
         yield "document", whole, []
+        for amendment in whole.get("amendments") or ():  # a receipt's risk assessment, reviews
+            yield "amendment", amendment, [_references(whole, amendment)]
         return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -65,8 +67,20 @@ def _bundles(text: str) -> Iterator[tuple[str, object, list[Check]]]:
             yield f"line {number}", None, []
 
 
+def _references(document: dict, amendment: object) -> Check:
+    """An amendment shown with a receipt must amend that receipt."""
+    receipt = bundled_leaf(document)
+    carried = bundled_leaf(amendment)
+    wanted = receipt[1].get("id") if receipt else None
+    named = carried[1].get("receipt_id") if carried else None
+    ok = wanted is not None and named == wanted
+    return Check("amends_receipt", ok, f"amends receipt {wanted}" if ok
+                 else f"amends {named!r}, not the receipt it is shown with ({wanted!r})")
+
+
 def verify_file(text: str, verifiers: list[Verifier], origin: str | None = None) -> list[Outcome]:
-    """One outcome per leaf bundle in ``text``: a JSON document, JSON Lines or a CSV export.
+    """One outcome per leaf bundle in ``text``: a JSON document (with its amendments), JSON Lines
+    or a CSV export.
 
     Raises ``csv_rows.NotAnExport`` for CSV that cannot be checked (made without its leaf column).
     """

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import storage.receipts as receipts_repo
+import storage.risk as risk_repo
 import storage.users as users_repo
 from app.analytics.cursors import decode_cursor, encode_cursor
 from app.errors import InsufficientTier, NotFound
@@ -51,16 +52,20 @@ def receipt_object(stored: StoredReceipt) -> dict:
     return value if isinstance(value, dict) else {"id": stored.id, "unreadable": True}
 
 
+def _proven(leaf: dict, leaf_index: int | None) -> dict:
+    """A leaf with its inclusion proof against the latest checkpoint, or pending."""
+    proof = transparency_log().inclusion(leaf_index) if leaf_index is not None else None
+    if proof is None:
+        return make_bundle(leaf, leaf_index, None, None, None)
+    return make_bundle(leaf, leaf_index, proof.hashes, proof.checkpoint.note, proof.checkpoint.size)
+
+
 def bundle_of(stored: StoredReceipt) -> dict:
     """The receipt with its inclusion proof against the latest checkpoint, or pending."""
-    proof = transparency_log().inclusion(stored.leaf_index) if stored.leaf_index is not None else None
-    if proof is None:
-        return make_bundle(receipt_object(stored), stored.leaf_index, None, None, None)
-    return make_bundle(receipt_object(stored), stored.leaf_index, proof.hashes, proof.checkpoint.note,
-                       proof.checkpoint.size)
+    return _proven(receipt_object(stored), stored.leaf_index)
 
 
-def get_bundle(user_id: str, receipt_id: str) -> dict:
+def stored_receipt(user_id: str, receipt_id: str) -> StoredReceipt:
     """The account's receipt, pending from the moment its answer left; another's is not found."""
     bundle = _bundle(user_id, receipt_id)
     audit.record(audit.RECEIPT_READ, audit.READ, account_id=user_id, entity_type=audit.RECEIPT,
@@ -74,7 +79,16 @@ def _bundle(user_id: str, receipt_id: str) -> dict:
         stored = read_through(lambda: receipts_repo.get(user_id, receipt_id))
     if stored is None:
         raise ReceiptNotFound(receipt_id)
-    return bundle_of(stored)
+    return stored
+
+
+def get_bundle(user_id: str, receipt_id: str) -> dict:
+    """The account's receipt bundle, with its amendments (risk assessment, reviews), each a
+    bundle of its own that the same verifier proves."""
+    stored = stored_receipt(user_id, receipt_id)
+    amendments = [_proven(json.loads(entry.leaf_data), entry.leaf_index)
+                  for entry in risk_repo.amendments(user_id, receipt_id)]
+    return {**bundle_of(stored), "amendments": amendments}
 
 
 def page(user_id: str, where: ReceiptFilter, after: ReceiptPosition | None, limit: int) -> list[dict]:

@@ -14,6 +14,7 @@ import requests
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
 import storage.webhooks as hooks_repo
+from app.healthcare.risk.assessment import drain_cases
 from app.healthcare.sequencer import drain_leaves, publish
 from storage.log_models import LogEntry
 from tests.conftest import PASSWORD
@@ -404,6 +405,25 @@ def test_a_receipt_shows_its_proof_and_verifies_with_its_commitments(signed_in, 
     assert "does not match the receipt" in text(altered)
     broken = visitor.submit(path, {"answer": "{not json"}, action=f"{path}/verify")
     assert broken.status_code == 400 and "The answer is not valid JSON" in text(broken)
+
+
+def test_a_receipt_shows_its_risk_and_takes_a_review(signed_in, app):
+    visitor, account = signed_in("healthcare")
+    reply = app.test_client().post("/v1/chat/completions", json=CHAT,
+                                   headers={**account.headers, "X-Aqta-Decision-Type": "dosing"})
+    path = f"/dashboard/receipts/{reply.get_json()['aqta']['receipt_id']}"
+    assert "not assessed yet" in text(visitor.get(path))
+    with app.app_context():
+        drain_cases()
+    page = text(visitor.get(path))
+    assert '<dd data-testid="risk-level">high (0.900)</dd>' in page and "medication dosing" in page
+    assert "No clinician has reviewed this answer yet." in page
+    done = visitor.submit(path, {"reviewer": "Dr A. Clinician", "outcome": "approved",
+                                 "note": "Dose checked."}, action=f"{path}/review")
+    assert done.status_code == 302 and done.headers["Location"].endswith("#review")
+    assert "<strong>approved</strong> by Dr A. Clinician" in text(visitor.get(path))
+    refused = visitor.submit(path, {"reviewer": "Dr B", "outcome": "maybe"}, action=f"{path}/review")
+    assert refused.status_code == 400 and 'role="alert"' in text(refused)
 
 
 @pytest.mark.parametrize("tier", ["free", "pro"])

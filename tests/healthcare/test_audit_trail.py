@@ -104,6 +104,9 @@ def test_every_action_is_in_the_trail_once_with_its_actor_and_entity(oauth_app, 
     ok(client.get("/api/health/receipts", headers=admin))
     ok(client.get(f"/api/health/receipts/{receipt}", headers=admin))
     ok(client.post(f"/api/health/receipts/{receipt}/verify", headers=admin, json={}))
+    review = ok(client.post(f"/api/health/receipts/{receipt}/review", headers=admin,
+                            json={"reviewer": "Dr Ada", "outcome": "approved", "note": "fine"}), 201)
+    ok(client.put("/api/health/settings", headers=admin, json={"high_risk_models": ["mock-1"]}))
     job = ok(client.get("/api/health/receipts/export", headers=admin), 202)["id"]
     with app.app_context():  # the worker's part
         exports.run(job, uid, "jsonl", None, None, str(tmp_path / "exports"),
@@ -143,12 +146,16 @@ def test_every_action_is_in_the_trail_once_with_its_actor_and_entity(oauth_app, 
         ("receipt.listed", R, S, admin_id, "receipt", "*"),
         ("receipt.read", R, S, admin_id, "receipt", receipt),
         ("receipt.verified", E, S, admin_id, "receipt", receipt),
+        ("receipt.reviewed", U, S, admin_id, "receipt", receipt),
+        ("healthcare_settings.changed", U, S, admin_id, "account", uid),
         ("export.requested", "C", S, admin_id, "export", job),
         ("export.downloaded", R, S, admin_id, "export", job),
         ("report.requested", "C", S, admin_id, "report", report),
         ("report.generated", "C", S, "compliance.report", "report", report),
         ("report.downloaded", R, S, admin_id, "report", report),
     ])
+    reviewed = next(e["audit_event"] for e in events if e["audit_event"]["type"] == "receipt.reviewed")
+    assert reviewed["detail"]["amendment_id"] == review["amendment"]["id"]
     recorded = [e["audit_event"]["recorded"] for e in events]
     assert recorded == sorted(recorded, reverse=True)
     web = next(e["audit_event"] for e in events if e["audit_event"]["type"] == "auth.login")

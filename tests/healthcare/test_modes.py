@@ -1,6 +1,7 @@
 """Redis mode end to end with concurrent requests on two apps; and the PHI canary."""
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -158,8 +159,14 @@ def test_patient_markers_land_nowhere(make_app, make_account, chat, sequence, cl
     exporter = make_app(run_embedded_worker=True, export_dir=str(tmp_path / "exports")).test_client()
     exported = b"".join(_export(exporter, account, fmt) for fmt in ("jsonl", "csv")).decode()
     assert exported.count(receipt_id) == 3  # a JSONL line; a CSV row's id column and its leaf
+    def proven() -> bytes | None:  # the exporter's embedded worker assesses the answer meanwhile
+        sequence()
+        data = client.get(f"/api/health/receipts/{receipt_id}", headers=account.headers).get_data()
+        amendments = json.loads(data)["amendments"]
+        return data if amendments and all(a["status"] == "sequenced" for a in amendments) else None
+
     with app.app_context():
-        bundle = client.get(f"/api/health/receipts/{receipt_id}", headers=account.headers).get_data()
+        bundle = wait_for(proven, "the receipt's risk assessment to be sequenced")
         assert all(o.ok for o in verify_file(bundle.decode(), load_verifiers(keys)))
         rows = [str(list(model.select().dicts())) for model in ALL_MODELS]
     events = hooks.get("/api/webhooks/events", headers=account.headers).get_data(as_text=True)

@@ -2,6 +2,7 @@
 1,000 concurrent answers, and one worker SIGKILLed with leaves in hand."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ from tests.healthcare.conftest import MESSAGES
 from tests.support import wait_for
 
 REQUESTS = 1000
+LEAVES = 2 * REQUESTS  # each answer's receipt, and the amendment with its risk assessment
 AQTA = str(Path(sys.executable).with_name("aqta"))
 START_SECONDS = 60  # a fresh interpreter importing the app is slow on a busy machine
 
@@ -84,6 +86,8 @@ def test_two_web_processes_and_two_workers_sequence_a_thousand_receipts_exactly(
            "SECRET_KEY": settings.secret_key, "JOBS_NAMESPACE": jobs_namespace, "LOG_STREAM": stream,
            "REQUEST_LOG_STREAM": f"{jobs_namespace}:stream:request-log",
            "LOG_JOURNAL_DIR": str(tmp_path / "log-journal"),
+           "RISK_STREAM": f"{jobs_namespace}:stream:risk-cases",
+           "RISK_JOURNAL_DIR": str(tmp_path / "risk-journal"),
            "REQUEST_JOURNAL_DIR": str(tmp_path / "journal"), "MOCK_RESPONSE_WORDS": "8"}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -121,18 +125,24 @@ def test_two_web_processes_and_two_workers_sequence_a_thousand_receipts_exactly(
             receipt_ids = list(answers)
         survivor = next(w for w in workers if w is not doomed)
         assert survivor.poll() is None and web.poll() is None
-        wait_for(lambda: sequenced() >= REQUESTS, "every receipt to be sequenced", 90)
+        wait_for(lambda: sequenced() >= LEAVES, "every receipt and assessment to be sequenced", 90)
         with app.app_context():
-            wait_for(lambda: log_repo.latest_checkpoint().size == REQUESTS, "a checkpoint of them all")
-            rows = list(LogEntry.select(LogEntry.id, LogEntry.leaf_index, LogEntry.leaf_hash)
+            wait_for(lambda: log_repo.latest_checkpoint().size == LEAVES, "a checkpoint of them all")
+            rows = list(LogEntry.select(LogEntry.id, LogEntry.leaf_type, LogEntry.leaf_data,
+                                        LogEntry.leaf_index, LogEntry.leaf_hash)
                         .order_by(LogEntry.leaf_index))
-            assert sorted(row.id for row in rows) == sorted(receipt_ids)  # none lost, none extra
-            assert [row.leaf_index for row in rows] == list(range(REQUESTS))  # no gap, no double
+            receipts = [row.id for row in rows if row.leaf_type == "receipt"]
+            assert sorted(receipts) == sorted(receipt_ids)  # none lost, none extra
+            assessed = [json.loads(row.leaf_data)["receipt_id"] for row in rows
+                        if row.leaf_type == "amendment"]
+            assert sorted(assessed) == sorted(receipt_ids)  # one assessment each, the killed worker's too
+            assert [row.leaf_index for row in rows] == list(range(LEAVES))  # no gap, no double
             state = log_repo.state()
-            assert state.size == REQUESTS
+            assert state.size == LEAVES
             assert state.root == merkle.root_of([bytes.fromhex(row.leaf_hash) for row in rows])
-            assert LogCheckpoint.select().where(LogCheckpoint.size > REQUESTS).count() == 0
+            assert LogCheckpoint.select().where(LogCheckpoint.size > LEAVES).count() == 0
         wait_for(lambda: monitor.xlen(stream) == 0, "every stream entry to be acknowledged")
+        assert monitor.xlen(env["RISK_STREAM"]) == 0  # every sealed case deleted once assessed
     finally:
         for process in processes:
             kill_group(process)

@@ -36,13 +36,14 @@ class Clock:
 
 # The settings that name what the app writes in Redis, and their environment variables.
 REDIS_NAME_VARIABLES = {"redis_key_prefix": "REDIS_KEY_PREFIX", "request_log_stream": "REQUEST_LOG_STREAM",
-                        "log_stream": "LOG_STREAM", "jobs_namespace": "JOBS_NAMESPACE"}
+                        "log_stream": "LOG_STREAM", "risk_stream": "RISK_STREAM",
+                        "jobs_namespace": "JOBS_NAMESPACE"}
 
 
 def redis_names_for(tag: str) -> dict[str, str]:
     """Settings that put everything the app writes in Redis under ``tag``."""
     return {"redis_key_prefix": f"{tag}:", "request_log_stream": f"{tag}:request-log",
-            "log_stream": f"{tag}:log-pending", "jobs_namespace": tag}
+            "log_stream": f"{tag}:log-pending", "risk_stream": f"{tag}:risk-cases", "jobs_namespace": tag}
 
 
 def redis_env(names: dict[str, str]) -> dict[str, str]:

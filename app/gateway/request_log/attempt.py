@@ -17,6 +17,7 @@ from decimal import Decimal
 from app.gateway.request_log.codec import STARTED
 from app.gateway.request_log.sink import request_log
 from app.healthcare import receipts
+from app.healthcare.risk.cases import risk_cases
 from app.metrics.series import count_chat
 from providers.base import Usage
 from storage.ids import utcnow
@@ -37,6 +38,7 @@ class Attempt:
         self.ttft_ms: int | None = None
         self.closed = False
         self.receipt_id: str | None = None  # set on closing a healthcare-tier answer
+        self.decision_type: str | None = None  # what the client declared (X-Aqta-Decision-Type)
 
     def routed(self, model: str, provider: str, listed_model: str = "") -> None:
         self.model, self.provider, self.listed_model = model, provider, listed_model
@@ -58,7 +60,8 @@ class Attempt:
         Given the ``request`` body and the ``answer`` (a completion: for a stream that
         broke or was abandoned, what reached the client), a healthcare-tier key's answer
         also gets a receipt recording the outcome, handed off with the record (in the same
-        Redis round trip; without Redis, before it); its id is ``receipt_id``.
+        Redis round trip; without Redis, before it); its id is ``receipt_id``. The answer's
+        text rides along sealed, for the risk classifier (``app.healthcare.risk.cases``).
         """
         if self.closed:
             return
@@ -69,7 +72,11 @@ class Attempt:
                 key=self.key, request_id=self.request_id, model=self.model, provider=self.provider,
                 created_at=self.created_at, status=status, usage=usage, cost=cost,
                 request=request, answer=answer, error_code=error_code)
-            riders.append(leaf)
+            # The answer's text, sealed, for the risk classifier (a worker): one rider more.
+            riders += [leaf, risk_cases().rider(
+                receipt_id=receipt_id, key=self.key, request_id=self.request_id, model=self.model,
+                created_at=self.created_at, request=request, answer=answer,
+                declared_type=self.decision_type)]
         record = self._record(status, usage, cost, saved=saved, error_code=error_code,
                               cached=cached, loop_detected=loop_detected)
         count_chat(provider=self.provider, model=self.listed_model, status=status, cached=cached,
