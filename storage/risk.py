@@ -139,3 +139,65 @@ def set_approved_models(user_id: str, models: list[str]) -> None:
      .on_conflict(update={HealthcareSettings.high_risk_models: listed,
                           HealthcareSettings.updated_at: now}, **target)
      .execute())
+
+
+@dataclass(frozen=True)
+class Overseen:
+    """A high-risk decision and the outcome of its latest review (None: not reviewed)."""
+
+    assessment: Assessment
+    outcome: str | None
+
+
+def level_counts(user_id: str, since: datetime, until: datetime) -> dict[str, int]:
+    """Answers decided in [since, until) that were assessed, per risk level."""
+    query = (RiskAssessment.select(RiskAssessment.level, peewee.fn.COUNT(RiskAssessment.receipt_id))
+             .where((RiskAssessment.user_id == user_id) & (RiskAssessment.decided_at >= since)
+                    & (RiskAssessment.decided_at < until))
+             .group_by(RiskAssessment.level).tuples())
+    return dict(query)
+
+
+def _high_between(user_id: str, since: datetime, until: datetime):
+    return ((RiskAssessment.user_id == user_id) & (RiskAssessment.level == "high")
+            & (RiskAssessment.decided_at >= since) & (RiskAssessment.decided_at < until))
+
+
+def high_between(user_id: str, since: datetime, until: datetime) -> list[Overseen]:
+    """The high-risk decisions of [since, until), oldest first, each with its latest review."""
+    decisions = [_assessment(row) for row in RiskAssessment.select()
+                 .where(_high_between(user_id, since, until))
+                 .order_by(RiskAssessment.decided_at, RiskAssessment.receipt_id)]
+    latest: dict[str, str] = {}
+    reviewed = (ReceiptReview.select(ReceiptReview.receipt_id, ReceiptReview.outcome)
+                .join(RiskAssessment, on=(RiskAssessment.receipt_id == ReceiptReview.receipt_id))
+                .where(_high_between(user_id, since, until) & (ReceiptReview.user_id == user_id))
+                .order_by(ReceiptReview.created_at, ReceiptReview.id).tuples())
+    for receipt_id, outcome in reviewed:
+        latest[receipt_id] = outcome  # the last one read is the latest
+    return [Overseen(a, latest.get(a.receipt_id)) for a in decisions]
+
+
+def open_violations(user_id: str, since: datetime, until: datetime) -> list[tuple[Violation, datetime]]:
+    """The violations of decisions made in [since, until) that no review has answered since
+    they were raised, with each decision's time; oldest violation first."""
+    answered = ReceiptReview.select(ReceiptReview.id).where(
+        (ReceiptReview.receipt_id == ComplianceViolation.receipt_id)
+        & (ReceiptReview.created_at >= ComplianceViolation.created_at))
+    v = ComplianceViolation
+    query = (v.select(v.id, v.user_id, v.receipt_id, v.framework, v.rule, v.severity, v.created_at,
+                      RiskAssessment.decided_at)
+             .join(RiskAssessment, on=(RiskAssessment.receipt_id == v.receipt_id))
+             .where((v.user_id == user_id) & (RiskAssessment.decided_at >= since)
+                    & (RiskAssessment.decided_at < until) & ~peewee.fn.EXISTS(answered))
+             .order_by(v.created_at, v.id).tuples())
+    return [(Violation(*row[:6], v.created_at.python_value(row[6])),
+             RiskAssessment.decided_at.python_value(row[7])) for row in query]
+
+
+def violation_count(user_id: str, since: datetime, until: datetime) -> int:
+    """Violations raised for decisions made in [since, until), answered or not."""
+    return (ComplianceViolation.select()
+            .join(RiskAssessment, on=(RiskAssessment.receipt_id == ComplianceViolation.receipt_id))
+            .where((ComplianceViolation.user_id == user_id) & (RiskAssessment.decided_at >= since)
+                   & (RiskAssessment.decided_at < until)).count())

@@ -90,8 +90,8 @@ def test_a_day_of_mixed_traffic_in_every_format_equals_the_analytics_and_receipt
 
     report = json.loads(download_report(client, healthcare, "json", **day))
     sections = {section["key"]: section for section in report["sections"]}
-    assert list(sections) == ["usage_and_cost", "receipts_and_log", "audit_trail", "loops_blocked",
-                              "bias_findings"]
+    assert list(sections) == ["usage_and_cost", "receipts_and_log", "audit_trail", "high_risk_decisions",
+                              "bias_findings", "loops_blocked"]
     assert report["empty"] is False and report["period"] == day
 
     costs = client.get("/api/analytics/costs", headers=healthcare.headers, query_string=day).get_json()
@@ -145,6 +145,8 @@ def test_a_period_with_no_data_says_so_in_every_format(embedded, healthcare, tmp
     text = pdf_text(pdf)
     assert EMPTY_NOTE in text and "No requests in this period." in text
     assert "No probing run and no monitoring window in this period." in text
+    assert "No answers were assessed for risk in this period." in text
+    assert "No audit events were recorded in this period." in text
     assert renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
 
 

@@ -43,6 +43,9 @@ PROVISIONS = {
     "eu-ai-act-art-19": Provision(
         "EU AI Act Art. 19", "Automatically generated logs",
         "The automatically generated logs are kept, for at least six months."),
+    "eu-ai-act-art-26": Provision(
+        "EU AI Act Art. 26", "Obligations of deployers of high-risk AI systems",
+        "Use the system as instructed, assign competent human oversight, monitor its operation."),
     "hhs-45-cfr-92-210": Provision(
         "45 CFR §92.210 (HHS)", "Nondiscrimination in the use of patient care decision support tools",
         "Identify the tools' risks of discrimination on race, color, national origin, sex, age or "
@@ -57,6 +60,8 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "loops_blocked": ("hipaa-164.312-b", "eu-ai-act-art-12", "eu-ai-act-art-14"),
     "audit_trail": ("hipaa-164.308-a-1-ii-d", "hipaa-164.312-b", "hipaa-164.312-c-1",
                     "hipaa-164.316-b-2", "eu-ai-act-art-12"),
+    "high_risk_decisions": ("hipaa-164.312-b", "eu-ai-act-art-12", "eu-ai-act-art-14",
+                            "eu-ai-act-art-26"),
     "bias_findings": ("eu-ai-act-art-10", "eu-ai-act-art-15", "hhs-45-cfr-92-210"),
 }
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from app.compliance.reports.audit_trail import audit_trail
 from app.compliance.reports.bias import bias_findings
+from app.compliance.reports.high_risk import high_risk_decisions
 from app.compliance.reports.log_integrity import receipts_and_log
 from app.compliance.reports.loops import loops_blocked
 from app.compliance.reports.model import Report, Scope, Section
@@ -18,14 +19,13 @@ from storage.ids import utcnow
 
 SectionBuilder = Callable[[Scope], Section]
 
-# Still to come, in a module of its own once its data is on main: high-risk decisions with
-# their reviews and open violations.
 SECTIONS: list[SectionBuilder] = [
     usage_and_cost,
     receipts_and_log,
     audit_trail,
-    loops_blocked,
+    high_risk_decisions,
     bias_findings,
+    loops_blocked,
 ]
 
 
