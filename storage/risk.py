@@ -56,6 +56,10 @@ def _assessment(row: RiskAssessment) -> Assessment:
                       [c for c in row.categories.split(",") if c], row.decided_at, row.assessed_at)
 
 
+def _violation(v: ComplianceViolation) -> Violation:
+    return Violation(v.id, v.user_id, v.receipt_id, v.framework, v.rule, v.severity, v.created_at)
+
+
 def add_assessment(a: Assessment) -> bool:
     """Index an assessment; False when the receipt already has one (another worker's)."""
     inserted = (RiskAssessment.insert(
@@ -121,8 +125,7 @@ def violations(user_id: str, receipt_id: str) -> list[Violation]:
     query = (ComplianceViolation.select().where((ComplianceViolation.receipt_id == receipt_id)
                                                 & (ComplianceViolation.user_id == user_id))
              .order_by(ComplianceViolation.created_at))
-    return [Violation(v.id, v.user_id, v.receipt_id, v.framework, v.rule, v.severity, v.created_at)
-            for v in query]
+    return [_violation(v) for v in query]
 
 
 def approved_models(user_id: str) -> list[str]:
@@ -178,21 +181,18 @@ def high_between(user_id: str, since: datetime, until: datetime) -> list[Oversee
     return [Overseen(a, latest.get(a.receipt_id)) for a in decisions]
 
 
-def open_violations(user_id: str, since: datetime, until: datetime) -> list[tuple[Violation, datetime]]:
+def open_violations(user_id: str, since: datetime, until: datetime) -> list[Violation]:
     """The violations of decisions made in [since, until) that no review has answered since
-    they were raised, with each decision's time; oldest violation first."""
+    they were raised, oldest first."""
     answered = ReceiptReview.select(ReceiptReview.id).where(
         (ReceiptReview.receipt_id == ComplianceViolation.receipt_id)
         & (ReceiptReview.created_at >= ComplianceViolation.created_at))
-    v = ComplianceViolation
-    query = (v.select(v.id, v.user_id, v.receipt_id, v.framework, v.rule, v.severity, v.created_at,
-                      RiskAssessment.decided_at)
-             .join(RiskAssessment, on=(RiskAssessment.receipt_id == v.receipt_id))
-             .where((v.user_id == user_id) & (RiskAssessment.decided_at >= since)
+    query = (ComplianceViolation.select()
+             .join(RiskAssessment, on=(RiskAssessment.receipt_id == ComplianceViolation.receipt_id))
+             .where((ComplianceViolation.user_id == user_id) & (RiskAssessment.decided_at >= since)
                     & (RiskAssessment.decided_at < until) & ~peewee.fn.EXISTS(answered))
-             .order_by(v.created_at, v.id).tuples())
-    return [(Violation(*row[:6], v.created_at.python_value(row[6])),
-             RiskAssessment.decided_at.python_value(row[7])) for row in query]
+             .order_by(ComplianceViolation.created_at, ComplianceViolation.id))
+    return [_violation(v) for v in query]
 
 
 def violation_count(user_id: str, since: datetime, until: datetime) -> int:

@@ -56,9 +56,9 @@ def high_risk_decisions(scope: Scope) -> Section:
                             [[_stamp(a.decided_at), a.receipt_id, a.model, ", ".join(a.categories)]
                              for a in waiting[:LISTED]], _note(len(waiting))))
     if violations:
-        tables.append(Table("Open violations", ["Raised at (UTC)", "Receipt", "Decided at (UTC)",
-                                                "Framework", "Rule", "Severity"],
-                            [[_stamp(v.created_at), v.receipt_id, _stamp(decided), v.framework, v.rule,
-                              v.severity] for v, decided in violations[:LISTED]], _note(len(violations))))
+        tables.append(Table("Open violations",
+                            ["Raised at (UTC)", "Receipt", "Framework", "Rule", "Severity"],
+                            [[_stamp(v.created_at), v.receipt_id, v.framework, v.rule, v.severity]
+                             for v in violations[:LISTED]], _note(len(violations))))
     return Section("high_risk_decisions", "High-risk decisions and human oversight", summary, False,
                    figures, tables)

@@ -84,13 +84,14 @@ def _checkpoint_row(name: str, checkpoint: CheckpointRecord) -> list:
 def receipts_and_log(scope: Scope) -> Section:
     tlog = transparency_log()
     verifiers, origin = tlog.verifiers(), tlog.origin
+    # The period's checkpoints before the latest: one signed in between is then at most the latest.
+    span = log_repo.checkpoints_between(scope.since, scope.until)
     latest = log_repo.latest_checkpoint()
     receipts = receipts_repo.count(scope.user_id, ReceiptFilter(since=scope.since, until=scope.until))
     pages = proven_pages(scope.user_id, provable(scope.since, scope.until, latest), latest,
                          tlog.inclusion_many)
     result = verify_pages(pages, RECEIPT, verifiers, origin)
     checked, verified = result.checked, result.verified
-    span = log_repo.checkpoints_between(scope.since, scope.until)
     pairs = [("first to last checkpoint of the period", span.first, span.last),
              ("last checkpoint of the period to the latest", span.last, latest)] if span else []
     outcomes = [(name, old, new, consistency(old, new, verifiers, origin)) for name, old, new in pairs]
