@@ -67,13 +67,6 @@ def bundle_of(stored: StoredReceipt) -> dict:
 
 def stored_receipt(user_id: str, receipt_id: str) -> StoredReceipt:
     """The account's receipt, pending from the moment its answer left; another's is not found."""
-    bundle = _bundle(user_id, receipt_id)
-    audit.record(audit.RECEIPT_READ, audit.READ, account_id=user_id, entity_type=audit.RECEIPT,
-                 entity_id=receipt_id)
-    return bundle
-
-
-def _bundle(user_id: str, receipt_id: str) -> dict:
     stored = receipts_repo.get(user_id, receipt_id)
     if stored is None and receipt_id.startswith(RECEIPT_ID_PREFIX):
         stored = read_through(lambda: receipts_repo.get(user_id, receipt_id))
@@ -86,6 +79,8 @@ def get_bundle(user_id: str, receipt_id: str) -> dict:
     """The account's receipt bundle, with its amendments (risk assessment, reviews), each a
     bundle of its own that the same verifier proves."""
     stored = stored_receipt(user_id, receipt_id)
+    audit.record(audit.RECEIPT_READ, audit.READ, account_id=user_id, entity_type=audit.RECEIPT,
+                 entity_id=receipt_id)
     amendments = [_proven(json.loads(entry.leaf_data), entry.leaf_index)
                   for entry in risk_repo.amendments(user_id, receipt_id)]
     return {**bundle_of(stored), "amendments": amendments}
@@ -120,7 +115,7 @@ def receipt_page(user_id: str, cursor: str | None, limit: int, *, since: datetim
 
 def verify(user_id: str, receipt_id: str, request: dict | None, answer: dict | None) -> dict:
     """Recompute the leaf hash, check the proof and signature, and the commitments if given."""
-    bundle = _bundle(user_id, receipt_id)
+    bundle = bundle_of(stored_receipt(user_id, receipt_id))
     tlog = transparency_log()
     checks = verify_bundle(bundle, tlog.verifiers(), tlog.origin)
     commitments = bundle["receipt"].get("commitments") or {}
