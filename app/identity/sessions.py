@@ -57,6 +57,8 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
     def save_session(self, app, session, response):
-        if not session and not session.modified and not session.accessed:
-            return  # nothing read, nothing to set or delete
+        if not session and not session.modified:  # nothing to set or delete: Flask's own answer
+            if session.accessed:  # (flask_login looks at every request's session)
+                response.vary.add("Cookie")
+            return
         super().save_session(app, session, response)
