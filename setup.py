@@ -10,7 +10,8 @@ setup(
     py_modules=["wsgi"],
     include_package_data=True,
     package_data={"app": ["gateway/data/*.json", "identity/data/*", "dashboard/templates/dashboard/*.html",
-                          "dashboard/static/*"]},
+                          "dashboard/static/*", "compliance/reports/templates/*.html",
+                          "compliance/bias/data/*.json"]},
     install_requires=[
         "flask>=3.1,<4",
         "flask-smorest>=0.45",
@@ -39,6 +40,8 @@ setup(
         "swagger-ui-bundle>=1.1",
         "prometheus-client>=0.22",  # GET /metrics, multi-process mode under gunicorn
         "python-json-logger>=3.1",  # LOG_FORMAT=json
+        "reportlab>=4.2",  # compliance reports as PDF, with charts (pure Python wheel)
+        "scipy>=1.11",  # bias detection's tests (false_discovery_control is 1.11's)
     ],
     extras_require={
         "test": [
@@ -53,7 +56,9 @@ setup(
             "standardwebhooks>=1.0",
             "ruff>=0.6",
             "import-linter>=2.1",
+            "pypdf>=5",  # reads compliance reports' PDF text back
             "playwright>=1.45",  # the dashboard's browser tests, driving the system's chromium
+            "fhir.resources>=8",  # validates the audit trail's FHIR R5 Bundle (8.x speaks R5 by default)
         ],
     },
     entry_points={

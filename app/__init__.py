@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.gateway.admission import admit, alerts, rate_limits
     from app.gateway.cache import store as cache_store
     from app.gateway.request_log import sink as request_log_sink
-    from app.healthcare import receipts, transparency
+    from app.healthcare import audit_listeners, receipts, transparency
     from app.identity import api_keys, authentication, oauth, throttle
     from app.metrics import http as metrics_http
     from app.webhooks import service as webhooks_service
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     request_log_sink.init_app(app)
     receipts.init_app(app)
     transparency.init_app(app)
+    audit_listeners.init_app(app)
     api_keys.init_app(app)
     authentication.init_app(app)
     throttle.init_app(app)

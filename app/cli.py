@@ -17,6 +17,7 @@ import storage.users as users_repo
 from app import create_app, logs
 from app.config import ConfigError, database_label, settings_from_env
 from app.errors import AqtaError
+from app.healthcare import audit, retention
 from app.healthcare.cli import log_group, receipts_group
 from app.identity.api_keys import INFERENCE, SCOPES, generate_key
 from app.identity.emails import normalise_email
@@ -104,14 +105,20 @@ def create_key_command(email: str, tier: str | None, name: str, rpm: int | None,
     user = users_repo.find_by_email(email)
     if user is None:
         user = users_repo.create(email, tier=tier or "free")
+        audit.record(audit.ACCOUNT_CREATED, audit.CREATE, account_id=user.id, entity_type=audit.ACCOUNT,
+                     entity_id=user.id, detail={"tier": user.tier})
         click.echo(f"created user {user.id} <{email}> on tier {user.tier}")
     elif tier and tier != user.tier:
         user = users_repo.set_tier(user.id, tier)
+        audit.record(audit.ACCOUNT_TIER_CHANGED, audit.UPDATE, account_id=user.id,
+                     entity_type=audit.ACCOUNT, entity_id=user.id, detail={"tier": tier})
         click.echo(f"set tier of {user.id} <{email}> to {tier}")
     new = generate_key()
     record = keys_repo.create(user.id, name, new.key_hash, new.prefix, new.last_four, scope=scope)
     if rpm is not None or monthly_quota is not None:
         keys_repo.set_limits(user.id, record.id, rpm_limit=rpm, monthly_quota=monthly_quota)
+    audit.record(audit.KEY_CREATED, audit.CREATE, account_id=user.id, entity_type=audit.API_KEY,
+                 entity_id=record.id, detail={"scope": scope})
     click.echo(f"created {scope} key {record.id} ({name}) for {email}")
     click.echo(new.plaintext)
 
@@ -135,7 +142,21 @@ def set_limits_command(key_id: str, rpm: int | None, monthly_quota: int | None):
     if monthly_quota is not None:
         changes["monthly_quota"] = monthly_quota or None
     key = keys_repo.set_limits(key.user_id, key_id, **changes)
+    audit.record(audit.KEY_LIMITS_CHANGED, audit.UPDATE, account_id=key.user_id, entity_type=audit.API_KEY,
+                 entity_id=key_id, detail={"fields": sorted(changes)})
     click.echo(f"{key_id}: rpm_limit={key.rpm_limit or 'tier'} monthly_quota={key.monthly_quota or 'tier'}")
+
+
+@click.command("expire-log")
+@with_appcontext
+def expire_log_command():
+    """Forget the content of receipts and audit events older than LOG_RETENTION_DAYS (their
+    hashes stay in the log, so every proof still verifies); each account is told in its trail."""
+    expired = retention.expire()
+    for account_id, counts in sorted(expired.items()):
+        click.echo(f"{account_id}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+    click.echo(f"expired content of {sum(sum(c.values()) for c in expired.values())} leaves "
+               f"in {len(expired)} account(s)")
 
 
 @click.command("serve")
@@ -242,6 +263,7 @@ main = AqtaGroup(name="aqta", create_app=_create_app, add_version_option=False,
 main.add_command(migrate_command)
 main.add_command(create_key_command)
 main.add_command(serve_command)
+main.add_command(expire_log_command)
 main.add_command(set_limits_command)
 main.add_command(worker_command)
 main.add_command(receipts_group)

@@ -98,6 +98,9 @@ class Settings:
     log_stream: str = "aqta:log-pending"  # the Redis Stream handed-off receipts pass through
     log_journal_dir: str = "aqta-log-journal"  # the receipts' local journal (embedded, fallback)
     export_dir: str = "aqta-exports"  # finished receipt exports, served to their owner
+    # Days receipts and audit events keep their content: six years (HIPAA §164.316(b)(2)) with
+    # the two leap days they span; their hashes stay in the tree for ever.
+    log_retention_days: int = 2192
     webhook_allow_private: bool = False  # deliver to loopback/private addresses (never cloud metadata)
     webhook_timeout_seconds: float = 10.0  # a delivery must get its 2xx within this long
     # Seconds between a webhook delivery's attempts (each with up to 20 % jitter): 5 s, 5 min,
@@ -382,4 +385,5 @@ def _log_settings(env: Mapping[str, str]) -> dict:
             "receipt_secret": _text(env, "RECEIPT_SECRET", ""),
             "log_stream": _text(env, "LOG_STREAM", Settings.log_stream),
             "log_journal_dir": _text(env, "LOG_JOURNAL_DIR", Settings.log_journal_dir),
-            "export_dir": _text(env, "EXPORT_DIR", Settings.export_dir)}
+            "export_dir": _text(env, "EXPORT_DIR", Settings.export_dir),
+            "log_retention_days": _number(env, "LOG_RETENTION_DAYS", Settings.log_retention_days, int, 1)}

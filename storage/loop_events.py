@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from peewee import fn
+
 from storage.ids import new_id, utcnow
 from storage.loop_models import LoopEvent
 
@@ -44,3 +46,23 @@ def list_for_user(user_id: str, limit: int = 50) -> list[LoopEventRecord]:
              .order_by(LoopEvent.created_at.desc(), LoopEvent.id)
              .limit(limit))
     return [_record(event) for event in query]
+
+
+def between(user_id: str, since: datetime, until: datetime, limit: int) -> list[LoopEventRecord]:
+    """The account's loop events in [since, until), oldest first (at most ``limit``)."""
+    query = (LoopEvent.select()
+             .where((LoopEvent.user == user_id) & (LoopEvent.created_at >= since)
+                    & (LoopEvent.created_at < until))
+             .order_by(LoopEvent.created_at, LoopEvent.id)
+             .limit(limit))
+    return [_record(event) for event in query]
+
+
+def count_by_pattern(user_id: str, since: datetime, until: datetime) -> dict[str, int]:
+    """How many loop events of each pattern the account had in [since, until)."""
+    query = (LoopEvent.select(LoopEvent.pattern, fn.COUNT(LoopEvent.id))
+             .where((LoopEvent.user == user_id) & (LoopEvent.created_at >= since)
+                    & (LoopEvent.created_at < until))
+             .group_by(LoopEvent.pattern)
+             .tuples())
+    return {pattern: int(count) for pattern, count in query}

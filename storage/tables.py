@@ -1,4 +1,6 @@
 """Every table, in dependency order (a table after those it references)."""
+from storage.audit_models import AuditEvent
+from storage.bias_models import BiasFinding, BiasObservation, BiasProbe, BiasRun
 from storage.budget_models import Budget, SpendCounter
 from storage.cost_models import CostDaily, CostDirty, CostState
 from storage.job_models import Job
@@ -12,4 +14,5 @@ ALL_MODELS = [User, OAuthIdentity, ApiKey, QuotaCounter, LoopEvent, RequestLogEn
               Budget, SpendCounter,
               CostDaily, CostDirty, CostState, Job,
               WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt,
-              LogEntry, LogNode, LogState, LogCheckpoint, LogKey, Receipt]
+              LogEntry, LogNode, LogState, LogCheckpoint, LogKey, Receipt, AuditEvent,
+              BiasRun, BiasFinding, BiasProbe, BiasObservation]

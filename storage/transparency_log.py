@@ -246,6 +246,26 @@ def latest_checkpoint() -> CheckpointRecord | None:
     return _checkpoint(row) if row else None
 
 
+@dataclass(frozen=True)
+class CheckpointSpan:
+    """The first and last checkpoints signed in a time range, and how many there were."""
+
+    first: CheckpointRecord
+    last: CheckpointRecord
+    count: int
+
+
+def checkpoints_between(since: datetime, until: datetime) -> CheckpointSpan | None:
+    """The checkpoints signed in [since, until), or None if none was."""
+    in_range = (LogCheckpoint.created_at >= since) & (LogCheckpoint.created_at < until)
+    query = LogCheckpoint.select().where(in_range)
+    first = query.order_by(LogCheckpoint.size, LogCheckpoint.id).first()
+    if first is None:
+        return None
+    last = query.order_by(LogCheckpoint.size.desc(), LogCheckpoint.id.desc()).first()
+    return CheckpointSpan(_checkpoint(first), _checkpoint(last), query.count())
+
+
 # -- keys ----------------------------------------------------------------------------------------
 
 def _key(row: LogKey) -> KeyRecord:

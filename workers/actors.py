@@ -11,6 +11,8 @@ from __future__ import annotations
 import workers.broker  # noqa: F401  (our broker, before any actor is declared)
 
 # One import per actor module (with a noqa for F401), e.g. ``import workers.costs``.
+import workers.compliance_bias
+import workers.compliance_reports  # noqa: F401
 import workers.costs
 import workers.healthcare_log
 import workers.request_log
@@ -25,4 +27,7 @@ PERIODIC: list[Periodic] = [
     Periodic(workers.healthcare_log.SEQUENCE_ACTOR,
              every_seconds=workers.healthcare_log.SEQUENCE_EVERY_SECONDS),
     Periodic(workers.webhooks.PRUNE_ACTOR, every_seconds=workers.webhooks.PRUNE_EVERY_SECONDS),
+    Periodic(workers.compliance_bias.MONITOR_ACTOR,
+             every_seconds=workers.compliance_bias.MONITOR_EVERY_SECONDS),
+    Periodic(workers.healthcare_log.EXPIRE_ACTOR, every_seconds=workers.healthcare_log.EXPIRE_EVERY_SECONDS),
 ]

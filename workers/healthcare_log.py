@@ -1,4 +1,5 @@
-"""The transparency log's actor: drain handed-off receipts, sequence them, sign a checkpoint.
+"""The transparency log's actors: drain handed-off receipts, sequence them, sign a checkpoint;
+write receipt exports; once a day, forget content older than the retention.
 
 It runs every second. Handed-off leaves come from the Redis Stream (a consumer
 group: at least once) and the local journal, and are stored idempotently by id
@@ -14,7 +15,8 @@ import dramatiq
 from flask import current_app
 
 import storage.jobs as jobs_repo
-from app.healthcare import exports
+from app.healthcare import exports, retention
+from app.healthcare.audit import SYSTEM, Actor
 from app.healthcare.sequencer import drain_leaves, publish
 from app.healthcare.transparency import transparency_log
 from workers.options import actor_options
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 SEQUENCE_ACTOR = "healthcare_log.sequence"
 SEQUENCE_EVERY_SECONDS = 1.0  # a checkpoint at least this often while leaves arrive
 QUEUE = "transparency-log"  # its own queue: slow jobs never hold a checkpoint back
+EXPIRE_ACTOR = "healthcare_log.expire_content"
+EXPIRE_EVERY_SECONDS = 86_400.0  # retention is counted in days
 
 
 @dramatiq.actor(**actor_options(SEQUENCE_ACTOR, queue_name=QUEUE, time_limit_ms=60_000, max_retries=3,
@@ -48,3 +52,13 @@ def export_receipts(job_id: str, user_id: str, fmt: str, since: str | None, unti
     except Exception:
         log.exception("receipt export %s failed", job_id)
         jobs_repo.fail(job_id, "The export failed; start a new one.")
+
+
+@dramatiq.actor(**actor_options(EXPIRE_ACTOR, time_limit_ms=3_600_000, max_retries=3,
+                                max_age_ms=6 * 3_600_000))
+def expire_content() -> None:
+    """Forget receipts' and audit events' content past LOG_RETENTION_DAYS (idempotent; audited)."""
+    expired = retention.expire(actor=Actor(SYSTEM, EXPIRE_ACTOR))
+    if expired:
+        log.info("log retention: content of %d leaves in %d account(s) forgotten",
+                 sum(sum(counts.values()) for counts in expired.values()), len(expired))

@@ -9,6 +9,9 @@ from app.api import (
     auth,
     budgets,
     chat,
+    compliance_audit,
+    compliance_bias,
+    compliance_reports,
     docs,
     health,
     jobs,
@@ -76,7 +79,7 @@ def register_api(app: Flask) -> None:
     openai_schemas.register(api.spec)
     webhook_schemas.register(api.spec)
     for module in (ops, metrics, auth, oauth, keys, chat, models, analytics, jobs, webhooks,
-                   budgets, health):
+                   budgets, health, compliance_audit, compliance_reports, compliance_bias):
         api.register_blueprint(module.blp)
     docs.init_app(app)
     app.before_request(refuse_nul_characters)

@@ -33,6 +33,7 @@ from app.errors import AqtaError
 from app.gateway.admission.alerts import alert_once
 from app.gateway.admission.quotas import MONTHLY_TTL, current_period, month_start
 from app.gateway.admission.rebuild import CounterRebuilder
+from app.healthcare import audit
 from app.redis_keys import RedisKeys
 from storage.budgets import BudgetRecord
 from storage.money import to_eur, to_microcents
@@ -165,10 +166,14 @@ def set_budget(user_id: str, key_id: str | None, monthly_eur: Decimal | None,
     """Set the account's (key_id None) or a key's budget; monthly_eur None removes it."""
     if key_id:
         keys_repo.get_for_user(user_id, key_id)  # 404 for another user's key
+    # A budget is named by what it limits: the key, or the account itself.
+    audited = {"account_id": user_id, "entity_type": audit.BUDGET, "entity_id": key_id or user_id}
     if monthly_eur is None:
         budgets_repo.remove(user_id, key_id)
+        audit.record(audit.BUDGET_CHANGED, audit.DELETE, **audited)
         return None
     budget = budgets_repo.put(user_id, key_id, monthly_eur, tuple(sorted(set(thresholds))), hard_stop)
+    audit.record(audit.BUDGET_CHANGED, audit.UPDATE, **audited, detail={"hard_stop": hard_stop})
     return budget_status(budget, current_period())
 
 

@@ -22,7 +22,7 @@ from decimal import Decimal
 import orjson
 
 from app.errors import AqtaError, InvalidRequest, api_error
-from app.gateway import budgets
+from app.gateway import budgets, decisions
 from app.gateway.admission import admit as admission
 from app.gateway.aqta_block import AqtaBlock, with_aqta
 from app.gateway.cache.store import CacheHit, chunks_to_completion, response_cache, teed_into
@@ -150,6 +150,9 @@ def settle(call: Call, outcome: Settlement) -> AqtaBlock:
     attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage, cost=cost,
                   error_code=outcome.error.code if outcome.error else None, request=asked,
                   answer=outcome.answer, alongside=finishing)
+    if outcome.status == "ok":
+        decisions.observe(attempt.key, attempt.request_id, attempt.created_at, call.body,
+                          outcome.answer)
     return AqtaBlock(attempt.request_id, provider, cost, receipt_id=attempt.receipt_id)
 
 

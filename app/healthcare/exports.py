@@ -19,18 +19,15 @@ import storage.jobs as jobs_repo
 import storage.receipts as receipts_repo
 import storage.transparency_log as log_repo
 from app.errors import InvalidRequest, NotFound
-from app.healthcare import csv_rows
-from app.healthcare.service import receipt_object
-from app.healthcare.verify import make_bundle
+from app.healthcare import audit, csv_rows
+from app.healthcare.proven import provable, proven_pages
 from app.jobs import queue_job
 from storage.jobs import JobRecord
-from storage.receipts import ReceiptFilter, ReceiptPosition
 
 EXPORT_ACTOR = "healthcare_log.export_receipts"
 EXPORT_KIND = "receipts_export"
 FORMATS = ("jsonl", "csv")
 MIMETYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
-PAGE_SIZE = 500  # receipts read, and proven with one node query, at a time
 
 
 class ExportNotReady(NotFound):
@@ -48,9 +45,12 @@ def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime
     """A queued export job (capped like every job), handed to a worker by actor name."""
     if since and until and since >= until:
         raise InvalidRequest("since must be before until.", field="since")
-    return queue_job(user_id, EXPORT_KIND, EXPORT_ACTOR, fmt=fmt,
-                     since=since.isoformat() if since else None,
-                     until=until.isoformat() if until else None)
+    job = queue_job(user_id, EXPORT_KIND, EXPORT_ACTOR, fmt=fmt,
+                    since=since.isoformat() if since else None,
+                    until=until.isoformat() if until else None)
+    audit.record(audit.EXPORT_REQUESTED, audit.CREATE, account_id=user_id, entity_type=audit.EXPORT,
+                 entity_id=job.id, detail={"format": fmt})
+    return job
 
 
 def export_path(export_dir: str, job_id: str, fmt: str) -> Path:
@@ -71,6 +71,8 @@ def finished_export(user_id: str, job_id: str, export_dir: str) -> ExportFile:
     if job.status != jobs_repo.SUCCEEDED:
         raise ExportNotReady(f"Export {job_id} has not finished; poll /api/jobs/{job_id}.")
     fmt = job.result["format"]
+    audit.record(audit.EXPORT_DOWNLOADED, audit.READ, account_id=user_id, entity_type=audit.EXPORT,
+                 entity_id=job_id, detail={"format": fmt})
     return ExportFile(export_path(export_dir, job_id, fmt).resolve(), MIMETYPES[fmt],
                       f"receipts-{job_id}.{fmt}")
 
@@ -82,31 +84,24 @@ def run(job_id: str, user_id: str, fmt: str, since: datetime | None, until: date
     if job.finished:
         return
     checkpoint = log_repo.latest_checkpoint()
-    size = checkpoint.size if checkpoint else 0
-    where = ReceiptFilter(since=since, until=until, sequenced_only=True, below_index=size)
+    where = provable(since, until, checkpoint)
     total = receipts_repo.count(user_id, where)
     final = export_path(export_dir, job_id, fmt)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.with_suffix(final.suffix + ".part")
-    written, after = 0, None
+    written = 0
     with open(partial, "w", encoding="utf-8", newline="") as handle:
         if fmt == "csv":
             handle.write(csv_rows.header())
-        while True:
-            rows = receipts_repo.page(user_id, where, after, PAGE_SIZE, newest_first=False)
-            if not rows:
-                break
-            proofs = prove([row.leaf_index for row in rows], size)
-            for row in rows:
-                bundle = make_bundle(receipt_object(row), row.leaf_index, proofs[row.leaf_index],
-                                     checkpoint.note, size)
+        for bundles in proven_pages(user_id, where, checkpoint, prove):
+            for bundle in bundles:
                 handle.write(csv_rows.row(bundle) if fmt == "csv"
                              else json.dumps(bundle, separators=(",", ":"), ensure_ascii=False) + "\n")
-            written += len(rows)
-            after = ReceiptPosition(rows[-1].created_at, rows[-1].id)
+            written += len(bundles)
             jobs_repo.report_progress(job_id, done=written, total=max(total, written, 1))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, final)
-    jobs_repo.succeed(job_id, {"format": fmt, "receipts": written, "tree_size": size,
+    jobs_repo.succeed(job_id, {"format": fmt, "receipts": written,
+                               "tree_size": checkpoint.size if checkpoint else 0,
                                "links": {"download": f"/api/health/receipts/export/{job_id}/download"}})

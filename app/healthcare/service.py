@@ -12,6 +12,7 @@ import storage.receipts as receipts_repo
 import storage.users as users_repo
 from app.analytics.cursors import decode_cursor, encode_cursor
 from app.errors import InsufficientTier, NotFound
+from app.healthcare import audit
 from app.healthcare.leaves import parse_timestamp
 from app.healthcare.receipts import HEALTHCARE_TIER, check_commitment, issuer
 from app.healthcare.sequencer import read_through
@@ -61,6 +62,13 @@ def bundle_of(stored: StoredReceipt) -> dict:
 
 def get_bundle(user_id: str, receipt_id: str) -> dict:
     """The account's receipt, pending from the moment its answer left; another's is not found."""
+    bundle = _bundle(user_id, receipt_id)
+    audit.record(audit.RECEIPT_READ, audit.READ, account_id=user_id, entity_type=audit.RECEIPT,
+                 entity_id=receipt_id)
+    return bundle
+
+
+def _bundle(user_id: str, receipt_id: str) -> dict:
     stored = receipts_repo.get(user_id, receipt_id)
     if stored is None and receipt_id.startswith(RECEIPT_ID_PREFIX):
         stored = read_through(lambda: receipts_repo.get(user_id, receipt_id))
@@ -86,6 +94,8 @@ def receipt_page(user_id: str, cursor: str | None, limit: int, *, since: datetim
         position = decode_cursor(cursor, id_prefix="rcpt_")
         after = ReceiptPosition(position.created_at, position.request_id)
     rows = page(user_id, where, after, limit + 1)
+    audit.record(audit.RECEIPTS_LISTED, audit.READ, account_id=user_id, entity_type=audit.RECEIPT,
+                 entity_id=audit.ALL_OF_THEM)
     data, more = rows[:limit], len(rows) > limit
     next_cursor = None
     if more:
@@ -96,7 +106,7 @@ def receipt_page(user_id: str, cursor: str | None, limit: int, *, since: datetim
 
 def verify(user_id: str, receipt_id: str, request: dict | None, answer: dict | None) -> dict:
     """Recompute the leaf hash, check the proof and signature, and the commitments if given."""
-    bundle = get_bundle(user_id, receipt_id)
+    bundle = _bundle(user_id, receipt_id)
     tlog = transparency_log()
     checks = verify_bundle(bundle, tlog.verifiers(), tlog.origin)
     commitments = bundle["receipt"].get("commitments") or {}
@@ -107,5 +117,8 @@ def verify(user_id: str, receipt_id: str, request: dict | None, answer: dict | N
         ok = isinstance(expected, str) and check_commitment(issuer(), user_id, expected, kind, body)
         checks.append(Check(f"{kind}_commitment", ok, f"the {kind} given " +
                             ("matches the receipt's commitment" if ok else "does not match the receipt")))
-    return {"receipt_id": receipt_id, "valid": all_ok(checks), "status": bundle["status"],
+    valid = all_ok(checks)
+    audit.record(audit.RECEIPT_VERIFIED, audit.EXECUTE, account_id=user_id, entity_type=audit.RECEIPT,
+                 entity_id=receipt_id, detail={"valid": valid})
+    return {"receipt_id": receipt_id, "valid": valid, "status": bundle["status"],
             "checks": [check.as_dict() for check in checks]}

@@ -11,6 +11,7 @@ from flask_login import current_user, login_user, logout_user
 
 import storage.users as users_repo
 from app.errors import AqtaError
+from app.healthcare import audit
 from app.identity import sessions
 from app.identity.authentication import SessionUser
 from app.identity.emails import normalise_email
@@ -29,7 +30,10 @@ def sign_up(email: str, password: str) -> UserRecord:
     throttle_signin()
     email = normalise_email(email)
     check_strength(password, email)
-    return users_repo.create(email, hash_password(password))
+    user = users_repo.create(email, hash_password(password))
+    audit.record(audit.ACCOUNT_CREATED, audit.CREATE, account_id=user.id, entity_type=audit.ACCOUNT,
+                 entity_id=user.id)
+    return user
 
 
 def log_in(email: str, password: str) -> UserRecord:
@@ -46,10 +50,18 @@ def log_in(email: str, password: str) -> UserRecord:
     user, password_hash = found if found else (None, None)
     if not verify_password(password_hash, password):
         count_failure(email)
+        if user is not None:  # an address with no account has no trail to write to
+            _record_login(user.id, audit.FAILURE)
         raise wrong
     if needs_rehash(password_hash):
         users_repo.set_password_hash(user.id, hash_password(password))
+    _record_login(user.id, audit.SUCCESS)
     return user
+
+
+def _record_login(user_id: str, outcome: str) -> None:
+    audit.record(audit.LOGIN, audit.EXECUTE, account_id=user_id, entity_type=audit.ACCOUNT,
+                 entity_id=user_id, outcome=outcome)
 
 
 def change_password(user_id: str, current_password: str | None, new_password: str) -> UserRecord:
@@ -76,6 +88,9 @@ def start_session(user: UserRecord) -> None:
 def end_session() -> None:
     """Log out, ending every session of the account (harmless when nobody is logged in)."""
     if current_user.is_authenticated:
-        sessions.end_all(current_user.get_id())
+        user_id = current_user.get_id()
+        sessions.end_all(user_id)
+        audit.record(audit.LOGOUT, audit.EXECUTE, account_id=user_id, entity_type=audit.ACCOUNT,
+                     entity_id=user_id)
     logout_user()
     session.clear()

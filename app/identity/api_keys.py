@@ -20,6 +20,7 @@ import storage.budgets as budgets_repo
 import storage.keys as keys_repo
 from app.errors import Conflict, InsufficientTier
 from app.gateway.admission.rate_limits import monthly_quota, requests_per_minute
+from app.healthcare import audit
 from app.tiers import TIERS
 from storage.account_lock import LimitReached
 from storage.ids import utcnow
@@ -114,6 +115,8 @@ def create_key(user_id: str, name: str = "default", *, tier: str = "free", scope
     if rpm_limit is not None or monthly_quota is not None:
         record = keys_repo.set_limits(user_id, record.id, rpm_limit=rpm_limit,
                                       monthly_quota=monthly_quota)
+    audit.record(audit.KEY_CREATED, audit.CREATE, account_id=user_id, entity_type=audit.API_KEY,
+                 entity_id=record.id, detail={"scope": scope})
     return record, new.plaintext
 
 
@@ -131,6 +134,8 @@ def revoke_key(user_id: str, key_id: str) -> None:
     """Revoke one of the account's keys: it stops working on every instance within a second."""
     keys_repo.revoke(user_id, key_id)
     key_cache().forget(key_id)
+    audit.record(audit.KEY_REVOKED, audit.DELETE, account_id=user_id, entity_type=audit.API_KEY,
+                 entity_id=key_id)
 
 
 def check_lowering(name: str, requested: int | None, tier_value: int, current: int) -> None:
@@ -150,4 +155,6 @@ def set_key_limits(user_id: str, key_id: str, **changes) -> ApiKeyRecord:
                    monthly_quota(key))
     updated = keys_repo.set_limits(user_id, key_id, **changes)
     key_cache().forget(key_id)
+    audit.record(audit.KEY_LIMITS_CHANGED, audit.UPDATE, account_id=user_id, entity_type=audit.API_KEY,
+                 entity_id=key_id, detail={"fields": sorted(changes)})
     return updated

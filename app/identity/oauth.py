@@ -15,6 +15,7 @@ from flask import Flask, current_app
 import storage.users as users_repo
 from app.config import OAuthClient
 from app.errors import AqtaError, InvalidRequest
+from app.healthcare import audit
 from app.identity.jwks import TIMEOUT, JwksCache
 from app.identity.oidc import Identity, identity_from_claims, verify_id_token
 from app.identity.passwords import verify_password
@@ -133,7 +134,7 @@ def sign_in(identity: Identity, *, password: str | None = None,
     """
     user = users_repo.find_by_identity(identity.provider, identity.subject)
     if user is not None:
-        return SignIn(user, created=False)
+        return _signed_in(identity, user, created=False)
     found = users_repo.password_hash_for(identity.email)
     created = found is None
     if created:
@@ -147,7 +148,13 @@ def sign_in(identity: Identity, *, password: str | None = None,
     users_repo.link_identity(user.id, identity.provider, identity.subject)
     # A concurrent sign-in may have linked this identity first; its account wins.
     linked = users_repo.find_by_identity(identity.provider, identity.subject)
-    return SignIn(linked, created=created and linked.id == user.id)
+    return _signed_in(identity, linked, created=created and linked.id == user.id)
+
+
+def _signed_in(identity: Identity, user: UserRecord, created: bool) -> SignIn:
+    audit.record(audit.OAUTH_SIGNIN, audit.EXECUTE, account_id=user.id, entity_type=audit.ACCOUNT,
+                 entity_id=user.id, detail={"provider": identity.provider, "created": created})
+    return SignIn(user, created=created)
 
 
 def _check_link_allowed(user: UserRecord, password_hash: str | None, password: str | None,

@@ -7,6 +7,10 @@ otherwise it stores the event and its deliveries, then nudges the delivery
 actor. Storage and broker errors are logged, never raised: a notification must
 not fail the request that raised it. The database is the source of truth; the
 periodic sweep sends whatever a lost nudge left behind.
+
+Every change to an endpoint is announced on ``endpoint_changed`` (a blinker signal,
+as Flask's own): the audit trail listens there, since it lives in a package that
+this one must not import.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import peewee
+from blinker import Namespace
 from flask import Flask, current_app
 
 import storage.webhook_deliveries as deliveries_repo
@@ -34,6 +39,9 @@ from storage.webhook_deliveries import DeliveryRecord
 from storage.webhooks import EndpointRecord
 
 log = logging.getLogger(__name__)
+# Sent with the account's id after an endpoint changed: endpoint_id=…, change= created,
+# updated, deleted or secret_rotated, fields= the names of the fields an update changed.
+endpoint_changed = Namespace().signal("webhook-endpoint-changed")
 DELIVER_ACTOR = "webhooks.deliver"  # the actor (workers.webhooks) that makes one attempt
 DELIVERY_QUEUE = "webhooks"  # its own queue: a slow receiver never delays other jobs
 SUBSCRIPTION_CACHE_SECONDS = 1.0  # how long another instance may miss a new endpoint's first events
@@ -190,6 +198,7 @@ def create_endpoint(user_id: str, url: str, *, description: str = "",
         raise Conflict(f"An account may have at most {MAX_ENDPOINTS} webhook endpoints.",
                        code="too_many_endpoints") from None
     state().subscriptions.forget(user_id)
+    endpoint_changed.send(user_id, endpoint_id=record.id, change="created", fields=[])
     return record, secret
 
 
@@ -198,16 +207,19 @@ def update_endpoint(user_id: str, endpoint_id: str, changes: dict) -> EndpointRe
         changes = {**changes, "url": check_url(changes["url"])}
     record = hooks_repo.update_endpoint(user_id, endpoint_id, **changes)
     state().subscriptions.forget(user_id)
+    endpoint_changed.send(user_id, endpoint_id=endpoint_id, change="updated", fields=sorted(changes))
     return record
 
 
 def delete_endpoint(user_id: str, endpoint_id: str) -> None:
     hooks_repo.delete_endpoint(user_id, endpoint_id)
     state().subscriptions.forget(user_id)
+    endpoint_changed.send(user_id, endpoint_id=endpoint_id, change="deleted", fields=[])
 
 
 def rotate_secret(user_id: str, endpoint_id: str) -> tuple[EndpointRecord, str]:
     """A new signing secret (shown once); the old one keeps signing for SECRET_OVERLAP."""
     secret = new_secret()
     record = hooks_repo.rotate_secret(user_id, endpoint_id, state().box.seal(secret), SECRET_OVERLAP)
+    endpoint_changed.send(user_id, endpoint_id=endpoint_id, change="secret_rotated", fields=[])
     return record, secret

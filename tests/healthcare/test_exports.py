@@ -116,4 +116,5 @@ def test_each_checkpoint_is_offered_as_a_webhook_event(make_app, make_account, s
                         query_string={"type": "log.checkpoint"}).get_json()["data"]
     assert len(events) == 1
     data = events[0]["data"]
-    assert data["tree_size"] == 1 and data["checkpoint"] == checkpoint.note
+    # The tree holds the receipt and the audit event of the endpoint's creation.
+    assert data["tree_size"] == 2 and data["checkpoint"] == checkpoint.note

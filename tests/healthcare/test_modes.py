@@ -108,7 +108,7 @@ def test_a_receipt_handed_to_the_stream_is_pending_until_sequenced(redis_mode, h
     assert detail.get_json()["status"] == "pending"  # before any worker ran
     with apps[1].app_context():
         drain_leaves()
-        assert publish().size == 1
+        assert publish().size == 2  # the receipt and the audit event of its owner reading it
     assert client.get(f"/api/health/receipts/{receipt_id}", headers=healthcare.headers).get_json()[
         "status"] == "sequenced"
 
