@@ -8,7 +8,6 @@ does (Perplexity, for one, puts usage on its content chunks).
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ def to_upstream_request(request: ChatRequest, *, stream: bool,
     understands it) so the gateway always learns the usage; when not streaming,
     ``stream_options`` is dropped because OpenAI rejects it without ``stream``.
     """
-    body = copy.deepcopy(request.body)
+    body = dict(request.body)  # only top-level keys change (stream_options is copied below)
     body["model"] = request.model
     if stream:
         body["stream"] = True
