@@ -29,6 +29,9 @@ def to_upstream_request(request: ChatRequest, *, stream: bool,
     When streaming, ``stream_options.include_usage`` is forced on (if the upstream
     understands it) so the gateway always learns the usage; when not streaming,
     ``stream_options`` is dropped because OpenAI rejects it without ``stream``.
+    ``metadata`` goes upstream only with ``store``: OpenAI refuses it otherwise, and it
+    is where a client declares to Aqta a decision type or a patient's group, which the
+    upstream needs only when the client asks it to store the completion.
     """
     body = dict(request.body)  # only top-level keys change (stream_options is copied below)
     body["model"] = request.model
@@ -41,6 +44,8 @@ def to_upstream_request(request: ChatRequest, *, stream: bool,
     else:
         body.pop("stream", None)
         body.pop("stream_options", None)
+    if not body.get("store"):
+        body.pop("metadata", None)
     return body
 
 
