@@ -42,15 +42,33 @@ STALL_PAUSE_SECONDS = 1.0  # after a timed-out command, fail every command at on
 
 
 class FailFastRedis(redis.Redis):
-    """A client that, after one command timed out, fails the next ones at once for a while."""
+    """A client that, after one command timed out, fails the next ones at once for a while
+    (its pipelines too: a request's log record goes to Redis in one)."""
 
     _stalled_until = float("-inf")  # time.monotonic(); per client, set on the instance
 
     def execute_command(self, *args, **options):
+        return self.unless_stalled(super().execute_command, *args, **options)
+
+    def pipeline(self, transaction=True, shard_hint=None) -> FailFastPipeline:
+        return FailFastPipeline(self, transaction, shard_hint)
+
+    def unless_stalled(self, call, *args, **options):
         if time.monotonic() < self._stalled_until:
             raise redis.ConnectionError("Redis timed out a moment ago; not waiting on it again yet")
         try:
-            return super().execute_command(*args, **options)
+            return call(*args, **options)
         except redis.TimeoutError:
             self._stalled_until = time.monotonic() + STALL_PAUSE_SECONDS
             raise
+
+
+class FailFastPipeline(redis.client.Pipeline):
+    """A pipeline of a ``FailFastRedis``: sent only while its client is not stalled."""
+
+    def __init__(self, client: FailFastRedis, transaction: bool, shard_hint):
+        super().__init__(client.connection_pool, client.response_callbacks, transaction, shard_hint)
+        self.owner = client
+
+    def execute(self, raise_on_error: bool = True):
+        return self.owner.unless_stalled(super().execute, raise_on_error)

@@ -8,7 +8,6 @@ does (Perplexity, for one, puts usage on its content chunks).
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +29,11 @@ def to_upstream_request(request: ChatRequest, *, stream: bool,
     When streaming, ``stream_options.include_usage`` is forced on (if the upstream
     understands it) so the gateway always learns the usage; when not streaming,
     ``stream_options`` is dropped because OpenAI rejects it without ``stream``.
+    ``metadata`` goes upstream only with ``store``: OpenAI refuses it otherwise, and it
+    is where a client declares to Aqta a decision type or a patient's group, which the
+    upstream needs only when the client asks it to store the completion.
     """
-    body = copy.deepcopy(request.body)
+    body = dict(request.body)  # only top-level keys change (stream_options is copied below)
     body["model"] = request.model
     if stream:
         body["stream"] = True
@@ -42,6 +44,8 @@ def to_upstream_request(request: ChatRequest, *, stream: bool,
     else:
         body.pop("stream", None)
         body.pop("stream_options", None)
+    if not body.get("store"):
+        body.pop("metadata", None)
     return body
 
 

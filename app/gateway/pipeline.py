@@ -136,11 +136,13 @@ def settle(call: Call, outcome: Settlement) -> AqtaBlock:
     """Price, spend, cache and log one finished call (and give it a receipt, on the
     healthcare tier, when it was answered); returns its ``aqta`` block."""
     attempt, provider = call.attempt, call.route.provider
-    # Before the answer's last byte leaves: a caller repeating it at once is a repeat.
-    admission.finish(call.admitted)
+    # Before the answer's last byte leaves, so a caller repeating it at once is a repeat:
+    # in the round trip that keeps the request's record.
+    finishing = admission.finishing(call.admitted)
     asked = call.body if outcome.answer is not None else None
     if outcome.saved is not None:
-        attempt.close("cached", saved=outcome.saved, cached=True, request=asked, answer=outcome.answer)
+        attempt.close("cached", saved=outcome.saved, cached=True, request=asked, answer=outcome.answer,
+                      alongside=finishing)
         return AqtaBlock(attempt.request_id, outcome.cached_provider, ZERO_EUR, saved=outcome.saved,
                          receipt_id=attempt.receipt_id)
     cost = gateway().cost(call.route, outcome.usage)
@@ -149,7 +151,7 @@ def settle(call: Call, outcome: Settlement) -> AqtaBlock:
         response_cache().store(call.cache_key, outcome.cacheable, provider, cost)
     attempt.close("error" if outcome.error else outcome.status, usage=outcome.usage, cost=cost,
                   error_code=outcome.error.code if outcome.error else None, request=asked,
-                  answer=outcome.answer)
+                  answer=outcome.answer, alongside=finishing)
     if outcome.status == "ok":
         decisions.observe(attempt.key, attempt.request_id, attempt.created_at, call.body,
                           outcome.answer)

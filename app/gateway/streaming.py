@@ -93,11 +93,14 @@ def relay(first: dict, chunks: Iterator[dict], *, include_usage: bool, prompt_ch
                                   chunk["usage"].get("completion_tokens", 0))
                     usage_chunk = chunk
                     continue
+                finishing = False  # one pass over the choices: this runs for every chunk
                 for choice in chunk.get("choices", ()):
                     content = choice.get("delta", {}).get("content")
                     if content:
                         completion_chars += len(content)
-                if any(choice.get("finish_reason") for choice in chunk.get("choices", ())):
+                    if choice.get("finish_reason"):
+                        finishing = True
+                if finishing:
                     held.append(chunk)
                     continue
                 yield handed(chunk)

@@ -98,6 +98,7 @@ def _load_session_user(user_id: str) -> SessionUser | None:
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = sessions.CookieSessions()
     manager = LoginManager()
     manager.user_loader(_load_session_user)
     manager.session_protection = "basic"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app, session
+from flask.sessions import SecureCookieSessionInterface
 
 import storage.users as users_repo
 from storage.records import UserRecord
@@ -43,3 +44,21 @@ def is_current(user: UserRecord) -> bool:
 def end_all(user_id: str) -> None:
     """Void every session cookie ``user_id`` holds, on every instance, at once."""
     users_repo.end_sessions(user_id)
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without their cost on a request that brings no cookie
+    and leaves none, as every API call does (it carries a key): Flask built a signer to
+    open such a session and read seven cookie settings to save it, on every request."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if not session and not session.modified:  # nothing to set or delete: Flask's own answer
+            if session.accessed:  # (flask_login looks at every request's session)
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)

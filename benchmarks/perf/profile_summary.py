@@ -11,6 +11,7 @@ from pathlib import Path
 
 FRAME = re.compile(r"^(?P<name>.*) \((?P<path>[^()]*?)(?::(?P<line>\d+))?\)$")
 OWN_PACKAGES = ("app/", "providers/", "storage/", "workers/", "wsgi.py")
+OWN_PATH = re.compile(r"/((?:app|providers|storage|workers)/.*|wsgi\.py)$")
 TOP = 30
 
 
@@ -20,10 +21,8 @@ def short_path(path: str) -> str:
     match = re.search(r"lib/python3\.\d+/(.*)", path)
     if match:
         return "stdlib/" + match.group(1)
-    for marker in ("/work/main/", "/main/"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return path
+    match = OWN_PATH.search(path) if path.startswith("/") and "-packages/" not in path else None
+    return match.group(1) if match else path  # py-spy gives a checkout's own files relative
 
 
 def frame_key(frame: str) -> tuple[str, str]:

@@ -114,6 +114,9 @@ class FakeOpenAI(FakeUpstream):
         if body.get("stream_options") and not body.get("stream"):
             return Reply(openai_error(400, "The 'stream_options' parameter is only allowed when "
                                            "'stream' is enabled.", "stream_options"), 400)
+        if body.get("metadata") is not None and not body.get("store"):
+            return Reply(openai_error(400, "The 'metadata' parameter is only allowed when 'store' is "
+                                           "enabled.", "metadata"), 400)
         if body.get("stream"):
             return StreamReply(self._events(self.chunks(body), self._generation),
                                delay=self.chunk_delay)

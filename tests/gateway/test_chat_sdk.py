@@ -67,6 +67,19 @@ def test_completion_has_openai_shape_and_exact_cost(gateway, pro, provider):
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
+def test_metadata_for_aqta_does_not_make_an_upstream_refuse_the_request(gateway, make_account, fakes,
+                                                                        provider):
+    # A healthcare client declares a decision type and a patient's group in metadata; OpenAI
+    # refuses metadata without store, so it must not reach an upstream that did not ask to store.
+    client = gateway.client(make_account(tier="healthcare").key)
+    answer = client.chat.completions.create(model=MODELS[provider], messages=MESSAGES,
+                                            metadata={"decision_type": "dosing", "sex": "female"})
+    assert answer.choices[0].message.content
+    if provider in ("openai", "perplexity"):
+        assert "metadata" not in fakes[provider].received[-1].body
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("include_usage", [True, False])
 def test_stream_has_openai_shape_and_aqta_on_the_final_chunk(gateway, pro, provider, include_usage):
     client = gateway.client(pro.key)

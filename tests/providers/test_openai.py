@@ -65,6 +65,10 @@ def text_of(chunks: list[dict]) -> str:
       "stream_options": {"include_usage": True, "include_obfuscation": False}}),
     ({"model": "gpt-4o", "messages": MESSAGES}, True, False,
      {"model": "gpt-4o-2024-08-06", "messages": MESSAGES, "stream": True}),
+    ({"model": "gpt-4o", "messages": MESSAGES, "metadata": {"decision_type": "dosing"}}, False, True,
+     {"model": "gpt-4o-2024-08-06", "messages": MESSAGES}),
+    ({"model": "gpt-4o", "messages": MESSAGES, "store": True, "metadata": {"team": "ward-7"}}, False, True,
+     {"model": "gpt-4o-2024-08-06", "messages": MESSAGES, "store": True, "metadata": {"team": "ward-7"}}),
 ])
 def test_to_upstream_request(body, stream, include_usage, expected):
     original = json.loads(json.dumps(body))

@@ -143,3 +143,13 @@ def test_perplexity_fake_errors_map_to_sdk_exceptions(perplexity_fake):
     perplexity_fake.fail_next(status=429)
     with pytest.raises(openai.RateLimitError):
         client(perplexity_fake).chat.completions.create(model="sonar", messages=MESSAGES)
+
+
+def test_openai_fake_refuses_metadata_without_store_as_openai_does(openai_fake):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(openai_fake).chat.completions.create(model="gpt-4o", messages=MESSAGES,
+                                                    metadata={"decision_type": "dosing"})
+    assert refused.value.body["param"] == "metadata"
+    stored = client(openai_fake).chat.completions.create(model="gpt-4o", messages=MESSAGES, store=True,
+                                                         metadata={"team": "ward-7"})
+    assert stored.choices[0].message.content

@@ -53,6 +53,7 @@ from app.gateway.loops.detector import (
     key_thresholds,
 )
 from app.gateway.loops.similarity import summarise
+from app.handoff.alongside import Alongside
 from app.redis_keys import RedisKeys
 from app.tiers import TIERS
 from storage.records import ApiKeyRecord
@@ -185,6 +186,20 @@ def finish(admission: Admission) -> None:
     and repeats at once is always counted.
     """
     _update_loop_history(admission, "finish")
+
+
+def finishing(admission: Admission) -> Alongside | None:
+    """``finish``, to ride in the round trip that keeps the request's record (which also
+    happens before the answer's last byte leaves). None when there is nothing to send:
+    the request was not recorded, or its history is in process and is marked now."""
+    if admission.fingerprint is None:
+        return None
+    command = loop_detector().finish_command(admission.loop_subject, admission.started_at,
+                                             admission.fingerprint)
+    if command is None:
+        finish(admission)
+        return None
+    return Alongside(command, lambda: finish(admission))
 
 
 def _update_loop_history(admission: Admission, how: str) -> None:

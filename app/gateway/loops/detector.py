@@ -222,6 +222,11 @@ class LoopStore:
         """Forget a request; False if there is none."""
         raise NotImplementedError
 
+    def finish_command(self, key_id: str, at: float, fingerprint: str) -> tuple | None:
+        """``finish`` as one Redis command, to send in another's round trip; None for a
+        store that is not in Redis."""
+        return None
+
 
 class MemoryLoopStore(LoopStore):
     """Histories in process, for embedded mode: at most ``max_keys`` keys, least recently used dropped.
@@ -391,6 +396,12 @@ class RedisLoopStore(LoopStore):
     def discard(self, key_id, at, fingerprint) -> bool:
         return self._marked(key_id, at, fingerprint, "discard")
 
+    def finish_command(self, key_id, at, fingerprint) -> tuple:
+        # EVALSHA on its own: a Script in a pipeline asks SCRIPT EXISTS first, a round trip
+        # more. A NOSCRIPT reply (Redis restarted) makes the caller run ``finish`` alone.
+        return ("EVALSHA", self._mark.sha, 1, self.keys(key_id)[0], summary_key(at, fingerprint),
+                "finish")
+
     def _marked(self, key_id: str, at: float, fingerprint: str, how: str) -> bool:
         return bool(self._mark(keys=self.keys(key_id)[:1], args=[summary_key(at, fingerprint), how]))
 
@@ -441,6 +452,11 @@ class LoopDetector:
             self.store.finish(key_id, at, fingerprint)
         except self.store.failures as exc:
             log.warning("loop detection could not finish a request of key %s: %s", key_id, exc)
+
+    def finish_command(self, key_id: str, at: float, fingerprint: str) -> tuple | None:
+        """``finish`` as one Redis command (None for a store not in Redis), for the caller to
+        send in a round trip it makes anyway; where that command fails, it calls ``finish``."""
+        return self.store.finish_command(key_id, at, fingerprint)
 
     def discard(self, key_id: str, at: float, fingerprint: str) -> None:
         """Un-count a request that failed upstream, so the caller's retry is not a repeat."""

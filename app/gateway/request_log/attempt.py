@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from app.gateway.request_log.codec import STARTED
 from app.gateway.request_log.sink import request_log
+from app.handoff.alongside import Alongside
 from app.healthcare import receipts
 from app.healthcare.risk.cases import risk_cases
 from app.metrics.series import count_chat
@@ -54,8 +55,9 @@ class Attempt:
     def close(self, status: str, *, usage: Usage = Usage(), cost: Decimal = ZERO_EUR,
               saved: Decimal = ZERO_EUR, error_code: str | None = None, cached: bool = False,
               loop_detected: bool = False, request: dict | None = None,
-              answer: dict | None = None) -> None:
-        """Hand the record off (once; later calls are ignored).
+              answer: dict | None = None, alongside: Alongside | None = None) -> None:
+        """Hand the record off (once; later calls are ignored), and run ``alongside`` in the
+        same Redis round trip (or alone: always, whether or not this call closes the attempt).
 
         Given the ``request`` body and the ``answer`` (a completion: for a stream that
         broke or was abandoned, what reached the client), a healthcare-tier key's answer
@@ -64,6 +66,8 @@ class Attempt:
         text rides along sealed, for the risk classifier (``app.healthcare.risk.cases``).
         """
         if self.closed:
+            if alongside is not None:
+                alongside.alone()
             return
         self.closed = True
         riders, receipt_id = [], None
@@ -83,7 +87,7 @@ class Attempt:
                    error_code=error_code, latency_seconds=record.latency_ms / 1000, cost=cost,
                    first_token_seconds=self.ttft_ms / 1000 if self.ttft_ms is not None else None)
         try:
-            request_log().append(record, riders)
+            request_log().append(record, riders, [alongside] if alongside is not None else ())
         except receipts.ReceiptLogUnavailable as exc:  # no answer without its receipt
             # Kept before its rider failed only if Redis took the record and refused the
             # leaf alone; then this one is ignored (a request is logged once).

@@ -39,6 +39,7 @@ from flask import Flask, current_app
 from app.errors import ServiceUnavailable
 from app.gateway.request_log.codec import STREAM, encode
 from app.gateway.request_log.drain import store
+from app.handoff.alongside import Alongside
 from app.handoff.drain import drain_journal
 from app.handoff.journal import SEGMENT_SUFFIX, Journal
 from app.handoff.rider import Rider
@@ -60,21 +61,23 @@ class RequestSink:
 
     journal: Journal
 
-    def append(self, record: RequestRecord, riders: Sequence[Rider] = ()) -> None:
-        """Keep ``record`` (and its ``riders``) durably before returning.
+    def append(self, record: RequestRecord, riders: Sequence[Rider] = (),
+               alongside: Sequence[Alongside] = ()) -> None:
+        """Keep ``record`` (and its ``riders``) durably before returning, and run the
+        ``alongside`` commands (in the same Redis round trip where there is one).
 
         Raises ``RequestLogUnavailable`` if the record cannot be kept, or what a rider's
         fallback raises; a rider is kept before its record wherever it can fail alone.
         """
         data = encode(record)
         try:
-            self._append(data, riders)
+            self._append(data, riders, alongside)
         except (OSError, redis.RedisError) as exc:
             log.error("request log: could not keep record %s", data.decode())
             raise RequestLogUnavailable(f"The request log is unavailable ({exc}); request "
                                         f"{record.request_id} was not answered.") from exc
 
-    def _append(self, data: bytes, riders: Sequence[Rider]) -> None:
+    def _append(self, data: bytes, riders: Sequence[Rider], alongside: Sequence[Alongside]) -> None:
         raise NotImplementedError
 
     def flush(self) -> int:
@@ -90,7 +93,9 @@ class JournalSink(RequestSink):
     def __init__(self, journal: Journal):
         self.journal = journal
 
-    def _append(self, data: bytes, riders: Sequence[Rider]) -> None:
+    def _append(self, data: bytes, riders: Sequence[Rider], alongside: Sequence[Alongside]) -> None:
+        for command in alongside:
+            command.alone()
         for rider in riders:
             rider.fallback(rider.data)
         self.journal.append(data + b"\n")
@@ -110,38 +115,56 @@ class RedisSink(RequestSink):
         self._check_journal = True  # leftovers from an outage, or from before a restart
         self._lock = threading.Lock()
 
-    def _append(self, data: bytes, riders: Sequence[Rider]) -> None:
-        if self.clock() >= self._retry_at:
-            try:
-                refused = self._xadd(data, riders)
-            except redis.RedisError as exc:
-                log.warning("request log: Redis unreachable, journaling to %s for %ss: %s",
-                            self.journal.directory, self.retry_seconds, exc)
-                self._retry_at = self.clock() + self.retry_seconds
-            else:
-                for rider in refused:  # Redis took the record but not this rider
-                    rider.fallback(rider.data)
-                if self._check_journal:
-                    self._drain_journal_in_background()
-                return
+    def _append(self, data: bytes, riders: Sequence[Rider], alongside: Sequence[Alongside]) -> None:
+        if self.clock() < self._retry_at:
+            for command in alongside:
+                command.alone()
+            self._keep_in_journal(data, riders)
+            return
+        try:
+            refused = self._xadd(data, riders, alongside)
+        except redis.RedisError as exc:
+            log.warning("request log: Redis unreachable, journaling to %s for %ss: %s",
+                        self.journal.directory, self.retry_seconds, exc)
+            self._retry_at = self.clock() + self.retry_seconds
+            self._keep_in_journal(data, riders)
+            return
+        for rider in refused:  # Redis took the record but not this rider
+            rider.fallback(rider.data)
+        if self._check_journal:
+            self._drain_journal_in_background()
+
+    def _keep_in_journal(self, data: bytes, riders: Sequence[Rider]) -> None:
         for rider in riders:
             rider.fallback(rider.data)
         self.journal.append(data + b"\n")
         self._check_journal = True
 
-    def _xadd(self, data: bytes, riders: Sequence[Rider]) -> list[Rider]:
-        """The record and its riders in one round trip; the riders Redis refused.
+    def _xadd(self, data: bytes, riders: Sequence[Rider], alongside: Sequence[Alongside]) -> list[Rider]:
+        """The ``alongside`` commands, the riders and the record in one round trip; the
+        riders Redis refused. An ``alongside`` command Redis did not take is run alone.
 
         Raises ``RedisError`` when Redis did not take the record.
         """
-        if not riders:
+        if not riders and not alongside:
             self.client.xadd(self.stream, {"r": data})
             return []
-        with self.client.pipeline(transaction=False) as pipe:
-            for rider in riders:
-                pipe.xadd(rider.stream, {"r": rider.data})
-            pipe.xadd(self.stream, {"r": data})
-            *carried, recorded = pipe.execute(raise_on_error=False)
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for command in alongside:
+                    pipe.execute_command(*command.command)
+                for rider in riders:
+                    pipe.xadd(rider.stream, {"r": rider.data})
+                pipe.xadd(self.stream, {"r": data})
+                replies = pipe.execute(raise_on_error=False)
+        except redis.RedisError:
+            for command in alongside:
+                command.alone()
+            raise
+        for command, reply in zip(alongside, replies, strict=False):
+            if isinstance(reply, Exception):
+                command.alone()
+        *carried, recorded = replies[len(alongside):]
         if isinstance(recorded, Exception):
             raise recorded
         return [rider for rider, result in zip(riders, carried, strict=True) if isinstance(result, Exception)]

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from app.gateway.request_log.drain import drain_all
+from app.redis_client import FailFastRedis
 from tests.gateway.admission.test_admission import chat, set_limits
 
 SOCKET_TIMEOUT_SECONDS = 2.0  # app.connections: the Redis client's socket timeout
@@ -74,3 +78,26 @@ def test_a_stalled_redis_fails_requests_within_the_socket_timeout(make_gateway, 
         assert response.json()["error"]["code"] == "quota_unavailable"
         assert elapsed < SOCKET_TIMEOUT_SECONDS + MARGIN_SECONDS
     private_redis.resume()
+
+
+def test_a_pipeline_that_timed_out_makes_the_next_commands_fail_at_once(private_redis):
+    """A request's log record goes to Redis in a pipeline: its timeout marks Redis stalled
+    too, so the next request's admission fails at once instead of waiting the timeout again."""
+    private_redis.start()
+    client = FailFastRedis.from_url(private_redis.url, socket_timeout=0.5,
+                                    retry=Retry(NoBackoff(), 0))
+    client.ping()
+    private_redis.pause()
+    try:
+        with pytest.raises(redis.TimeoutError), client.pipeline(transaction=False) as pipe:
+            pipe.xadd("aqta-test:stalled", {"r": b"record"})
+            pipe.execute()
+        started = time.monotonic()
+        with pytest.raises(redis.ConnectionError):
+            client.get("aqta-test:stalled")
+        with pytest.raises(redis.ConnectionError), client.pipeline(transaction=False) as pipe:
+            pipe.get("aqta-test:stalled")
+            pipe.execute()
+        assert time.monotonic() - started < 0.4  # neither waited out the 0.5 s timeout
+    finally:
+        private_redis.resume()

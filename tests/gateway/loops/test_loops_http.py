@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
+import redis
 import requests
 
 import storage.keys as keys_repo
@@ -162,3 +163,20 @@ def test_bad_thresholds_are_refused(gateway, make_account, thresholds):
                               json={"loop_detection": thresholds}, timeout=5)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "loop_detection"
+
+
+def test_a_loop_is_refused_when_redis_has_forgotten_its_scripts(make_gateway, make_account, private_redis):
+    """The "answered" mark rides in the request log's round trip as a bare EVALSHA; when Redis
+    refuses it (NOSCRIPT: restarted, or SCRIPT FLUSH) it is sent again alone, so every request
+    is still marked and the fifth repeat is still refused."""
+    private_redis.start()
+    gateway = make_gateway(redis_url=private_redis.url)
+    client = gateway.client(make_account(tier="pro").key)
+    server = redis.Redis.from_url(private_redis.url)
+    for _ in range(4):
+        server.script_flush()
+        client.chat.completions.create(model="gpt-4o", messages=QUESTION)
+    server.script_flush()
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(model="gpt-4o", messages=QUESTION)
+    assert_refused_as_a_loop(raised, 5)
