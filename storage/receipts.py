@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from storage import keyset
 from storage.log_models import LogEntry, Receipt
 
 
@@ -74,14 +75,8 @@ def page(user_id: str, where: ReceiptFilter, after: ReceiptPosition | None, limi
     """Up to ``limit`` receipts strictly after ``after``, by (created_at, id)."""
     condition = _condition(user_id, where)
     if after is not None:
-        if newest_first:
-            condition &= ((Receipt.created_at < after.created_at)
-                          | ((Receipt.created_at == after.created_at) & (Receipt.id < after.id)))
-        else:
-            condition &= ((Receipt.created_at > after.created_at)
-                          | ((Receipt.created_at == after.created_at) & (Receipt.id > after.id)))
-    order = ((Receipt.created_at.desc(), Receipt.id.desc()) if newest_first
-             else (Receipt.created_at, Receipt.id))
+        condition &= keyset.after(Receipt.created_at, Receipt.id, after.created_at, after.id, newest_first)
+    order = keyset.ordered(Receipt.created_at, Receipt.id, newest_first)
     return [_stored(row) for row in _joined().where(condition).order_by(*order).limit(limit).tuples()]
 
 

@@ -56,6 +56,10 @@ def _assessment(row: RiskAssessment) -> Assessment:
                       [c for c in row.categories.split(",") if c], row.decided_at, row.assessed_at)
 
 
+def _violation(v: ComplianceViolation) -> Violation:
+    return Violation(v.id, v.user_id, v.receipt_id, v.framework, v.rule, v.severity, v.created_at)
+
+
 def add_assessment(a: Assessment) -> bool:
     """Index an assessment; False when the receipt already has one (another worker's)."""
     inserted = (RiskAssessment.insert(
@@ -121,8 +125,7 @@ def violations(user_id: str, receipt_id: str) -> list[Violation]:
     query = (ComplianceViolation.select().where((ComplianceViolation.receipt_id == receipt_id)
                                                 & (ComplianceViolation.user_id == user_id))
              .order_by(ComplianceViolation.created_at))
-    return [Violation(v.id, v.user_id, v.receipt_id, v.framework, v.rule, v.severity, v.created_at)
-            for v in query]
+    return [_violation(v) for v in query]
 
 
 def approved_models(user_id: str) -> list[str]:
@@ -139,3 +142,62 @@ def set_approved_models(user_id: str, models: list[str]) -> None:
      .on_conflict(update={HealthcareSettings.high_risk_models: listed,
                           HealthcareSettings.updated_at: now}, **target)
      .execute())
+
+
+@dataclass(frozen=True)
+class Overseen:
+    """A high-risk decision and the outcome of its latest review (None: not reviewed)."""
+
+    assessment: Assessment
+    outcome: str | None
+
+
+def level_counts(user_id: str, since: datetime, until: datetime) -> dict[str, int]:
+    """Answers decided in [since, until) that were assessed, per risk level."""
+    query = (RiskAssessment.select(RiskAssessment.level, peewee.fn.COUNT(RiskAssessment.receipt_id))
+             .where((RiskAssessment.user_id == user_id) & (RiskAssessment.decided_at >= since)
+                    & (RiskAssessment.decided_at < until))
+             .group_by(RiskAssessment.level).tuples())
+    return dict(query)
+
+
+def _high_between(user_id: str, since: datetime, until: datetime):
+    return ((RiskAssessment.user_id == user_id) & (RiskAssessment.level == "high")
+            & (RiskAssessment.decided_at >= since) & (RiskAssessment.decided_at < until))
+
+
+def high_between(user_id: str, since: datetime, until: datetime) -> list[Overseen]:
+    """The high-risk decisions of [since, until), oldest first, each with its latest review."""
+    decisions = [_assessment(row) for row in RiskAssessment.select()
+                 .where(_high_between(user_id, since, until))
+                 .order_by(RiskAssessment.decided_at, RiskAssessment.receipt_id)]
+    latest: dict[str, str] = {}
+    reviewed = (ReceiptReview.select(ReceiptReview.receipt_id, ReceiptReview.outcome)
+                .join(RiskAssessment, on=(RiskAssessment.receipt_id == ReceiptReview.receipt_id))
+                .where(_high_between(user_id, since, until) & (ReceiptReview.user_id == user_id))
+                .order_by(ReceiptReview.created_at, ReceiptReview.id).tuples())
+    for receipt_id, outcome in reviewed:
+        latest[receipt_id] = outcome  # the last one read is the latest
+    return [Overseen(a, latest.get(a.receipt_id)) for a in decisions]
+
+
+def open_violations(user_id: str, since: datetime, until: datetime) -> list[Violation]:
+    """The violations of decisions made in [since, until) that no review has answered since
+    they were raised, oldest first."""
+    answered = ReceiptReview.select(ReceiptReview.id).where(
+        (ReceiptReview.receipt_id == ComplianceViolation.receipt_id)
+        & (ReceiptReview.created_at >= ComplianceViolation.created_at))
+    query = (ComplianceViolation.select()
+             .join(RiskAssessment, on=(RiskAssessment.receipt_id == ComplianceViolation.receipt_id))
+             .where((ComplianceViolation.user_id == user_id) & (RiskAssessment.decided_at >= since)
+                    & (RiskAssessment.decided_at < until) & ~peewee.fn.EXISTS(answered))
+             .order_by(ComplianceViolation.created_at, ComplianceViolation.id))
+    return [_violation(v) for v in query]
+
+
+def violation_count(user_id: str, since: datetime, until: datetime) -> int:
+    """Violations raised for decisions made in [since, until), answered or not."""
+    return (ComplianceViolation.select()
+            .join(RiskAssessment, on=(RiskAssessment.receipt_id == ComplianceViolation.receipt_id))
+            .where((ComplianceViolation.user_id == user_id) & (RiskAssessment.decided_at >= since)
+                   & (RiskAssessment.decided_at < until)).count())

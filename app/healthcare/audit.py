@@ -52,7 +52,9 @@ ENDPOINT_CREATED, ENDPOINT_UPDATED, ENDPOINT_DELETED = (
 ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated"
 RECEIPTS_LISTED, RECEIPT_READ, RECEIPT_VERIFIED = "receipt.listed", "receipt.read", "receipt.verified"
 EXPORT_REQUESTED, EXPORT_DOWNLOADED = "export.requested", "export.downloaded"
-REPORT_GENERATED, REPORT_DOWNLOADED = "report.generated", "report.downloaded"  # asked for; its file read
+# asked for (by its requester); written (by the worker, with the file's SHA-256); its file read
+REPORT_REQUESTED, REPORT_GENERATED, REPORT_DOWNLOADED = (
+    "report.requested", "report.generated", "report.downloaded")
 LOG_EXPIRED = "log.content_expired"
 RECEIPT_REVIEWED = "receipt.reviewed"  # a clinician's review (its amendment leaf is referenced)
 HEALTHCARE_SETTINGS_CHANGED = "healthcare_settings.changed"  # the models approved for high-risk use

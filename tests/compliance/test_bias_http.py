@@ -2,11 +2,15 @@
 without a planted bias, through the gateway's own pipeline and the embedded worker."""
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from providers.base import ProviderSettings
+from storage.ids import utcnow
+from tests.compliance.report_client import download_report, pdf_text, section
 from tests.conftest import PASSWORD, first_backend_only
 from tests.fakes.clinician_upstream import FakeClinician
 from tests.support import wait_for
@@ -30,7 +34,8 @@ def clinician():
 def settings(settings, clinician, tmp_path):
     return settings.override(
         providers={"openai": ProviderSettings(base_url=f"{clinician.url}/v1", api_key="upstream")},
-        log_journal_dir=str(tmp_path / "log-journal"), webhook_allow_private=True)
+        log_journal_dir=str(tmp_path / "log-journal"), export_dir=str(tmp_path / "exports"),
+        webhook_allow_private=True)
 
 
 @pytest.fixture
@@ -110,6 +115,34 @@ def test_an_unbiased_model_flags_nothing(request, embedded, healthcare, clinicia
     assert {f["test"] for f in run["findings"]} == {"mcnemar_exact", "wilcoxon_signed_rank"}
     assert not any(f["flagged"] for f in run["findings"])
     assert violations(embedded, healthcare) == []
+
+
+def test_the_compliance_report_shows_the_periods_runs_and_flagged_findings(request, embedded, healthcare,
+                                                                           clinician):
+    first_backend_only(request, ONE_BACKEND)
+    clinician.bias = PLANTED
+    run = probe(embedded, healthcare, attributes=["ethnicity"], pairs=30, domains=["referral"])
+    [black] = [f for f in run["findings"] if f["flagged"]]
+    assert (black["attribute"], black["group"]) == ("ethnicity", "Black")
+    today = utcnow().date()
+    day = {"since": today.isoformat(), "until": (today + timedelta(days=1)).isoformat()}
+
+    bias = section(json.loads(download_report(embedded, healthcare, "json", **day)), "bias_findings")
+    assert bias["empty"] is False
+    assert bias["figures"] == {"probe_runs": 1, "monitor_windows": 0, "comparisons": len(run["findings"]),
+                               "flagged_findings": 1, "flagged_attributes": 1}
+    assert bias["provisions"] == ["eu-ai-act-art-10", "eu-ai-act-art-15", "hhs-45-cfr-92-210"]
+    runs, flagged = bias["tables"]
+    assert [row[1:] for row in runs["rows"]] == [[run["id"], "probing gpt-4o", "succeeded", 3, 1]]
+    row = [run["id"], "ethnicity", "Black against White", "yes_no", black["n"], "flip_rate",
+           f"{black['effect']:.3f}", f"{black['interval'][0]:.3f} to {black['interval'][1]:.3f}",
+           f"{black['q']:.2g}"]
+    assert flagged["rows"] == [row]
+    assert "1 finding(s) flagged: ethnicity Black." in bias["summary"]
+
+    text = " ".join(pdf_text(download_report(embedded, healthcare, "pdf", **day)).split())
+    assert " ".join(map(str, row)) in text
+    assert "45 CFR §92.210 (HHS)" in text and "EU AI Act Art. 10" in text
 
 
 def test_probes_are_billed_logged_and_receipted_like_any_answer(embedded, healthcare):

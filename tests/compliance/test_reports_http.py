@@ -1,23 +1,23 @@
 """Compliance reports through HTTP on a healthcare key: a day of mixed traffic in every format."""
 from __future__ import annotations
 
-import io
+import hashlib
 import json
-import shutil
-import subprocess
+from collections import Counter
 from datetime import timedelta
 
 import pytest
-from pypdf import PdfReader
 
 import storage.jobs as jobs_repo
 from app.compliance.reports.render_json import EMPTY_NOTE
 from storage.ids import utcnow
 from storage.log_models import LogEntry
-from tests.conftest import first_backend_only, unavailable
+from tests.compliance.report_client import download_report, pdf_text, renders_to_png, section
+from tests.conftest import first_backend_only
 from tests.healthcare.conftest import MESSAGES
 from tests.support import wait_for
 
+TRAIL = "/api/compliance/audit-trail"
 SHOWN_FIGURES = ("requests", "total_eur", "cached", "loop_blocks", "receipts", "receipts_verified",
                  "loop_events")
 
@@ -58,30 +58,24 @@ def _all_pages(client, account, path: str, params: dict) -> list[dict]:
             return items
 
 
-def _report(client, account, fmt: str, **period) -> bytes:
-    response = client.post("/api/compliance/report", headers=account.headers, json={"format": fmt, **period})
-    assert response.status_code == 202, response.get_json()
-    job_url = response.headers["Location"]
-    job = wait_for(lambda: (j := client.get(job_url, headers=account.headers).get_json())["status"]
-                   in ("succeeded", "failed") and j, "the report job")
-    assert job["status"] == "succeeded", job
-    assert job["kind"] == "compliance_report"
-    download = client.get(job["result"]["links"]["download"], headers=account.headers)
-    assert download.status_code == 200
-    return download.get_data()
+def _wait_for_a_checkpoint_covering_them(client, account, day: dict, receipts: int) -> None:
+    """Until the period's receipts are all numbered and the latest checkpoint covers them
+    (the sequencer numbers, then signs: a moment apart)."""
+    def covered():
+        listed = _all_pages(client, account, "/api/health/receipts", day)
+        if len(listed) != receipts or any(r["leaf_index"] is None for r in listed):
+            return False
+        checkpoint = client.get("/api/health/log/checkpoint")
+        return checkpoint.status_code == 200 and max(r["leaf_index"] for r in listed) < int(
+            checkpoint.get_data(as_text=True).split("\n")[1])
+    wait_for(covered, "a checkpoint covering every receipt")
 
 
-def _pdf_text(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
-
-
-def _renders_to_png(pdf: bytes, tmp_path) -> bytes:
-    if not shutil.which("pdftoppm"):
-        unavailable("pdftoppm", FileNotFoundError("apt-get install poppler-utils"))  # fails in CI
-    (tmp_path / "report.pdf").write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-png", "-r", "90", "-f", "1", "-l", "1", str(tmp_path / "report.pdf"),
-                    str(tmp_path / "page")], check=True, timeout=60)
-    return next(tmp_path.glob("page*.png")).read_bytes()
+def _today() -> tuple[dict, dict]:
+    """Today as a report's period, and as the audit trail's filter."""
+    today = utcnow().date()
+    day = {"since": today.isoformat(), "until": (today + timedelta(days=1)).isoformat()}
+    return day, {name: f"{value}T00:00:00Z" for name, value in day.items()}
 
 
 def _shown(value) -> str:
@@ -103,13 +97,12 @@ def test_a_day_of_mixed_traffic_in_every_format_equals_the_analytics_and_receipt
     day = {"since": today.isoformat(), "until": (today + timedelta(days=1)).isoformat()}
     wait_for(lambda: len(_all_pages(client, healthcare, "/api/analytics/requests", day)) == len(receipts) + 1,
              "the request log to hold every request")
-    wait_for(lambda: all(r["log_status"] == "sequenced"
-                         for r in _all_pages(client, healthcare, "/api/health/receipts", day)),
-             "every receipt to be sequenced")
+    _wait_for_a_checkpoint_covering_them(client, healthcare, day, len(receipts))
 
-    report = json.loads(_report(client, healthcare, "json", **day))
+    report = json.loads(download_report(client, healthcare, "json", **day))
     sections = {section["key"]: section for section in report["sections"]}
-    assert list(sections) == ["usage_and_cost", "receipts_and_log", "loops_blocked"]
+    assert list(sections) == ["usage_and_cost", "receipts_and_log", "audit_trail", "high_risk_decisions",
+                              "bias_findings", "loops_blocked"]
     assert report["empty"] is False and report["period"] == day
 
     costs = client.get("/api/analytics/costs", headers=healthcare.headers, query_string=day).get_json()
@@ -135,31 +128,37 @@ def test_a_day_of_mixed_traffic_in_every_format_equals_the_analytics_and_receipt
     assert "eu-ai-act-art-14" in sections["loops_blocked"]["provisions"]
 
     figures = _figures(report)
-    html = _report(client, healthcare, "html", **day).decode()
+    html = download_report(client, healthcare, "html", **day).decode()
     for name in SHOWN_FIGURES:
         assert f'data-figure="{name}">{figures[name]}<' in html
     assert html.count("<svg") == 2
 
-    pdf = _report(client, healthcare, "pdf", **day)
-    text = _pdf_text(pdf)
-    for section in report["sections"]:
-        for name, value in section["figures"].items():
-            label = section["labels"][name]
+    pdf = download_report(client, healthcare, "pdf", **day)
+    text = pdf_text(pdf)
+    for shown in report["sections"]:
+        if shown["key"] == "audit_trail":
+            continue  # each report asked for since the JSON one is an event more
+        for name, value in shown["figures"].items():
+            label = shown["labels"][name]
             assert f"{label}\n{_shown(value)}\n" in text, (label, value)
     assert "HIPAA §164.312(c)(1)" in text and "EU AI Act Art. 19" in text
-    assert _renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
+    assert renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
 
 
 def test_a_period_with_no_data_says_so_in_every_format(embedded, healthcare, tmp_path):
     app, client = embedded
-    report = json.loads(_report(client, healthcare, "json", month="2020-01"))
+    report = json.loads(download_report(client, healthcare, "json", month="2020-01"))
     assert report["empty"] is True and report["note"] == EMPTY_NOTE
     assert report["period"] == {"since": "2020-01-01", "until": "2020-02-01"}
     assert all(section["empty"] for section in report["sections"])
-    assert EMPTY_NOTE in _report(client, healthcare, "html", month="2020-01").decode()
-    pdf = _report(client, healthcare, "pdf", month="2020-01")
-    assert EMPTY_NOTE in _pdf_text(pdf) and "No requests in this period." in _pdf_text(pdf)
-    assert _renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
+    assert EMPTY_NOTE in download_report(client, healthcare, "html", month="2020-01").decode()
+    pdf = download_report(client, healthcare, "pdf", month="2020-01")
+    text = pdf_text(pdf)
+    assert EMPTY_NOTE in text and "No requests in this period." in text
+    assert "No probing run and no monitoring window in this period." in text
+    assert "No answers were assessed for risk in this period." in text
+    assert "No audit events were recorded in this period." in text
+    assert renders_to_png(pdf, tmp_path).startswith(b"\x89PNG")
 
 
 def test_only_the_healthcare_tier_gets_reports_and_only_its_own(embedded, healthcare, make_account):
@@ -209,16 +208,71 @@ def test_a_tampered_receipt_is_reported_as_failing_verification(embedded, health
     receipts = [_ask(client, healthcare, f"Question {n}.").get_json()["aqta"]["receipt_id"] for n in range(3)]
     today = utcnow().date()
     day = {"since": today.isoformat(), "until": (today + timedelta(days=1)).isoformat()}
-    wait_for(lambda: [r["log_status"] for r in _all_pages(client, healthcare, "/api/health/receipts", day)]
-             == ["sequenced"] * 3, "the receipts to be sequenced")
-    with app.app_context():  # someone with database access rewrites a receipt's model
+    _wait_for_a_checkpoint_covering_them(client, healthcare, day, 3)
+    _, instants = _today()
+    listed = wait_for(lambda: (events := _all_pages(client, healthcare, TRAIL,
+                                                    {**instants, "action": "receipt.listed"}))
+                      and all("inclusion_proof" in e for e in events) and events,
+                      "the listings' audit events to be in a checkpoint")
+    with app.app_context():  # someone with database access rewrites a receipt's model and an event
         entry = LogEntry.get_by_id(receipts[1])
         entry.leaf_data = entry.leaf_data.replace('"mock-1"', '"mock-2"')
         entry.save()
-    report = json.loads(_report(client, healthcare, "json", **day))
+        event = LogEntry.get_by_id(listed[0]["audit_event"]["id"])
+        event.leaf_data = event.leaf_data.replace('"receipt.listed"', '"receipt.read"')
+        event.save()
+    report = json.loads(download_report(client, healthcare, "json", **day))
+    audit = section(report, "audit_trail")
+    assert audit["figures"]["audit_events_failed"] == 1
+    failures = next(t for t in audit["tables"] if t["title"] == "Audit events failing verification")
+    assert [row[0] for row in failures["rows"]] == [listed[0]["audit_event"]["id"]]
+    assert "1 FAILED verification" in audit["summary"]
     log = next(s for s in report["sections"] if s["key"] == "receipts_and_log")
     assert (log["figures"]["receipts_verified"], log["figures"]["receipts_failed"]) == (2, 1)
     failures = next(t for t in log["tables"] if t["title"] == "Receipts failing verification")
     assert [row[0] for row in failures["rows"]] == [receipts[1]]
     assert failures["rows"][0][1].startswith("inclusion_proof")
     assert "2 of 3 receipts verified" in log["summary"]
+
+
+def test_the_audit_trail_section_counts_and_verifies_the_periods_events(embedded, healthcare):
+    app, client = embedded
+    created = client.post("/api/keys", headers=healthcare.headers, json={"name": "ward 3"})
+    assert created.status_code == 201
+    revoked = client.delete(f"/api/keys/{created.get_json()['id']}", headers=healthcare.headers)
+    assert revoked.status_code == 204
+    day, instants = _today()
+    _all_pages(client, healthcare, "/api/health/receipts", day)  # receipt.listed
+    before = wait_for(lambda: (events := _all_pages(client, healthcare, TRAIL, instants))
+                      and all("inclusion_proof" in e for e in events) and events,
+                      "the events to be in a checkpoint")
+
+    audit = section(json.loads(download_report(client, healthcare, "json", **day)), "audit_trail")
+    types = Counter([e["audit_event"]["type"] for e in before] + ["report.requested"])
+    actors = Counter([e["audit_event"]["agent"]["id"] for e in before] + [healthcare.key_id])
+    figures = audit["figures"]
+    assert (figures["audit_events"], figures["audit_actions"], figures["audit_actors"]) == (
+        sum(types.values()), len(types), len(actors))
+    assert figures["audit_events_checked"] >= len(before)
+    assert figures["audit_events_checked"] + figures["audit_events_pending"] == figures["audit_events"]
+    assert figures["audit_events_verified"] == figures["audit_events_checked"]
+    assert figures["audit_events_failed"] == 0
+    by_action, by_actor = audit["tables"]
+    assert dict(by_action["rows"]) == types and dict(by_actor["rows"]) == actors
+    assert "hipaa-164.308-a-1-ii-d" in audit["provisions"]
+
+
+def test_a_generated_report_is_one_audit_event_naming_its_files_hash(embedded, healthcare):
+    app, client = embedded
+    day, instants = _today()
+    pdf = download_report(client, healthcare, "pdf", **day)
+    [generated] = wait_for(lambda: _all_pages(client, healthcare, TRAIL,
+                                              {**instants, "action": "report.generated"}),
+                           "the report's generation in the audit trail")
+    event = generated["audit_event"]
+    assert event["agent"] == {"type": "system", "id": "compliance.report"}
+    assert event["detail"] == {"format": "pdf", **day, "sha256": hashlib.sha256(pdf).hexdigest()}
+    job = client.get(f"/api/jobs/{event['entity']['id']}", headers=healthcare.headers).get_json()
+    assert job["result"]["sha256"] == event["detail"]["sha256"]
+    [requested] = _all_pages(client, healthcare, TRAIL, {**instants, "action": "report.requested"})
+    assert requested["audit_event"]["entity"] == event["entity"]

@@ -150,7 +150,8 @@ def test_every_action_is_in_the_trail_once_with_its_actor_and_entity(oauth_app, 
         ("healthcare_settings.changed", U, S, admin_id, "account", uid),
         ("export.requested", "C", S, admin_id, "export", job),
         ("export.downloaded", R, S, admin_id, "export", job),
-        ("report.generated", "C", S, admin_id, "report", report),
+        ("report.requested", "C", S, admin_id, "report", report),
+        ("report.generated", "C", S, "compliance.report", "report", report),
         ("report.downloaded", R, S, admin_id, "report", report),
     ])
     reviewed = next(e["audit_event"] for e in events if e["audit_event"]["type"] == "receipt.reviewed")

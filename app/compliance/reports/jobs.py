@@ -6,6 +6,7 @@ and a redelivered job writes it over.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ def start_report(user_id: str, tier: str, fmt: str, month: str | None, since: da
     period = report_period(month, since, until)
     job = queue_job(user_id, REPORT_KIND, REPORT_ACTOR, tier=tier, fmt=fmt,
                     since=period.since.isoformat(), until=period.until.isoformat())
-    audit.record(audit.REPORT_GENERATED, audit.CREATE, account_id=user_id, entity_type=audit.REPORT,
+    audit.record(audit.REPORT_REQUESTED, audit.CREATE, account_id=user_id, entity_type=audit.REPORT,
                  entity_id=job.id, detail={"format": fmt, "since": period.since.isoformat(),
                                            "until": period.until.isoformat()})
     return job
@@ -90,21 +91,27 @@ def finished_report(user_id: str, job_id: str, output_dir: str) -> ReportFile:
 
 
 def run(job_id: str, user_id: str, tier: str, fmt: str, since: date, until: date, output_dir: str) -> None:
-    """Build the report from current figures, write it in ``fmt`` and finish the job."""
+    """Build the report from current figures, write it in ``fmt``, finish the job and record
+    the report's generation (with the file's SHA-256) in the audit trail."""
     job = jobs_repo.mark_running(job_id)
     if job.finished:
         return
     costs_repo.aggregate(user_id=user_id)  # the account's cost figures as of now
     report = build_report(Scope(user_id, tier, Period(since, until)))
+    content = RENDERERS[fmt][0](report)
     final = report_path(output_dir, job_id, fmt)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.with_suffix(final.suffix + ".part")
     with open(partial, "wb") as handle:
-        handle.write(RENDERERS[fmt][0](report))
+        handle.write(content)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, final)
-    jobs_repo.succeed(job_id, {"format": fmt,
-                               "period": {"since": since.isoformat(), "until": until.isoformat()},
+    digest = hashlib.sha256(content).hexdigest()
+    period = {"since": since.isoformat(), "until": until.isoformat()}
+    jobs_repo.succeed(job_id, {"format": fmt, "period": period, "sha256": digest,
                                "empty": report.empty, "sections": [s.key for s in report.sections],
                                "links": {"download": download_link(job_id)}})
+    audit.record(audit.REPORT_GENERATED, audit.CREATE, account_id=user_id, entity_type=audit.REPORT,
+                 entity_id=job_id, actor=audit.Actor(audit.SYSTEM, REPORT_ACTOR),
+                 detail={"format": fmt, **period, "sha256": digest})

@@ -8,12 +8,14 @@ period's history is shown to be only appended to since.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import storage.receipts as receipts_repo
 import storage.transparency_log as log_repo
 from app.compliance.reports.model import Figure, Scope, Section, Table
 from app.healthcare import merkle
 from app.healthcare.checkpoint import open_checkpoint
+from app.healthcare.leaves import RECEIPT
 from app.healthcare.note import NoteError, Verifier
 from app.healthcare.proven import provable, proven_pages
 from app.healthcare.transparency import transparency_log
@@ -21,28 +23,45 @@ from app.healthcare.verify import all_ok, verify_bundle
 from storage.receipts import ReceiptFilter
 from storage.transparency_log import CheckpointRecord
 
-LISTED_FAILURES = 100  # failed receipts listed one by one at most
+LISTED_FAILURES = 100  # failed leaves listed one by one at most
 
 
 def _failed_check(checks) -> str:
     return next(f"{c.name}: {c.detail}" for c in checks if not c.ok)
 
 
-def _verify_receipts(scope: Scope, latest: CheckpointRecord | None,
-                     verifiers: list[Verifier], origin: str) -> tuple[int, int, list[list]]:
-    """(checked, verified, failures) over the period's receipts the latest checkpoint covers."""
+@dataclass(frozen=True)
+class Verified:
+    """Leaves proven against a checkpoint and checked by the verifier the verify route uses."""
+
+    checked: int
+    verified: int
+    failures: list[list]  # [leaf id, first failed check], the first LISTED_FAILURES of them
+
+    @property
+    def failed(self) -> int:
+        return self.checked - self.verified
+
+
+def verify_pages(pages: Iterable[list[dict]], kind: str, verifiers: list[Verifier], origin: str) -> Verified:
+    """Check every bundle of ``pages``, whose leaves are of type ``kind`` (receipt, audit_event)."""
     checked = verified = 0
     failures: list[list] = []
-    where = provable(scope.since, scope.until, latest)
-    for bundles in proven_pages(scope.user_id, where, latest, transparency_log().inclusion_many):
+    for bundles in pages:
         for bundle in bundles:
             checks = verify_bundle(bundle, verifiers, origin)
             checked += 1
             if all_ok(checks):
                 verified += 1
             elif len(failures) < LISTED_FAILURES:
-                failures.append([bundle["receipt"].get("id"), _failed_check(checks)])
-    return checked, verified, failures
+                failures.append([bundle[kind].get("id"), _failed_check(checks)])
+    return Verified(checked, verified, failures)
+
+
+def failures_table(title: str, leaf: str, result: Verified) -> Table:
+    return Table(title, [leaf, "First failed check"], result.failures,
+                 note=f"The first {len(result.failures)} of {result.failed}."
+                 if result.failed > len(result.failures) else None)
 
 
 def consistency(old: CheckpointRecord, new: CheckpointRecord, verifiers: Iterable[Verifier],
@@ -65,10 +84,14 @@ def _checkpoint_row(name: str, checkpoint: CheckpointRecord) -> list:
 def receipts_and_log(scope: Scope) -> Section:
     tlog = transparency_log()
     verifiers, origin = tlog.verifiers(), tlog.origin
+    # The period's checkpoints before the latest: one signed in between is then at most the latest.
+    span = log_repo.checkpoints_between(scope.since, scope.until)
     latest = log_repo.latest_checkpoint()
     receipts = receipts_repo.count(scope.user_id, ReceiptFilter(since=scope.since, until=scope.until))
-    checked, verified, failures = _verify_receipts(scope, latest, verifiers, origin)
-    span = log_repo.checkpoints_between(scope.since, scope.until)
+    pages = proven_pages(scope.user_id, provable(scope.since, scope.until, latest), latest,
+                         tlog.inclusion_many)
+    result = verify_pages(pages, RECEIPT, verifiers, origin)
+    checked, verified = result.checked, result.verified
     pairs = [("first to last checkpoint of the period", span.first, span.last),
              ("last checkpoint of the period to the latest", span.last, latest)] if span else []
     outcomes = [(name, old, new, consistency(old, new, verifiers, origin)) for name, old, new in pairs]
@@ -103,8 +126,6 @@ def receipts_and_log(scope: Scope) -> Section:
                                     [[name, old.size, new.size,
                                       "verified" if why is None else f"FAILED: {why}"]
                                      for name, old, new, why in outcomes]))
-    if failures:
-        section.tables.append(Table("Receipts failing verification", ["Receipt", "First failed check"],
-                                    failures, note=f"The first {len(failures)} of {checked - verified}."
-                                    if checked - verified > len(failures) else None))
+    if result.failures:
+        section.tables.append(failures_table("Receipts failing verification", "Receipt", result))
     return section

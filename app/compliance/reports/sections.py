@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app.compliance.reports.audit_trail import audit_trail
+from app.compliance.reports.bias import bias_findings
+from app.compliance.reports.high_risk import high_risk_decisions
 from app.compliance.reports.log_integrity import receipts_and_log
 from app.compliance.reports.loops import loops_blocked
 from app.compliance.reports.model import Report, Scope, Section
@@ -16,11 +19,12 @@ from storage.ids import utcnow
 
 SectionBuilder = Callable[[Scope], Section]
 
-# Sections still to come, each in a module of its own once its data is on main: the audit
-# trail's summary, high-risk decisions with their reviews and open violations, bias findings.
 SECTIONS: list[SectionBuilder] = [
     usage_and_cost,
     receipts_and_log,
+    audit_trail,
+    high_risk_decisions,
+    bias_findings,
     loops_blocked,
 ]
 
