@@ -280,6 +280,7 @@ def high_risk(w: Walkthrough, admin: requests.Session, upstream: ClinicianOrChat
             == [(unreviewed, "eu_ai_act", "art_14_human_oversight")],
             "exactly one compliance.violation (art_14_human_oversight), for the unreviewed decision only")
     w.check(not any(CANARY.encode() in v.body for v in violations), "no patient text in it")
+    w.check(len(receiver.of_type(HIGH_RISK)) == len(ids), "still one high-risk webhook per decision")
     oversight = w.call(admin, "GET", f"/api/health/receipts/{reviewed}").json()
     kinds = [a["amendment"]["kind"] for a in oversight["amendments"]]
     w.check(kinds.count("review") == 1, f"the reviewed receipt's amendments: {', '.join(kinds)}")
