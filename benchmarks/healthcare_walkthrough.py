@@ -162,11 +162,23 @@ def audit_trail(w: Walkthrough, admin: requests.Session, upstream: ClinicianOrCh
     w.requests += 3
     print(f"  openai SDK: 2 chats + 1 stream ({len(text)} characters), receipts {', '.join(receipts)}")
 
+    # An export holds sequenced receipts (each with its proof). Wait for them on the public
+    # checkpoint, which no audit event records: 11 audit events so far, the 3 receipts and
+    # their 3 risk assessments (every healthcare answer is assessed; they may come first).
+    leaves = wait_until(lambda: (size := int(w.call(admin, "GET", "/api/health/log/checkpoint").text
+                                             .split("\n")[1])) >= 17 and size, "the receipts to be sequenced")
+    print(f"  the log's checkpoint covers {leaves} leaves")
     started = w.call(admin, "GET", "/api/health/receipts/export", 202, params={"format": "jsonl"})
     export = w.job(admin, started.headers["Location"], "the export")
     download = w.call(admin, "GET", f"/api/health/receipts/export/{export['id']}/download")
-    print(f"  export {export['id']}: {export['status']}, {len(download.content)} bytes, "
-          f"{len(download.text.splitlines())} receipt line(s)")
+    print(f"  export {export['id']}: {export['status']}, {len(download.content)} bytes")
+    (w.folder / "export.jsonl").write_bytes(download.content)
+    keys = [k["vkey"] for k in w.call(admin, "GET", "/api/health/log/keys").json()["keys"]]
+    verified = subprocess.run([AQTA, "receipts", "verify", "export.jsonl", "--public-key", keys[0]],
+                              cwd=w.folder, env=w.env, capture_output=True, text=True)
+    print("  " + verified.stdout.strip().replace("\n", "\n  "))
+    w.check(verified.returncode == 0 and len(download.text.splitlines()) == 3,
+            "aqta receipts verify: the export's 3 receipts verify offline")
 
     w.step("GET /api/compliance/audit-trail")
     events = wait_until(lambda: (e := w.pages(admin, "/api/compliance/audit-trail"))
@@ -213,7 +225,6 @@ def audit_trail(w: Walkthrough, admin: requests.Session, upstream: ClinicianOrCh
             f"?format=fhir: a valid FHIR R5 Bundle (fhir.resources), {len(bundle.entry)} AuditEvents, "
             f"{len(fhir.content)} bytes")
 
-    keys = [k["vkey"] for k in w.call(admin, "GET", "/api/health/log/keys").json()["keys"]]
     revoked = next(b for b in events if b["audit_event"]["type"] == "key.revoked")
     (w.folder / "event.json").write_text(json.dumps(revoked))
     verified = subprocess.run([AQTA, "receipts", "verify", "event.json", "--public-key", keys[0]],
