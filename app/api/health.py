@@ -94,7 +94,9 @@ def download_export(job_id: str):
 def get_receipt(receipt_id: str):
     """The receipt, its leaf index, its inclusion proof and the signed checkpoint it is proven
     against; ``"status": "pending"`` (no proof) for the second or so before it is sequenced."""
-    return service.get_bundle(healthcare_account(), receipt_id)
+    user_id = healthcare_account()
+    bundle = service.get_bundle(user_id, receipt_id)
+    return {**bundle, "oversight": oversight.oversight_of(user_id, receipt_id)}
 
 
 @blp.route("/receipts/<string:receipt_id>/verify", methods=["POST"])

@@ -40,6 +40,39 @@ class BundleSchema(Schema):
         "description": "Leaves amending the receipt, oldest first: its risk assessment (kind "
                        "risk_assessment) and clinicians' reviews (kind review), each a bundle with the "
                        "leaf under amendment, its own inclusion proof and checkpoint"})
+    oversight = fields.Nested(lambda: OversightSchema(), metadata={
+        "description": "The answer's risk, clinicians' reviews and compliance violations (open until a "
+                       "review after they were raised clears them), as the tables hold them"})
+
+
+class RiskSchema(Schema):
+    level = fields.String(required=True, validate=validate.OneOf(["low", "medium", "high"]))
+    score = fields.String(required=True, metadata={"description": "0.000 to 1.000, as a decimal string"})
+    categories = fields.List(fields.String(), required=True)
+    assessed_at = fields.AwareDateTime(required=True)
+
+
+class ReviewSummarySchema(Schema):
+    id = fields.String(required=True)
+    reviewer = fields.String(required=True)
+    outcome = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class ViolationSchema(Schema):
+    framework = fields.String(required=True)
+    rule = fields.String(required=True)
+    severity = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["open", "cleared"]))
+    cleared_by_review = fields.String(allow_none=True, required=True)
+
+
+class OversightSchema(Schema):
+    risk = fields.Nested(RiskSchema, allow_none=True, required=True,
+                         metadata={"description": "null until the answer is assessed (seconds)"})
+    reviews = fields.List(fields.Nested(ReviewSummarySchema), required=True)
+    violations = fields.List(fields.Nested(ViolationSchema), required=True)
 
 
 class VerifyBodySchema(Schema):

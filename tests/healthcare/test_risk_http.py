@@ -164,6 +164,20 @@ def test_unreviewed_past_the_window_raises_one_violation(app, client, hooked, re
     assert got.payload["data"]["receipt_id"] == receipt_id
     assert len(stored_events(client, hooked, VIOLATION)) == 1
 
+    def oversight() -> dict:
+        response = client.get(f"/api/health/receipts/{receipt_id}", headers=hooked.headers)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["oversight"]
+
+    seen = oversight()
+    assert seen["risk"]["level"] == "high" and seen["reviews"] == []
+    assert [(v["rule"], v["status"]) for v in seen["violations"]] == [("art_14_human_oversight", "open")]
+    review = client.post(f"/api/health/receipts/{receipt_id}/review", headers=hooked.headers,
+                         json={"reviewer": "Dr A. Clinician", "outcome": "amended"}).get_json()["amendment"]
+    [cleared] = oversight()["violations"]  # a late review clears it; no second event
+    assert (cleared["status"], cleared["cleared_by_review"]) == ("cleared", review["id"])
+    assert len(stored_events(client, hooked, VIOLATION)) == 1
+
 
 def test_a_review_within_the_window_prevents_the_violation(app, client, hooked):
     receipt_id = ask(client, hooked)

@@ -130,11 +130,21 @@ def set_approved_models(user_id: str, models: list[str]) -> list[str]:
 def oversight_of(user_id: str, receipt_id: str) -> dict:
     """The receipt's risk, reviews and violations, for the receipt's page and route."""
     assessed = risk_repo.assessment(user_id, receipt_id)
+    reviews = risk_repo.reviews(user_id, receipt_id)
     return {
         "risk": None if assessed is None else {
             "level": assessed.level, "score": assessed.score, "categories": assessed.categories,
             "assessed_at": assessed.assessed_at},
         "reviews": [{"id": r.id, "reviewer": r.reviewer, "outcome": r.outcome, "created_at": r.created_at}
-                    for r in risk_repo.reviews(user_id, receipt_id)],
-        "violations": [{"framework": v.framework, "rule": v.rule, "severity": v.severity,
-                        "created_at": v.created_at} for v in risk_repo.violations(user_id, receipt_id)]}
+                    for r in reviews],
+        "violations": [_with_status(v, reviews) for v in risk_repo.violations(user_id, receipt_id)]}
+
+
+def _with_status(violation: Violation, reviews: list[Review]) -> dict:
+    """A violation is open until a clinician reviews the decision after it was raised (the
+    same reading as the compliance report's); the review that cleared it is named."""
+    clearing = next((r for r in sorted(reviews, key=lambda r: r.created_at)
+                     if r.created_at >= violation.created_at), None)
+    return {"framework": violation.framework, "rule": violation.rule, "severity": violation.severity,
+            "created_at": violation.created_at, "status": "open" if clearing is None else "cleared",
+            "cleared_by_review": None if clearing is None else clearing.id}
