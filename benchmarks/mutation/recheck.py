@@ -70,7 +70,8 @@ def killed(checkout: Path, module: str, hunk: list[str], tests: list[str]) -> bo
     (checkout / module).write_text(mutated(original, hunk))
     env = {**os.environ, "AQTA_TEST_BACKENDS": "sqlite", "CI": "true", "PYTHONPATH": str(checkout)}
     try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
+                              *tests],
                              cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
         return run.returncode != 0
     except subprocess.TimeoutExpired:
