@@ -130,6 +130,21 @@ def test_consistency_proofs_match_the_naive_proof_for_every_pair():
             merkle.verify_consistency(old, new, mth(0, old), new_root, proof)
 
 
+def test_extending_in_batches_stores_every_completed_node_and_the_new_root():
+    # The sequencer's way: each batch adds the perfect subtrees its leaves complete, and nothing else.
+    stored: dict[merkle.Node, bytes] = {}
+    size = 0
+    for batch in (1, 1, 2, 3, 1, 8, 5, 16, 1, 26):
+        made, root = merkle.extend(size, stored.__getitem__, LEAVES[size:size + batch])
+        assert not set(made) & set(stored)
+        stored.update(made)
+        size += batch
+        assert root == mth(0, size)
+    assert size == 64
+    assert stored == {(level, index): stored_node((level, index))
+                      for level in range(7) for index in range(size >> level)}
+
+
 def test_memory_tree_agrees_with_the_stored_form():
     tree = MemoryTree(LEAVES[:37])
     assert tree.root() == mth(0, 37)
