@@ -194,6 +194,8 @@ def test_a_signer_seed_is_32_bytes_and_base64_has_one_spelling():
         b64decode("AB==")  # "AA==" is the one spelling of a zero byte
     with pytest.raises(NoteError, match="^invalid base64$"):
         b64decode("A\u00e9==")
+    with pytest.raises(NoteError, match="^invalid base64$"):
+        b64decode("A!A==")  # not skipped over: "AA==" without the "!" would be valid
 
 
 def test_a_verifier_key_whose_base64_holds_a_plus_round_trips():
@@ -251,6 +253,9 @@ def test_the_most_signature_lines_a_note_may_have_is_100():
 @pytest.mark.parametrize("note, reason", [
     (None, "malformed note: it must end in a newline"),
     (VECTORS["signed"].rstrip("\n"), "malformed note: it must end in a newline"),
+    ("\n\n" + VECTORS["peter_signature_line"], "note text must be non-empty lines, each ending in a newline"),
+    (VECTORS["signed"] + "\n" + VECTORS["enoch_signature_line"],  # the last blank line ends the text
+     "note text must be non-empty lines, each ending in a newline"),
     ("text\n" + VECTORS["peter_signature_line"], "malformed note: no blank line before the signatures"),
 ])
 def test_a_note_of_the_wrong_shape_says_why(note, reason):
