@@ -257,7 +257,8 @@ def test_a_refused_consistency_proof_says_why():
     assert _refusal(verify, 3, 7, r3, mth(0, 7), too_short) == "the consistency proof is too short"
     assert _refusal(verify, 3, 7, mth(0, 2), mth(0, 7), _consistency(3, 7)) == (
         "the consistency proof does not lead to the old root")
-    assert _refusal(verify, 2, 3, r2, mth(0, 4), proof) == "the consistency proof does not lead to the new root"
+    assert _refusal(verify, 2, 3, r2, mth(0, 4), proof) == (
+        "the consistency proof does not lead to the new root")
     assert _refusal(verify, 2, 3, b"short", r3, proof) == "a hash is not 32 bytes"
     assert _refusal(verify, 2, 3, r2, b"short", proof) == "a hash is not 32 bytes"
     assert _refusal(merkle.consistency_ranges, 0, 3) == "no consistency proof from size 0 to size 3"
