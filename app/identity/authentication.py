@@ -101,5 +101,8 @@ def init_app(app: Flask) -> None:
     app.session_interface = sessions.CookieSessions()
     manager = LoginManager()
     manager.user_loader(_load_session_user)
-    manager.session_protection = "basic"
+    # "strong": a session cookie presented by another browser (its address or User-Agent)
+    # is dropped, so a copied cookie does not sign its thief in. ("basic" only marks such a
+    # session not fresh, which nothing here checks: no protection at all.)
+    manager.session_protection = "strong"
     manager.init_app(app)

@@ -91,7 +91,8 @@ def main() -> None:
                                     + original[begin + len(script):])
         server, env["AQTA_TEST_REDIS_URL"] = private_redis(place)
         try:
-            run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+            run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0",
+                                  "-p", "no:cacheprovider",
                                   "-k", SELECT, *TESTS], cwd=place, env=env, capture_output=True,
                                  text=True, timeout=options.timeout)
             verdict = "survived" if run.returncode == 0 else "killed"

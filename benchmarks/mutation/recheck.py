@@ -36,6 +36,11 @@ def survivors(place: Path) -> list[tuple[str, str, list[str]]]:
     return found
 
 
+def timed_out(place: Path) -> set[str]:
+    """The survivors that ran into mutmut's timeout (an endless loop, mostly)."""
+    return set(re.findall(r"^### (\S+) \(timeout\)$", (place / "survivors.txt").read_text(), re.M))
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -64,14 +69,15 @@ def mutated(source: str, hunk: list[str]) -> str:
     return "\n".join(lines[:starts[0]] + out + lines[at:])
 
 
-def killed(checkout: Path, module: str, hunk: list[str], tests: list[str]) -> bool:
+def killed(checkout: Path, module: str, hunk: list[str], tests: list[str], timeout: float) -> bool:
     """Whether ``tests`` fail with the mutant applied; the module is restored after."""
     original = (ROOT / module).read_text()
     (checkout / module).write_text(mutated(original, hunk))
     env = {**os.environ, "AQTA_TEST_BACKENDS": "sqlite", "CI": "true", "PYTHONPATH": str(checkout)}
     try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-                             cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
+        run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
+                              *tests],
+                             cwd=checkout, env=env, capture_output=True, text=True, timeout=timeout)
         return run.returncode != 0
     except subprocess.TimeoutExpired:
         return True
@@ -85,14 +91,17 @@ def main() -> None:
     parser.add_argument("tests", nargs="+", help="the tests added or changed since the target's run")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "mutation" / "work")
     parser.add_argument("--only", default="", help="only the survivors whose name contains this")
+    parser.add_argument("--timeout", type=float, default=300,
+                        help="seconds per survivor; a mutant that runs longer (an endless loop) is caught")
     options = parser.parse_args()
     checkout = workspace(options.out, f"{options.target}-recheck{options.only}")
     lines = []
     for mutant, module, hunk in survivors(options.out / options.target):
-        if options.only not in mutant:
-            continue
+        if options.only not in mutant or mutant in timed_out(options.out / options.target):
+            continue  # timed out in the run: caught already (the suite hangs), and slow to see again
         try:
-            verdict = "killed" if killed(checkout, module, hunk, options.tests) else "survived"
+            caught = killed(checkout, module, hunk, options.tests, options.timeout)
+            verdict = "killed" if caught else "survived"
         except ValueError:  # the code it changed is gone (dead code removed since the run)
             verdict = "removed"
         lines.append(f"{verdict:8} {mutant}")

@@ -49,13 +49,15 @@ def configure(place: Path, modules: list[str], tests: list[str]) -> None:
     def lines(values: list[str]) -> str:
         return "".join(f"\n    {value}" for value in values)
 
+    # One process: mutmut learns which tests reach a mutant from the test process itself,
+    # so tox.ini's ``-n 2`` (pytest-xdist workers) would leave every mutant with "no tests".
     (place / "setup.cfg").write_text(
         "[mutmut]\n"
         f"source_paths ={lines(['app', 'storage'])}\n"
         f"only_mutate ={lines(modules)}\n"
         f"also_copy ={lines(ALSO_COPY)}\n"
         f"pytest_add_cli_args_test_selection ={lines(tests)}\n"
-        f"pytest_add_cli_args ={lines(['-p', 'no:cacheprovider', '-q'])}\n")
+        f"pytest_add_cli_args ={lines(['-p', 'no:cacheprovider', '-q', '-n', '0'])}\n")
 
 
 def mutmut(place: Path, *args: str, log=None) -> subprocess.CompletedProcess:

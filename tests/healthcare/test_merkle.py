@@ -130,6 +130,21 @@ def test_consistency_proofs_match_the_naive_proof_for_every_pair():
             merkle.verify_consistency(old, new, mth(0, old), new_root, proof)
 
 
+def test_extending_in_batches_stores_every_completed_node_and_the_new_root():
+    # The sequencer's way: each batch adds the perfect subtrees its leaves complete, and nothing else.
+    stored: dict[merkle.Node, bytes] = {}
+    size = 0
+    for batch in (1, 1, 2, 3, 1, 8, 5, 16, 1, 26):
+        made, root = merkle.extend(size, stored.__getitem__, LEAVES[size:size + batch])
+        assert not set(made) & set(stored)
+        stored.update(made)
+        size += batch
+        assert root == mth(0, size)
+    assert size == 64
+    assert stored == {(level, index): stored_node((level, index))
+                      for level in range(7) for index in range(size >> level)}
+
+
 def test_memory_tree_agrees_with_the_stored_form():
     tree = MemoryTree(LEAVES[:37])
     assert tree.root() == mth(0, 37)
@@ -201,3 +216,49 @@ def test_a_rewritten_history_fails_consistency():
 def test_inclusion_ranges_refuse_impossible_indices(index, size):
     with pytest.raises(ValueError):
         merkle.inclusion_ranges(index, size)
+
+
+# -- each refusal says which check failed: the verifier prints it as the reason --------------
+
+def _consistency(old: int, new: int) -> list[bytes]:
+    return [merkle.range_hash(a, b, stored_node) for a, b in merkle.consistency_ranges(old, new)]
+
+
+def _refusal(check, *args) -> str:
+    with pytest.raises(ValueError) as refused:
+        check(*args)
+    return str(refused.value)
+
+
+def test_a_refused_inclusion_proof_says_why():
+    root2 = mth(0, 2)
+    verify = merkle.verify_inclusion
+    assert _refusal(verify, 2, 2, LEAVES[0], [LEAVES[1]], root2) == "leaf index 2 is outside a tree of size 2"
+    assert _refusal(verify, 0, 1, LEAVES[0], [LEAVES[1]], LEAVES[0]) == "the inclusion proof is too long"
+    assert _refusal(verify, 0, 2, LEAVES[0], [], root2) == "the inclusion proof is too short"
+    assert _refusal(verify, 0, 2, LEAVES[0], [LEAVES[1]], bytes(32)) == (
+        "the inclusion proof does not lead to the root")
+    assert _refusal(verify, 0, 1, b"short", [], LEAVES[0]) == "a hash is not 32 bytes"
+    assert _refusal(verify, 0, 1, LEAVES[0], [], b"short") == "a hash is not 32 bytes"
+    assert _refusal(merkle.inclusion_ranges, 2, 2) == "leaf index 2 is outside a tree of size 2"
+
+
+def test_a_refused_consistency_proof_says_why():
+    verify = merkle.verify_consistency
+    r2, r3 = mth(0, 2), mth(0, 3)
+    proof = _consistency(2, 3)
+    assert _refusal(verify, 0, 3, r2, r3, proof) == "no consistency proof from size 0 to size 3"
+    assert _refusal(verify, 3, 2, r3, r2, proof) == "no consistency proof from size 3 to size 2"
+    assert _refusal(verify, 3, 3, r3, r3, proof) == "a proof between equal sizes must be empty"
+    assert _refusal(verify, 3, 3, r3, r2, []) == "equal sizes with different roots"
+    assert _refusal(verify, 2, 3, r2, r3, []) == "the consistency proof is empty"
+    assert _refusal(verify, 2, 3, r2, r3, proof + proof) == "the consistency proof is too long"
+    too_short = _consistency(3, 7)[:-1]
+    assert _refusal(verify, 3, 7, r3, mth(0, 7), too_short) == "the consistency proof is too short"
+    assert _refusal(verify, 3, 7, mth(0, 2), mth(0, 7), _consistency(3, 7)) == (
+        "the consistency proof does not lead to the old root")
+    assert _refusal(verify, 2, 3, r2, mth(0, 4), proof) == (
+        "the consistency proof does not lead to the new root")
+    assert _refusal(verify, 2, 3, b"short", r3, proof) == "a hash is not 32 bytes"
+    assert _refusal(verify, 2, 3, r2, b"short", proof) == "a hash is not 32 bytes"
+    assert _refusal(merkle.consistency_ranges, 0, 3) == "no consistency proof from size 0 to size 3"

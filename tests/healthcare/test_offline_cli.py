@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import io
 import json
@@ -10,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import app.healthcare as healthcare_package
+from app.cli import main
 from storage.log_models import LogCheckpoint, LogEntry, LogNode, LogState
 from tests.gateway.conftest import LiveGateway
 from tests.healthcare.test_exports import _answers, _export, _sequenced, embedded  # noqa: F401
@@ -22,11 +25,19 @@ OFFLINE_MODULES = ["offline", "verify", "merkle", "note", "checkpoint", "leaves"
                    "csv_rows"]
 
 
-def aqta(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def bare_aqta(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run the command in a fresh interpreter with no Aqta settings at all in its environment."""
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", "from app.cli import main; main()", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def aqta(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the command in this process (the mutation run sees only code run in the test's own
+    process); ``bare_aqta`` shows once that it needs no settings and no database."""
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(main, list(args))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def test_the_offline_modules_use_only_the_standard_library_and_cryptography():
@@ -61,7 +72,7 @@ def _receipt(chat, healthcare, sequence, client, tmp_path) -> Path:
 def test_verify_accepts_a_receipt_with_only_the_public_key(chat, healthcare, sequence, client, tmp_path,
                                                            public_key):
     path = _receipt(chat, healthcare, sequence, client, tmp_path)
-    result = aqta("receipts", "verify", str(path), "--public-key", public_key, cwd=tmp_path)
+    result = bare_aqta("receipts", "verify", str(path), "--public-key", public_key, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 of 1 receipt(s) verified" in result.stdout
     assert not (tmp_path / "aqta.db").exists()  # it never touched a database

@@ -85,6 +85,18 @@ def test_bad_keys_are_refused(client):
         response = client.get("/api/keys", headers={"Authorization": header})
         assert response.status_code == 401
         assert response.json["error"]["code"] == "invalid_api_key"
+    malformed = "The Authorization header must be 'Bearer sk-aqta-…'."
+    for header in ("Bearer ", "Basic abc", "sk-aqta-x"):
+        response = client.get("/api/keys", headers={"Authorization": header})
+        assert response.json["error"]["message"] == malformed
+
+
+def test_the_bearer_scheme_is_read_as_http_says(client, make_account):
+    # The scheme is case-insensitive, and spaces around the token are not part of it.
+    account = make_account(tier="pro", scope="admin")
+    for header in (f"bearer {account.key}", f"BEARER {account.key}", f"Bearer  {account.key} ",
+                   f" Bearer {account.key}"):
+        assert client.get("/api/keys", headers={"Authorization": header}).status_code == 200, header
 
 
 def test_keys_need_authentication(client):
@@ -129,7 +141,7 @@ def test_answers_with_a_key_are_not_stored_by_caches(client):
     assert client.get("/api/keys").headers["Cache-Control"] == "no-store"
 
 
-def test_401s_say_how_to_authenticate(client):
+def test_401s_say_how_to_authenticate(client, make_account):
     anonymous = client.get("/api/keys")
     assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="aqta"'
     bad_key = client.get("/v1/models", headers={"Authorization": "Bearer sk-aqta-nope"})
@@ -138,6 +150,11 @@ def test_401s_say_how_to_authenticate(client):
     assert bad_key.json["error"]["message"] == "The API key is not valid or has been revoked."
     no_key = client.get("/v1/models")
     assert no_key.json["error"]["message"] == "No API key: send 'Authorization: Bearer sk-aqta-…'."
+    assert anonymous.json["error"]["message"] == "Sign in, or send 'Authorization: Bearer sk-aqta-…'."
+    inference = make_account(tier="pro", scope="inference")
+    assert client.get("/api/keys", headers=inference.headers).json["error"]["message"] == (
+        "This API key has the 'inference' scope: it may call /v1/chat/completions and /v1/models only. "
+        "Manage the account signed in, or with an 'admin' key.")
     wrong = client.post("/api/auth/login", json={"email": "a@example.com", "password": "Nope 12345"})
     assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
 
@@ -197,6 +214,9 @@ def test_an_owner_cannot_raise_a_key_above_its_tier(client, make_account, field,
                    "'aqta set-limits'.", "type": raised.json["error"]["type"], "code": "insufficient_tier"}
     listed = client.get("/api/keys", headers=owner.headers).json["data"][0]
     assert listed[field] == int(tier_value.replace(",", ""))
+    exactly = int(tier_value.replace(",", ""))
+    assert client.patch(f"/api/keys/{owner.key_id}", json={field: exactly},
+                        headers=owner.headers).status_code == 200  # up to the tier's own value is fine
 
 
 def test_another_accounts_key_is_not_found_and_nothing_of_it_shows(make_app, make_account):

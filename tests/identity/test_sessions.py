@@ -38,6 +38,19 @@ def test_a_cookie_saved_before_logout_no_longer_works(app, make_account):
     assert stale.post("/api/keys", json={}).status_code == 401
 
 
+def test_a_cookie_copied_into_another_browser_does_not_sign_it_in(app, make_account):
+    account = make_account()
+    client = signed_in(app, account.user.email)
+    thief = replay(app, cookie_of(client))
+    response = thief.get("/api/auth/me", headers={"User-Agent": "Another browser/1.0"})
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "not_authenticated"
+    elsewhere = replay(app, cookie_of(client)).get("/api/auth/me",
+                                                   environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert elsewhere.status_code == 401
+    assert client.get("/api/auth/me").status_code == 200  # the browser that signed in keeps its session
+
+
 def test_logout_ends_the_accounts_other_sessions_too(app, make_account):
     account = make_account()
     laptop, phone = signed_in(app, account.user.email), signed_in(app, account.user.email)

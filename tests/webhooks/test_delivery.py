@@ -15,7 +15,7 @@ from app.webhooks.delivery import JITTER, retry_delay
 from app.webhooks.events import EVENT_TYPES, SUBSCRIBABLE
 from app.webhooks.service import emit
 from app.webhooks.signing import SecretBox, envelope, new_secret
-from app.webhooks.transport import WebhookTransport
+from app.webhooks.transport import WebhookTransport, _reason
 from storage.ids import utcnow
 from tests.fakes.webhook_receiver import Answer, WebhookReceiver
 from tests.support.webhooks import (
@@ -347,7 +347,30 @@ def test_a_closed_port_is_a_failed_attempt():
     transport = WebhookTransport(allow_private=True, timeout_seconds=2)
     outcome = transport.post("http://127.0.0.1:1/hooks", "{}", {})
     assert not outcome.succeeded and outcome.status_code is None
-    assert outcome.error.startswith("could not connect") and "refused" in outcome.error
+    # The innermost cause, as the endpoint's owner can read it: no urllib3 object reprs.
+    assert outcome.error == "could not connect: [Errno 111] Connection refused"
+
+
+def test_a_failures_reason_is_its_innermost_cause_without_object_reprs():
+    try:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except OSError as inner:
+            raise RuntimeError("wrapped") from inner
+    except RuntimeError as exc:
+        assert _reason(exc) == "[Errno 104] Connection reset by peer"
+    try:
+        try:
+            raise TimeoutError("deep")
+        except TimeoutError:
+            raise RuntimeError("while handling it")  # noqa: B904 (an implicit __context__ on purpose)
+    except RuntimeError as exc:
+        assert _reason(exc) == "deep"
+    assert _reason(OSError("<urllib3.connection.HTTPConnection object at 0x7f>: Failed: to connect")) == (
+        "Failed: to connect")
+    assert _reason(OSError("plain: as it is")) == "plain: as it is"
+    assert _reason(OSError("x" * 400)) == "x" * 300
+    assert _reason(ConnectionAbortedError()) == "ConnectionAbortedError"
 
 
 def test_https_is_pinned_with_sni_and_the_certificate_checked_against_the_name(tmp_path):

@@ -157,6 +157,8 @@ def test_an_unresolvable_host_is_refused(client, account):
                            headers=account.headers)
     assert response.status_code == 400
     assert response.json["error"]["code"] == "unresolvable_webhook_host"
+    assert response.json["error"]["param"] == "url"
+    assert response.json["error"]["message"].startswith("The host no-such-host.invalid does not resolve (")
 
 
 def test_rotation_shows_the_new_secret_once(client, account):

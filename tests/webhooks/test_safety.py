@@ -139,3 +139,32 @@ def test_the_system_resolver_answers_each_address_once():
     assert len(addresses) == len(set(addresses))
     with pytest.raises(OSError):
         system_resolver("no-such-host.invalid", 80)
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("ftp://h.example/", "The URL must start with https:// (or http://)."),
+    ("https:///path", "The URL has no host."),
+    ("https://user:pass@h.example/", "Credentials in the URL (user:pass@) are not supported; verify the "
+                                     "signature instead, or put a token in the path."),
+    ("https://h.example:99999/", "The URL's port is not valid."),
+])
+def test_a_refused_url_says_why_and_names_the_url_field(url, reason):
+    with pytest.raises(UnsafeWebhookUrl) as refused:
+        parse_url(url)
+    assert refused.value.message == reason and refused.value.field == "url"
+
+
+def test_an_unresolvable_host_names_the_url_field_and_the_host():
+    with pytest.raises(UnresolvableHost) as refused:
+        checked_addresses("https://nowhere.example/", allow_private=False, resolver=resolving_to())
+    assert refused.value.field == "url"
+    assert refused.value.message == "The host nowhere.example does not resolve (no addresses); check the URL."
+
+
+def test_allowing_private_addresses_still_judges_every_address_carried_inside():
+    # A Teredo address carries two IPv4 addresses: a private server (allowed here) and a
+    # client that is the metadata service (never allowed).
+    server, client = int(ipaddress.IPv4Address("10.0.0.1")), int(ipaddress.IPv4Address("169.254.169.254"))
+    teredo = ipaddress.IPv6Address((0x20010000 << 96) | (server << 64) | (~client & 0xFFFFFFFF))
+    assert teredo.teredo == (ipaddress.IPv4Address("10.0.0.1"), ipaddress.IPv4Address("169.254.169.254"))
+    assert forbidden_reason(teredo, allow_private=True) == "a cloud metadata address"

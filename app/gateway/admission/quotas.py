@@ -75,7 +75,12 @@ class Reservation:
 
 
 def current_period(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m")
+    """The UTC month of ``now`` (default: this instant), whatever zone it is given in.
+
+    A naive ``now`` is read as the host's local time, so the month is UTC's even on a host
+    that does not run on UTC.
+    """
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m")
 
 
 def month_start(period: str) -> datetime:

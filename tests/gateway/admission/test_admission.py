@@ -6,6 +6,7 @@ import time
 
 import openai
 import pytest
+import redis
 import requests
 
 import storage.keys as keys_repo
@@ -146,6 +147,16 @@ def test_the_window_is_sixty_seconds_and_a_slot_frees_at_its_edge(live, make_acc
     assert at(61).status_code == 200
     assert at(61).status_code == 429
     assert [at(121).status_code for _ in range(3)] == [200, 200, 429]  # every slot freed at once
+
+
+def test_an_idle_keys_rate_window_leaves_redis_after_the_window(make_gateway, make_account, redis_url,
+                                                                jobs_namespace):
+    gateway = make_gateway(redis_url=redis_url, redis_key_prefix=jobs_namespace + ":")
+    account = make_account(tier="pro")
+    assert chat(gateway, account).status_code == 200
+    # Expired, not kept for ever: a key that stops calling leaves nothing behind in Redis.
+    ttl = redis.Redis.from_url(redis_url).pttl(f"{jobs_namespace}:rate:{account.key_id}")
+    assert 0 < ttl <= 60_000
 
 
 def test_the_embedded_windows_forget_the_least_recently_used_key_first():

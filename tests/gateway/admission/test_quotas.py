@@ -1,7 +1,8 @@
 """The monthly quota's calendar and its refusal, as pure functions."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -20,6 +21,23 @@ def test_the_next_period_starts_at_midnight_utc_on_the_first_of_the_next_month(p
 
 def test_the_period_is_the_utc_month():
     assert current_period(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == "2026-12"
+
+
+@pytest.fixture
+def host_five_hours_behind_utc(monkeypatch):
+    """The process's local time zone is UTC-5 (POSIX spelling: no zone files needed)."""
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_period_is_the_utc_month_on_a_host_that_is_not_on_utc(host_five_hours_behind_utc):
+    # 20:00 on New Year's Eve five hours behind UTC is already January in UTC.
+    assert current_period(datetime(2026, 12, 31, 20, 0, tzinfo=timezone(timedelta(hours=-5)))) == "2027-01"
+    assert current_period(datetime(2026, 12, 31, 20, 0)) == "2027-01"  # naive: the host's local time
+    assert current_period() == datetime.now(UTC).strftime("%Y-%m")
 
 
 @pytest.mark.parametrize("scope, whose", [("key:k1", "this key"), ("account:u1", "this account")])
