@@ -127,11 +127,11 @@ def make_app(settings):
 
     def make(**overrides):
         app = create_app(settings.override(**overrides))
-        workers_runtime.init_app(app)  # as wsgi.py does: embedded mode runs the actors here
         app.config["TESTING"] = True
-        if not built:
+        if not built:  # before any worker starts: one started first would sign the last test's tree
             with app.app_context():
                 truncate_all()
+        workers_runtime.init_app(app)  # as wsgi.py does: embedded mode runs the actors here
         built.append(app)
         return app
 
