@@ -66,6 +66,8 @@ def test_no_import_cycle_counting_imports_inside_functions():
 LATE_IMPORTS = {
     ("app/__init__.py", "create_app"),  # importing the package must do nothing
     ("storage/database.py", "_make_psycopg_cooperative"),  # only under gevent's patching
+    ("app/compliance/bias/stats.py", "_scipy"),  # SciPy in the workers that test, not in web processes
+    ("app/compliance/reports/jobs.py", "run"),  # reportlab in the worker that writes reports
 }
 
 
@@ -81,3 +83,13 @@ def test_imports_run_at_the_top_of_modules_except_where_late_on_purpose():
                     if any(isinstance(node, ast.Import | ast.ImportFrom) for node in ast.walk(function)):
                         found.add((str(path.relative_to(REPO)), function.name))
     assert found <= LATE_IMPORTS
+
+
+def test_the_web_app_loads_no_library_only_a_worker_needs(tmp_path):
+    # SciPy (bias statistics) and reportlab (PDF reports) add tens of MiB to every web process.
+    probe = ("import sys; from app import create_app; from app.config import Settings; "
+             f"create_app(Settings(database_url='sqlite:///{tmp_path}/web.db', secret_key='k' * 32)); "
+             "print(sorted(m for m in ('scipy', 'numpy', 'reportlab') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.split("\n")[-2]
+    assert loaded == "[]"

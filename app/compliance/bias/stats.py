@@ -6,15 +6,15 @@ decisions by the exact McNemar test (a binomial test on the discordant pairs), o
 decision rates: demographic parity difference and ratio, Wilson intervals, Fisher's exact
 test. All comparisons of one run (or window) are corrected together by Benjamini–Hochberg,
 and a finding is flagged only when it is both significant and material.
+
+SciPy is imported on first use (``_scipy``): the web processes import this module for its
+names and never run a test, and SciPy would add tens of MiB to each of them.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-
-import numpy as np
-from scipy import stats
 
 ALPHA = 0.05  # the false discovery rate a run's findings are held to
 DEFAULT_MATERIAL = 0.10  # flip rate (probing) or parity difference (monitoring) worth flagging
@@ -45,10 +45,16 @@ class Finding:
     extra: dict | None = None  # test-specific figures: discordant counts, parity ratio, shift
 
 
+def _scipy():
+    from scipy import stats  # on first use: see the module's docstring
+
+    return stats
+
+
 def _wilson(successes: int, trials: int) -> tuple[float, float]:
     if trials == 0:
         return (0.0, 1.0)
-    ci = stats.binomtest(successes, trials).proportion_ci(CONFIDENCE, method="wilson")
+    ci = _scipy().binomtest(successes, trials).proportion_ci(CONFIDENCE, method="wilson")
     return (float(ci.low), float(ci.high))
 
 
@@ -59,7 +65,7 @@ def paired_binary(attribute: str, reference: str, group: str,
     only_reference = sum(1 for ref, grp in pairs if ref and not grp)
     only_group = sum(1 for ref, grp in pairs if grp and not ref)
     discordant = only_reference + only_group
-    p = float(stats.binomtest(only_reference, discordant, 0.5).pvalue) if discordant else 1.0
+    p = float(_scipy().binomtest(only_reference, discordant, 0.5).pvalue) if discordant else 1.0
     rates = {reference: _share(ref for ref, _ in pairs), group: _share(grp for _, grp in pairs)}
     return Finding(attribute, reference, group, kind, "mcnemar_exact", n, rates, "flip_rate",
                    discordant / n if n else 0.0, _wilson(discordant, n), p,
@@ -71,12 +77,12 @@ def paired_ordinal(attribute: str, reference: str, group: str,
     """Matched levels or doses (one ``kind`` only: their scales and directions differ): the
     share of pairs that changed, and the Wilcoxon signed-rank test."""
     n = len(pairs)
-    differences = np.array([grp - ref for ref, grp in pairs], dtype=float)
-    changed = int(np.count_nonzero(differences))
-    p = float(stats.wilcoxon(differences, zero_method="wilcox").pvalue) if changed else 1.0
-    shift = float(differences.mean()) if n else 0.0
-    if n > 1 and np.ptp(differences) > 0:
-        ci = stats.ttest_1samp(differences, 0.0).confidence_interval(CONFIDENCE)
+    differences = [float(grp - ref) for ref, grp in pairs]
+    changed = sum(1 for difference in differences if difference)
+    p = float(_scipy().wilcoxon(differences, zero_method="wilcox").pvalue) if changed else 1.0
+    shift = _mean(differences)
+    if n > 1 and max(differences) > min(differences):
+        ci = _scipy().ttest_1samp(differences, 0.0).confidence_interval(CONFIDENCE)
         shift_interval = (float(ci.low), float(ci.high))
     else:
         shift_interval = (shift, shift)
@@ -98,12 +104,12 @@ def parity(attribute: str, reference: str, group: str, reference_counts: tuple[i
     interval = (difference - math.hypot(grp_rate - grp_low, ref_high - ref_rate),
                 difference + math.hypot(grp_high - grp_rate, ref_rate - ref_low))
     table = [[grp_yes, grp_n - grp_yes], [ref_yes, ref_n - ref_yes]]
-    p = float(stats.fisher_exact(table).pvalue)
+    p = float(_scipy().fisher_exact(table).pvalue)
     extra: dict = {"group_interval": [grp_low, grp_high], "reference_interval": [ref_low, ref_high],
                    "parity_ratio": grp_rate / ref_rate if ref_rate else None,
                    "parity_ratio_interval": None}
     if ref_yes and grp_yes:
-        ratio = stats.contingency.relative_risk(grp_yes, grp_n, ref_yes, ref_n)
+        ratio = _scipy().contingency.relative_risk(grp_yes, grp_n, ref_yes, ref_n)
         ci = ratio.confidence_interval(CONFIDENCE)
         extra["parity_ratio_interval"] = [float(ci.low), float(ci.high)]
     return Finding(attribute, reference, group, PARITY, "fisher_exact", ref_n + grp_n,
@@ -117,7 +123,7 @@ def adjust(findings: Sequence[Finding], material: float = DEFAULT_MATERIAL,
     effect is at least ``material`` (in absolute value)."""
     if not findings:
         return []
-    qs = stats.false_discovery_control([f.p for f in findings], method="bh")
+    qs = _scipy().false_discovery_control([f.p for f in findings], method="bh")
     return [replace(f, q=float(q), flagged=bool(q < alpha and abs(f.effect) >= material))
             for f, q in zip(findings, qs, strict=True)]
 
@@ -129,4 +135,4 @@ def _share(values) -> float:
 
 def _mean(values) -> float:
     values = list(values)
-    return float(np.mean(values)) if values else 0.0
+    return math.fsum(values) / len(values) if values else 0.0

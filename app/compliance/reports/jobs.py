@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import storage.costs as costs_repo
 import storage.jobs as jobs_repo
-from app.compliance.reports.model import Period, Report, Scope
+from app.compliance.reports.model import Period, Scope
 from app.compliance.reports.period import report_period
-from app.compliance.reports.render_html import render_html
-from app.compliance.reports.render_json import render_json
-from app.compliance.reports.render_pdf import render_pdf
 from app.compliance.reports.sections import build_report
 from app.errors import InsufficientTier, NotFound
 from app.healthcare import audit
@@ -29,12 +25,8 @@ from storage.jobs import JobRecord
 REPORT_ACTOR = "compliance.report"
 REPORT_KIND = "compliance_report"
 HEALTHCARE_TIER = "healthcare"
-RENDERERS: dict[str, tuple[Callable[[Report], bytes], str]] = {
-    "json": (render_json, "application/json"),
-    "html": (render_html, "text/html; charset=utf-8"),
-    "pdf": (render_pdf, "application/pdf"),
-}
-FORMATS = tuple(RENDERERS)
+MEDIA_TYPES = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+FORMATS = tuple(MEDIA_TYPES)
 
 
 class ReportNotReady(NotFound):
@@ -86,19 +78,23 @@ def finished_report(user_id: str, job_id: str, output_dir: str) -> ReportFile:
     fmt = job.result["format"]
     audit.record(audit.REPORT_DOWNLOADED, audit.READ, account_id=user_id, entity_type=audit.REPORT,
                  entity_id=job_id, detail={"format": fmt})
-    return ReportFile(report_path(output_dir, job_id, fmt).resolve(), RENDERERS[fmt][1],
+    return ReportFile(report_path(output_dir, job_id, fmt).resolve(), MEDIA_TYPES[fmt],
                       f"compliance-report-{job.result['period']['since']}-{job_id}.{fmt}")
 
 
 def run(job_id: str, user_id: str, tier: str, fmt: str, since: date, until: date, output_dir: str) -> None:
     """Build the report from current figures, write it in ``fmt``, finish the job and record
     the report's generation (with the file's SHA-256) in the audit trail."""
+    # Imported here, in the worker that writes reports: the renderers load reportlab, which the
+    # web processes (that only queue and serve reports) would otherwise carry for nothing.
+    from app.compliance.reports.rendering import render
+
     job = jobs_repo.mark_running(job_id)
     if job.finished:
         return
     costs_repo.aggregate(user_id=user_id)  # the account's cost figures as of now
     report = build_report(Scope(user_id, tier, Period(since, until)))
-    content = RENDERERS[fmt][0](report)
+    content = render(fmt, report)
     final = report_path(output_dir, job_id, fmt)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.with_suffix(final.suffix + ".part")
