@@ -187,8 +187,10 @@ def test_an_endpoint_that_keeps_failing_is_disabled_and_its_owner_told(hooks_app
         assert "HTTP 500" in endpoint["disabled_reason"] and endpoint["disabled_at"]
         assert endpoint["failed_deliveries_in_row"] == 2
         assert len(dead.received) == 4  # two events, two attempts each
-        notices = client.get("/api/webhooks/events?type=endpoint.disabled", headers=account.headers)
-        [notice] = notices.json["data"]
+        # The endpoint is disabled, then its owner's event stored: a moment apart.
+        [notice] = wait_for(lambda: client.get("/api/webhooks/events?type=endpoint.disabled",
+                                               headers=account.headers).json["data"],
+                            "the endpoint.disabled event to be stored")
         assert notice["data"]["endpoint_id"] == failing["id"]
         [told] = wait_for(lambda: receiver.of_type("endpoint.disabled"), "the owner's other endpoint told")
         assert told.verified_by == ["current"] and told.payload["data"] == notice["data"]
