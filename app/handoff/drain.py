@@ -270,3 +270,22 @@ def drain_journal(directory: str | Path, sink: Store, batch_size: int = BATCH_SI
         if set(offsets) - present:
             _save_offsets(directory, {name: at for name, at in offsets.items() if name in present})
         return total
+
+
+def drain_handoff(client: redis.Redis | None, stream: str, group: str, journal_dir: str | Path,
+                  sink: Store, *, budget_seconds: float = DRAIN_BUDGET_SECONDS,
+                  wait_seconds: float = 0.0) -> int:
+    """Drain a hand-off's stream (when there is Redis) and its journal; return records read.
+
+    The journal is drained even while Redis is down: the Redis error is raised after it.
+    """
+    total, failure = 0, None
+    if client is not None:
+        try:
+            total += drain_stream(client, stream, group, sink, budget_seconds)
+        except redis.RedisError as exc:
+            failure = exc
+    total += drain_journal(journal_dir, sink, wait_seconds=wait_seconds)
+    if failure is not None:
+        raise failure
+    return total

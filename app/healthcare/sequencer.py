@@ -12,7 +12,7 @@ from flask import current_app
 
 import storage.transparency_log as log_repo
 import storage.users as users_repo
-from app.handoff.drain import drain_journal, drain_stream, in_flight
+from app.handoff.drain import drain_handoff, in_flight
 from app.healthcare.leaves import RECEIPT, LeafError, parse_leaf, parse_timestamp
 from app.healthcare.merkle import leaf_hash
 from app.healthcare.receipts import HEALTHCARE_TIER
@@ -71,18 +71,9 @@ def drain_leaves(wait_seconds: float = 0.0) -> int:
 
     ``wait_seconds``: how long to wait for the journal while another drain holds it.
     """
-    client = current_app.extensions.get("aqta.redis")
     settings = current_app.config["AQTA_SETTINGS"]
-    total, failure = 0, None
-    if client is not None:
-        try:
-            total += drain_stream(client, settings.log_stream, GROUP, store_leaves)
-        except redis.RedisError as exc:
-            failure = exc
-    total += drain_journal(settings.log_journal_dir, store_leaves, wait_seconds=wait_seconds)
-    if failure is not None:
-        raise failure
-    return total
+    return drain_handoff(current_app.extensions.get("aqta.redis"), settings.log_stream, GROUP,
+                         settings.log_journal_dir, store_leaves, wait_seconds=wait_seconds)
 
 
 def read_through(find: Callable[[], T]) -> T | None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import peewee
-import redis
 from flask import current_app
 
 import storage.requests as requests_repo
 from app.gateway.request_log.codec import STARTED, decode
 from app.gateway.request_log.reconcile import reconcile
-from app.handoff.drain import DRAIN_BUDGET_SECONDS, drain_journal, drain_stream
+from app.handoff.drain import DRAIN_BUDGET_SECONDS, drain_handoff
 
 GROUP = "aqta-request-log"
 _BAD_RECORD = (ValueError, TypeError, KeyError, ArithmeticError, peewee.IntegrityError, peewee.DataError)
@@ -60,16 +59,9 @@ def drain_all(budget_seconds: float = DRAIN_BUDGET_SECONDS, wait_seconds: float 
     The journal is drained even while Redis is down; the Redis error is raised after.
     Once everything is drained, streams whose process died are closed (``reconcile``).
     """
-    client = current_app.extensions.get("aqta.redis")
     settings = current_app.config["AQTA_SETTINGS"]
-    total, failure = 0, None
-    if client is not None:
-        try:
-            total += drain_stream(client, settings.request_log_stream, GROUP, store, budget_seconds)
-        except redis.RedisError as exc:
-            failure = exc
-    total += drain_journal(settings.request_journal_dir, store, wait_seconds=wait_seconds)
-    if failure is not None:
-        raise failure
+    total = drain_handoff(current_app.extensions.get("aqta.redis"), settings.request_log_stream, GROUP,
+                          settings.request_journal_dir, store, budget_seconds=budget_seconds,
+                          wait_seconds=wait_seconds)
     reconcile(settings.request_reconcile_seconds)
     return total

@@ -12,11 +12,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-import redis
 from flask import Flask, current_app
 
 import storage.risk as risk_repo
-from app.handoff.drain import drain_journal, drain_stream
+from app.handoff.drain import drain_handoff
 from app.healthcare.append import append
 from app.healthcare.leaves import AMENDMENT, LEAF_VERSION, parse_timestamp, timestamp
 from app.healthcare.risk import oversight
@@ -103,15 +102,6 @@ def store_cases(raw: list[bytes], reject: Callable[[bytes, Exception], None]) ->
 
 def drain_cases() -> int:
     """Assess every handed-off case: from the stream (with Redis) and the journal."""
-    client = current_app.extensions.get("aqta.redis")
     settings = current_app.config["AQTA_SETTINGS"]
-    total, failure = 0, None
-    if client is not None:
-        try:
-            total += drain_stream(client, settings.risk_stream, GROUP, store_cases)
-        except redis.RedisError as exc:
-            failure = exc
-    total += drain_journal(settings.risk_journal_dir, store_cases)
-    if failure is not None:
-        raise failure
-    return total
+    return drain_handoff(current_app.extensions.get("aqta.redis"), settings.risk_stream, GROUP,
+                         settings.risk_journal_dir, store_cases)
