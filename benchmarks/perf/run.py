@@ -6,11 +6,12 @@
 
 Starts a fake OpenAI upstream on loopback, then each target in turn (the upstream
 called directly, ``aqta serve`` under gunicorn/gevent with Redis, SQLite and every
-feature on, LiteLLM's proxy from its own virtual environment), measures it, stops
+feature on with a pro key, the same with a healthcare key whose answers all get
+receipts, LiteLLM's proxy from its own virtual environment), measures it, stops
 it, and prints one table, also written with the machine's details to
 ``benchmarks/perf/results.md`` (raw numbers in ``results.json``). A py-spy profile
-of one Aqta worker under load goes to ``profile.txt``. Every process it starts is
-stopped on exit, Ctrl-C included.
+of one Aqta worker under load goes to ``profile.txt`` (``profile-healthcare.txt``
+for the healthcare key). Every process it starts is stopped on exit, Ctrl-C included.
 """
 from __future__ import annotations
 
@@ -32,10 +33,21 @@ import phases  # noqa: E402
 import profile_summary  # noqa: E402
 import report  # noqa: E402
 from procs import ForeignLoad, Managed, PeakSampler, cpu_seconds, rss_bytes, stop_all, wait_for_quiet  # noqa: E402
-from targets import Aqta, Context, Direct, LiteLLM, Target, free_port, http_get, wait_until  # noqa: E402
+from targets import (  # noqa: E402
+    Aqta,
+    AqtaHealthcare,
+    Context,
+    Direct,
+    LiteLLM,
+    Target,
+    free_port,
+    http_get,
+    wait_until,
+)
 
 HERE = Path(__file__).resolve().parent
-ALL_TARGETS = ("direct", "Aqta", "LiteLLM")
+ALL_TARGETS = ("direct", "Aqta", "Aqta-healthcare", "LiteLLM")
+PROFILES = {"Aqta": "profile.txt", "Aqta-healthcare": "profile-healthcare.txt"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smaller counts, 4 s steps and a 30 s soak: a few minutes in all")
     parser.add_argument("--targets", default=",".join(ALL_TARGETS),
-                        help="comma-separated subset of direct,Aqta,LiteLLM")
+                        help="comma-separated subset of direct,Aqta,Aqta-healthcare,LiteLLM")
     parser.add_argument("--workers", type=int, default=1,
                         help="gateway worker processes for every figure but the 1000-stream "
                              "burst (run on 1 and 2)")
@@ -56,6 +68,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-aqta-worker", action="store_true",
                         help="do not run 'aqta worker' (the request-log drain) beside the gateway")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--source", help="run Aqta from this checkout's code (put first on its "
+                                         "PYTHONPATH; same venv), e.g. main's, to compare")
     parser.add_argument("--wait-quiet", type=float, default=None,
                         help="before each target, wait up to this many seconds for other processes "
                              "on the machine to use under a quarter of a core (default 60, quick 15)")
@@ -85,7 +99,9 @@ def measure(target: Target, fake: str, plan: phases.Plan, workers: int, profile_
     the other worker count); what was measured before a failure stays in ``result``."""
     result.update({"workers": workers, "burst": {}})
     target.prepare()
-    burst_counts = [workers] + [w for w in (1, 2) if w != workers] if target.name != "direct" else [1]
+    gateway = target.name != "direct"
+    burst_counts = ([workers] + [w for w in (1, 2) if w != workers and (target.full or w == 1)]
+                    if gateway else [1])
     for round_, count in enumerate(burst_counts):
         print(f"[{target.name}] starting with {count} worker(s)", flush=True)
         target.start(count)
@@ -105,10 +121,10 @@ def measure(target: Target, fake: str, plan: phases.Plan, workers: int, profile_
             if count in (1, 2):
                 print(f"[{target.name}] 1000 streams at once, {count} worker(s)", flush=True)
                 result["burst"][str(count)] = phases.burst(target, fake, plan)
-            if round_ == 0 and profile_to is not None and target.name == "Aqta":
+            if round_ == 0 and profile_to is not None and isinstance(target, Aqta):
                 print(f"[{target.name}] py-spy profile of one worker", flush=True)
                 result["profile"] = phases.profile(target, fake, plan, profile_to)
-            if round_ == 0 and target.name != "direct":
+            if round_ == 0 and gateway and target.full:
                 print(f"[{target.name}] soak, {plan.soak_seconds:g} s", flush=True)
                 result["soak"] = phases.soak(target, fake, plan)
         finally:
@@ -162,8 +178,21 @@ def notes_for(results: dict, plan: phases.Plan) -> list[str]:
                              + (f", errors {burst['errors']}" if burst.get("errors") else ""))
         drain = result.get("drain_worker_cpu_s")
         if drain is not None:
-            notes.append(f"{name}: `aqta worker` (the request-log drain) used {drain:.1f} CPU-seconds over "
-                         "the whole run, not counted in the gateway's CPU or RSS")
+            work = ("the request-log drain, and the receipts' sequencing, checkpoints and risk "
+                    "classification" if "receipts" in result else "the request-log drain")
+            notes.append(f"{name}: `aqta worker` ({work}) used {drain:.1f} CPU-seconds over the whole run, "
+                         "not counted in the gateway's CPU or RSS")
+        receipts = result.get("receipts")
+        if receipts is not None:
+            calls = result.get("upstream_calls")
+            notes.append(
+                f"{name}: receipts really made: {receipts['receipt_leaves']} receipt leaves in the log "
+                f"({receipts['sequenced']} sequenced, {receipts['pending']} leaves pending; latest "
+                f"signed checkpoint of size {receipts['checkpoint_size']}) for {calls} upstream calls "
+                f"while it was measured; {receipts['risk_assessments']} answers risk-classified so far")
+            if calls and receipts["receipt_leaves"] < calls:
+                notes.append(f"{name}: WARNING: {calls - receipts['receipt_leaves']} answers have no "
+                             "receipt in the log: its figures may not include the receipts' cost")
         foreign = result.get("foreign_cores")
         if foreign is not None and foreign > 0.1:
             notes.append(f"other processes on the machine kept {foreign:.2f} cores busy on average while "
@@ -203,16 +232,21 @@ def main() -> int:
         fake_url = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_get(f"{fake_url}/_stats") == 200, fake, "the fake upstream")
         ctx = Context(workdir=workdir, upstream=fake_url, redis_url=redis_url)
-        profile_raw = workdir / "aqta-profile.raw"
         for name in wanted:
             target: Target = {"direct": lambda: Direct(ctx),
                               "Aqta": lambda: Aqta(ctx, drain_worker=not args.no_aqta_worker),
+                              "Aqta-healthcare": lambda: AqtaHealthcare(
+                                  ctx, drain_worker=not args.no_aqta_worker),
                               "LiteLLM": lambda: LiteLLM(ctx)}[name]()
             if isinstance(target, Aqta):
                 aqta = target
+                if args.source:
+                    target.env["PYTHONPATH"] = str(Path(args.source).resolve())
             before = wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
             foreign = ForeignLoad()
             results[name] = {}
+            profile_raw = workdir / f"{name.lower()}-profile.raw"
+            calls_before = phases.upstream_requests(fake_url)
             try:
                 measure(target, fake_url, plan, args.workers,
                         None if args.no_profile else profile_raw, results[name])
@@ -222,16 +256,20 @@ def main() -> int:
                 target.stop()
             results[name]["foreign_cores"] = foreign.cores()
             results[name]["foreign_cores_before"] = before
+            results[name]["upstream_calls"] = phases.upstream_requests(fake_url) - calls_before
             versions[name] = target.versions()
+            if isinstance(target, AqtaHealthcare) and not args.no_aqta_worker:
+                print(f"[{name}] waiting for the log to take every receipt", flush=True)
+                results[name]["receipts"] = target.receipts()
             if isinstance(target, Aqta):
                 pids = target.drain_cpu_pids()
                 results[name]["drain_worker_cpu_s"] = cpu_seconds(pids) if pids else None
                 target.close()
-        profile = results.get("Aqta", {}).get("profile")
-        if profile and profile_raw.exists():
-            text = profile_summary.summarise(profile_raw, profile)
-            (HERE / "profile.txt").write_text(text)
-            print("\n" + "\n".join(text.splitlines()[:3]) + "\n(full profile in profile.txt)")
+            profile = results[name].get("profile")
+            if name in PROFILES and profile and profile_raw.exists():
+                text = profile_summary.summarise(profile_raw, profile)
+                (HERE / PROFILES[name]).write_text(text)
+                print("\n" + "\n".join(text.splitlines()[:3]) + f"\n(full profile in {PROFILES[name]})")
     finally:
         if aqta is not None:
             aqta.close()
@@ -269,6 +307,13 @@ def settings_lines(args: argparse.Namespace, plan: phases.Plan) -> list[str]:
         "rate limits, monthly quota, loop detection, cache (not hit: no temperature 0/seed) and the "
         "request log (Redis stream) all on" + ("" if args.no_aqta_worker else
                                                 "; `aqta worker` drains the request log beside it") + ".",
+        "Aqta-healthcare: the same, in a database of its own, with a healthcare-tier key (same limits): "
+        "every answer gets a receipt (HMAC commitments under RECEIPT_SECRET, the leaf and the sealed "
+        "risk case ride the request log's Redis pipeline); LOG_ORIGIN and LOG_SIGNING_KEYS (a key from "
+        "`aqta log generate-key`) set" + ("" if args.no_aqta_worker else
+                                          "; `aqta worker` beside it drains and sequences the receipts, "
+                                          "signs a checkpoint every second and risk-classifies each "
+                                          "answer") + ". No soak and no 2-worker burst for it.",
         "LiteLLM: model `gpt-4o` -> `openai/gpt-4o` at the fake, master key auth, no database (so no "
         "spend logs, key budgets or rate limits), LITELLM_LOG=ERROR, json logs, telemetry off.",
         "Prompts: a six-digit run nonce and a nine-digit counter per request, so no two are alike "

@@ -1,4 +1,5 @@
-"""What the benchmark drives: the fake upstream itself (direct), Aqta and LiteLLM's proxy.
+"""What the benchmark drives: the fake upstream itself (direct), Aqta (with a pro key, and
+with a healthcare key whose every answer gets a receipt) and LiteLLM's proxy.
 
 Each gateway is started as its users run it and pointed at the same fake upstream.
 A target knows its URL, the key to send, and the processes whose RSS and CPU count.
@@ -9,6 +10,7 @@ import json
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -83,6 +85,7 @@ class Target:
     key: str | None = None
     url: str = ""
     workers: int = 0
+    full = True  # every figure; a target may skip those that say nothing of what it compares
 
     def prepare(self) -> None:
         """One-off set-up before the first start (install, keys)."""
@@ -117,10 +120,11 @@ class Aqta(Target):
     """``aqta serve`` (gunicorn, gevent workers) with Redis, SQLite and every feature on."""
 
     name = "Aqta"
+    tier = "pro"
 
     def __init__(self, ctx: Context, *, drain_worker: bool = True):
         self.ctx = ctx
-        self.folder = ctx.workdir / "aqta"
+        self.folder = ctx.workdir / self.name.lower()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.env = base_env(
             REDIS_URL=ctx.redis_url, DATABASE_URL=f"sqlite:///{self.folder}/aqta.db",
@@ -139,7 +143,7 @@ class Aqta(Target):
 
     def prepare(self) -> None:
         self._aqta("migrate")  # a new database: create-key makes none of its own
-        lines = self._aqta("create-key", "--email", "bench@example.com", "--tier", "pro",
+        lines = self._aqta("create-key", "--email", "bench@example.com", "--tier", self.tier,
                            "--name", "benchmark")
         self.key = lines[-1].strip()
         # "created [scope] key KEY_ID (name) for email"
@@ -155,12 +159,13 @@ class Aqta(Target):
                               [str(BIN / "aqta"), "serve", "--port", str(port),
                                "--workers", str(workers)],
                               env=self.env, cwd=str(self.folder),
-                              log_path=self.ctx.workdir / f"aqta-serve-{workers}.log")
+                              log_path=self.ctx.workdir / f"{self.name.lower()}-serve-{workers}.log")
         wait_until(lambda: http_get(f"{self.url}/readyz") == 200, self.server, "aqta serve")
         wait_until(lambda: len(self.worker_pids()) >= workers, self.server, "gunicorn workers")
         if self.drain_worker and self.drain is None:
             self.drain = Managed("aqta-worker", [str(BIN / "aqta"), "worker"], env=self.env,
-                                 cwd=str(self.folder), log_path=self.ctx.workdir / "aqta-worker.log")
+                                 cwd=str(self.folder),
+                                 log_path=self.ctx.workdir / f"{self.name.lower()}-worker.log")
 
     def stop(self) -> None:
         if self.server is not None:
@@ -193,6 +198,54 @@ class Aqta(Target):
             except PackageNotFoundError:
                 pass
         return found
+
+
+class AqtaHealthcare(Aqta):
+    """The same gateway, with a healthcare-tier key: every answer gets its receipt.
+
+    Configured as the README's transparency log section says a deployment is: its own
+    log origin, a signing key for the checkpoints (``aqta log generate-key``) and a
+    receipt secret for the commitments. ``aqta worker`` beside it drains the receipts
+    and the sealed risk cases from Redis, numbers the leaves, signs a checkpoint every
+    second and classifies each answer, as in production.
+    """
+
+    name = "Aqta-healthcare"
+    tier = "healthcare"
+    full = False  # no soak, no 2-worker burst: run time, and nothing said of the key's cost
+
+    def prepare(self) -> None:
+        signing_key = self._aqta("log", "generate-key", "bench.aqta.local/healthcare-log")[0]
+        self.env.update(LOG_ORIGIN="bench.aqta.local/healthcare-log", LOG_SIGNING_KEYS=signing_key,
+                        RECEIPT_SECRET=secrets.token_urlsafe(32))
+        super().prepare()
+
+    def receipts(self, settle_seconds: float = 60) -> dict:
+        """What reached the log: receipt leaves stored, sequenced, the latest checkpoint's size
+        and the risk assessments made so far, once the log has caught up (no leaf pending and
+        the counts unchanged for 3 s)."""
+        deadline, last, stable = time.monotonic() + settle_seconds, None, 0
+        while True:
+            counts = self._log_counts()
+            log = (counts["receipt_leaves"], counts["sequenced"], counts["pending"])
+            stable = stable + 1 if log == last and counts["pending"] == 0 else 0
+            if stable >= 3 or time.monotonic() > deadline:
+                return counts
+            last = log
+            time.sleep(1)
+
+    def _log_counts(self) -> dict:
+        with sqlite3.connect(f"file:{self.folder}/aqta.db?mode=ro", uri=True, timeout=10) as db:
+            def one(sql: str) -> int:
+                return db.execute(sql).fetchone()[0] or 0
+            return {
+                "receipt_leaves": one("SELECT COUNT(*) FROM log_entries WHERE leaf_type = 'receipt'"),
+                "sequenced": one("SELECT COUNT(*) FROM log_entries WHERE leaf_type = 'receipt' "
+                                 "AND leaf_index IS NOT NULL"),
+                "pending": one("SELECT COUNT(*) FROM log_entries WHERE leaf_index IS NULL"),
+                "checkpoint_size": one("SELECT MAX(size) FROM log_checkpoints"),
+                "risk_assessments": one("SELECT COUNT(*) FROM risk_assessments"),
+            }
 
 
 class LiteLLM(Target):
