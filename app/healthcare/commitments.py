@@ -18,6 +18,8 @@ KEY_LABEL = b"aqta receipt commitment key v1\x00"
 REQUEST_LABEL = b"request\x00"
 ANSWER_LABEL = b"answer\x00"
 ANSWER_MESSAGE_FIELDS = ("role", "content", "refusal", "tool_calls", "function_call")
+KEYED_CACHED = 10_000  # (key, label) states kept per process; cleared when full
+_KEYED: dict[tuple[bytes, bytes], hmac.HMAC] = {}
 
 
 def account_key(secret: bytes, account_id: str) -> bytes:
@@ -47,7 +49,16 @@ def canonical_answer(completion: dict) -> bytes:
 
 
 def commit(key: bytes, label: bytes, data: bytes) -> str:
-    return hmac.new(key, label + data, hashlib.sha256).hexdigest()
+    """HMAC-SHA-256(key, label ‖ data), hex. The keyed state after the label is made once per
+    key and label (a process keeps a few accounts' keys) and copied for each message."""
+    keyed = _KEYED.get((key, label))
+    if keyed is None:
+        if len(_KEYED) >= KEYED_CACHED:
+            _KEYED.clear()
+        keyed = _KEYED[(key, label)] = hmac.new(key, label, hashlib.sha256)
+    mac = keyed.copy()
+    mac.update(data)
+    return mac.hexdigest()
 
 
 def request_commitment(key: bytes, body: dict) -> str:

@@ -25,26 +25,35 @@ class LeafError(ValueError):
     """An object cannot be a leaf (a float, a missing type, a non-string key...)."""
 
 
+SCALARS = frozenset((str, int, bool, type(None)))  # exact types; subclasses take the slow path
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False)
+
+
 def _check(value: object, where: str) -> None:
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+    """Raise ``LeafError`` naming where ``value`` holds what has no canonical form (a path is
+    only spelled out for a nested list or object: a receipt is checked on every answer)."""
+    if type(value) in SCALARS or isinstance(value, int | str):
         return
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _check(item, f"{where}[{i}]")
+            if type(item) not in SCALARS:
+                _check(item, f"{where}[{i}]")
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise LeafError(f"{where}: keys must be strings")
-            _check(item, f"{where}.{key}")
+            if type(item) not in SCALARS:
+                _check(item, f"{where}.{key}")
         return
     raise LeafError(f"{where}: {type(value).__name__} has no canonical form in a leaf")
 
 
 def canonical_json(value: object) -> bytes:
-    """Sorted keys, no whitespace, UTF-8 (non-ASCII kept), as ``json.dumps`` writes it."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode()
+    """Sorted keys, no whitespace, UTF-8 (non-ASCII kept), as ``json.dumps`` writes it
+    (one encoder with those settings, not a new one per call)."""
+    return _ENCODER.encode(value).encode()
 
 
 def leaf_bytes(leaf: dict) -> bytes:
@@ -74,7 +83,10 @@ def timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a ``Z``: one spelling per instant."""
     if moment.tzinfo is None:
         raise LeafError("a leaf's time must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:  # strftime writes such a year unpadded; keep its spelling
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # strftime is slower
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -1,6 +1,8 @@
 """Canonical leaf bytes and keyed commitments."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -40,11 +42,19 @@ def test_values_without_a_canonical_form_are_refused(leaf):
         leaf_bytes(leaf)
 
 
+def test_a_refusal_names_where_the_value_is():
+    with pytest.raises(LeafError, match=r"leaf\.nested\.a\[1\]: float"):
+        leaf_bytes(_leaf(nested={"a": [1, 2.5]}))
+    with pytest.raises(LeafError, match=r"leaf\.nested: keys must be strings"):
+        leaf_bytes(_leaf(nested={1: "x"}))
+
+
 def test_timestamps_have_one_spelling_per_instant():
     moment = datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC)
     elsewhere = moment.astimezone(timezone(timedelta(hours=5)))
     assert timestamp(moment) == timestamp(elsewhere) == "2026-01-02T03:04:05.000600Z"
     assert parse_timestamp(timestamp(moment)) == moment
+    assert timestamp(moment.replace(microsecond=0)) == "2026-01-02T03:04:05.000000Z"
     with pytest.raises(LeafError):
         timestamp(datetime(2026, 1, 1))
 
@@ -59,6 +69,17 @@ def test_commitments_are_keyed_per_account():
     assert commitments.request_commitment(key_a, body) == commitments.request_commitment(key_a, reordered)
     changed = {**body, "messages": [{"role": "user", "content": "MRN 124"}]}
     assert commitments.request_commitment(key_a, body) != commitments.request_commitment(key_a, changed)
+
+
+def test_a_commitment_is_the_hmac_of_label_and_data_whatever_came_before():
+    """Keyed states are reused per key and label: interleaved, each is still its own HMAC."""
+    keys, labels = (b"a" * 32, b"b" * 32), (commitments.REQUEST_LABEL, commitments.ANSWER_LABEL)
+    for round_ in range(2):
+        for key in keys:
+            for label in labels:
+                data = f"message {round_}".encode()
+                assert commitments.commit(key, label, data) == hmac.new(
+                    key, label + data, hashlib.sha256).hexdigest()
 
 
 def test_a_streamed_and_a_plain_answer_commit_alike():
