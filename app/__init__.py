@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, g, request
 
+from app.flask_app import AqtaFlask
+
 if TYPE_CHECKING:
     from app.config import Settings
 
@@ -17,7 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from storage.ids import new_id
 
     settings = settings or settings_from_env()
-    app = Flask(__name__, static_folder=None)
+    app = AqtaFlask(__name__, static_folder=None)
     app.config.update(
         PERMANENT_SESSION_LIFETIME=settings.session_max_seconds,  # the cookie signature's max age
         AQTA_SETTINGS=settings,

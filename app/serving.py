@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 
+import gevent.socket
 from gunicorn import glogging, util
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.ggevent import GeventWorker
@@ -34,6 +35,7 @@ TEMPORARY_DIR_VARIABLE = "AQTA_METRICS_DIR_IS_TEMPORARY"
 
 LINGER_SECONDS = 1.0  # at most this long per read while draining a refused request
 LINGER_BYTES = 1 << 20  # and at most this much of it
+SENDALL_PIECE_BYTES = 1 << 20  # gevent's sendall sends in pieces of max(SO_SNDBUF, this)
 
 # gunicorn's parse errors: (exception types, status, reason, our code)
 _PARSE_ERRORS = (
@@ -60,8 +62,36 @@ def error_response(exc: Exception) -> bytes | None:
     return None
 
 
+class ClientSocket(gevent.socket.socket):
+    """A client connection whose ``sendall`` does not ask the kernel its send buffer's size.
+
+    gevent's ``sendall`` calls ``getsockopt(SO_SNDBUF)`` every time, only to cut what
+    it sends into pieces of max(that, 1 MiB); gunicorn calls it once per response
+    chunk, every event of a stream (a third of a stream's system calls). Up to 1 MiB
+    on a blocking socket is one piece whatever the answer, sent with gevent's own
+    loop of ``send``; anything else takes gevent's path.
+    """
+
+    __slots__ = ()
+
+    def sendall(self, data, flags=0):
+        if self.timeout is not None or len(data) > SENDALL_PIECE_BYTES:
+            return super().sendall(data, flags)
+        view = memoryview(data)
+        sent = 0
+        while sent < len(view):
+            sent += self.send(view[sent:], flags)
+        return None
+
+
 class AqtaGeventWorker(GeventWorker):
-    """GeventWorker whose own error answers are JSON; everything else is gunicorn's."""
+    """GeventWorker whose own error answers are JSON, and whose plain (not TLS) client
+    sockets are ``ClientSocket``; everything else is gunicorn's."""
+
+    def handle(self, listener, client, addr):
+        if type(client) is gevent.socket.socket:
+            client.__class__ = ClientSocket  # same slots: only sendall differs
+        super().handle(listener, client, addr)
 
     def handle_error(self, req, client, addr, exc):
         response = error_response(exc)

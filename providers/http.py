@@ -21,6 +21,7 @@ import orjson
 import urllib3
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, PoolManager, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.util import parse_url
 
 from providers.base import ChatRequest, ChatResponse, Provider, ProviderSettings
 from providers.errors import ProviderError, ProviderTimeout
@@ -32,6 +33,7 @@ from providers.sse import iter_lines, iter_sse
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 # Accept-Encoding as requests sent it: compressed answers stay welcome upstream.
 REQUEST_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "gzip, deflate"}
+MAX_ROUTES = 256  # URLs a pool manager remembers (a provider posts to a handful; Gemini's name the model)
 
 
 class StreamTranslator(Protocol):
@@ -181,9 +183,53 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _QuickCheckHTTPSConnection
 
 
+class _RoutingPoolManager(PoolManager):
+    """A PoolManager that remembers each URL's pool and request-uri.
+
+    urllib3's ``PoolManager.urlopen`` parses the URL and builds a pool key on every
+    call; a provider posts to the same few URLs all its life. A URL is parsed and its
+    pool found once; the routes are forgotten when the manager is cleared or makes a
+    pool (which may evict one a route names). Calls that may follow a redirect take
+    urllib3's own path. (Not for proxies: a ProxyManager overrides ``urlopen`` itself.)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._routes: dict[str, tuple[HTTPConnectionPool, str]] = {}
+
+    def urlopen(self, method: str, url: str, redirect: bool = True, **kw: Any) -> BaseHTTPResponse:
+        if redirect:
+            return super().urlopen(method, url, redirect=redirect, **kw)
+        route = self._routes.get(url)
+        if route is None:
+            parsed = parse_url(url)
+            if parsed.scheme is None:  # urllib3 warns; let it
+                return super().urlopen(method, url, redirect=redirect, **kw)
+            if len(self._routes) >= MAX_ROUTES:
+                self._routes.clear()
+            route = self._routes[url] = (
+                self.connection_from_host(parsed.host, port=parsed.port, scheme=parsed.scheme),
+                parsed.request_uri)
+        # What PoolManager.urlopen does for a URL without a proxy, when it follows no redirect.
+        kw["assert_same_host"] = False
+        kw["redirect"] = False
+        kw.setdefault("headers", self.headers)
+        return route[0].urlopen(method, route[1], **kw)
+
+    def connection_from_pool_key(self, pool_key: Any, request_context: dict[str, Any]) -> HTTPConnectionPool:
+        if pool_key not in self.pools:
+            self._routes.clear()
+        return super().connection_from_pool_key(pool_key, request_context)
+
+    def clear(self) -> None:
+        self._routes.clear()
+        super().clear()
+
+
 def pooled_manager(pool_size: int, timeout: Timeout) -> PoolManager:
     """Keep-alive connections per upstream host, up to ``pool_size`` (a gevent worker's concurrency)."""
-    manager = PoolManager(num_pools=4, maxsize=pool_size, block=False, retries=False, timeout=timeout)
+    manager = _RoutingPoolManager(num_pools=4, maxsize=pool_size, block=False, retries=False,
+                                  timeout=timeout)
     manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
     return manager
 

@@ -36,6 +36,7 @@ import redis
 from app.errors import AqtaError, error_body
 from app.gateway.loops.similarity import (
     RequestSummary,
+    decode_summary,
     find_cycle,
     near_duplicate,
     starts_a_round,
@@ -179,7 +180,10 @@ def evaluate(history: list[RequestSummary], thresholds: LoopThresholds) -> LoopV
     if cycle is not None:
         period, span = cycle
         return verdict("cycle", span, recent[-span:], period)
-    near = [s for s in recent if near_duplicate(s, current, thresholds.similarity)]
+    if current.simhash is None:  # no answer to compare: only the same newest turn is near
+        near = [s for s in recent if s.tail == current.tail]
+    else:
+        near = [s for s in recent if near_duplicate(s, current, thresholds.similarity)]
     if len(near) >= thresholds.near_duplicate_count:
         return verdict("near_duplicate", len(near), near)
     return None
@@ -372,7 +376,7 @@ class RedisLoopStore(LoopStore):
     def history(reply: list) -> History:
         """A ``record_request`` reply as a History."""
         items, episode = reply
-        return History(list(map(RequestSummary.decode, items)), bool(episode))
+        return History(list(map(decode_summary, items)), bool(episode))
 
     def record(self, key_id, summary, window_seconds, limit) -> History:
         return self.history(self._record(keys=self.keys(key_id),

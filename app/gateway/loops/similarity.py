@@ -79,7 +79,7 @@ class RequestSummary:
 
     @classmethod
     def decode(cls, text: str | bytes) -> RequestSummary:
-        return _decode_summary(text)
+        return decode_summary(text)
 
 
 def summary_key(at: float, fingerprint: str) -> str:
@@ -91,7 +91,8 @@ def summary_key(at: float, fingerprint: str) -> str:
 # time: decoding each once (summaries are immutable) saves most of the check's CPU.
 # Keyed by what Redis returned (bytes), so a hit costs a hash and nothing else.
 @lru_cache(maxsize=16_384)
-def _decode_summary(text: str | bytes) -> RequestSummary:
+def decode_summary(text: str | bytes) -> RequestSummary:
+    """``RequestSummary.decode``, cached; called directly for a whole history (no method call per entry)."""
     at, fingerprint, tail, context, simhash, *state = (text.decode() if isinstance(text, bytes)
                                                        else text).split(" ")
     # Written before requests had a state (a history in Redis across an upgrade): answered.
