@@ -314,3 +314,20 @@ def test_an_admin_key_can_manage_the_account(app, make_account, method, path, bo
     response = getattr(app.test_client(), method)(path.format(key_id=account.key_id),
                                                   headers=account.headers, **kwargs)
     assert response.status_code in (200, 201), response.json
+
+
+def test_every_change_to_a_key_is_in_its_accounts_audit_trail(client, make_account):
+    owner = make_account(tier="healthcare", scope="admin")  # the tier that keeps an audit trail
+    created = client.post("/api/keys", json={"name": "ci", "scope": "admin"}, headers=owner.headers).json
+    url = f"/api/keys/{created['id']}"
+    lowered = client.patch(url, json={"rpm_limit": 5, "monthly_quota": 50}, headers=owner.headers)
+    assert lowered.status_code == 200
+    assert client.delete(url, headers=owner.headers).status_code == 204
+    trail = client.get("/api/compliance/audit-trail", headers=owner.headers)
+    events = [event["audit_event"] for event in trail.json["data"]]
+    assert [(e["type"], e["action"], e["account_id"], e["entity"], e["detail"]) for e in events] == [
+        ("key.revoked", "D", owner.user.id, {"type": "key", "id": created["id"]}, {}),
+        ("key.limits_changed", "U", owner.user.id, {"type": "key", "id": created["id"]},
+         {"fields": ["monthly_quota", "rpm_limit"]}),
+        ("key.created", "C", owner.user.id, {"type": "key", "id": created["id"]}, {"scope": "admin"}),
+    ]
