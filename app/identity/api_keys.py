@@ -93,7 +93,7 @@ def key_cache() -> KeyCache:
     return current_app.extensions["aqta.key_cache"]
 
 
-def create_key(user_id: str, name: str = "default", *, tier: str = "free", scope: str = INFERENCE,
+def create_key(user_id: str, name: str, *, tier: str = "free", scope: str = INFERENCE,
                rpm_limit: int | None = None, monthly_quota: int | None = None
                ) -> tuple[ApiKeyRecord, str]:
     """A new key for the account and its plaintext (the caller shows it once).

@@ -95,12 +95,17 @@ class WebhookTransport:
         return urllib3.HTTPConnectionPool(address, port, maxsize=1, retries=False)
 
     def _read_some(self, response, started: float) -> None:
-        """Read at most MAX_RESPONSE_BYTES until the deadline; the status already decided."""
+        """Read at most MAX_RESPONSE_BYTES until the deadline; the status already decided.
+
+        ``read1`` returns what has arrived: ``read`` would wait for a whole chunk, which a
+        receiver sending a byte at a time (never idle long enough for the read timeout)
+        could make last for ever. The bytes are counted as sent (not decompressed).
+        """
         deadline = started + self.timeout_seconds
         read = 0
         try:
             while read < MAX_RESPONSE_BYTES and time.monotonic() < deadline:
-                chunk = response.read(min(READ_CHUNK_BYTES, MAX_RESPONSE_BYTES - read))
+                chunk = response.read1(min(READ_CHUNK_BYTES, MAX_RESPONSE_BYTES - read), decode_content=False)
                 if not chunk:
                     break
                 read += len(chunk)

@@ -30,9 +30,10 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
                     ["tests/gateway/request_log/test_request_log.py"]),
     "api-keys": (["app/identity/api_keys.py", "app/identity/authentication.py"],
                  ["tests/identity/test_keys.py", "tests/identity/test_auth.py",
-                  "tests/identity/test_sessions.py",
+                  "tests/identity/test_sessions.py", "tests/gateway/test_budgets.py",
                   "tests/api/test_caps.py::test_concurrent_key_creates_stop_at_the_cap",
                   "tests/dashboard/test_pages.py::test_a_new_key_is_shown_once_with_its_limits_and_works",
+                  "tests/dashboard/test_pages.py::test_a_new_key_can_lower_one_limit_and_keep_the_tiers_other",
                   "tests/dashboard/test_pages.py::test_limits_above_the_tier_are_refused_before_a_key_is_made"]),
     # The SSRF guard's rules are pure functions with a unit test of their own, which is quick
     # enough to run for each of its mutants; the sender and the signatures need the HTTP tests.

@@ -139,6 +139,16 @@ def test_a_new_key_is_shown_once_with_its_limits_and_works(signed_in, app):
     assert f"{plaintext[:12]}…{plaintext[-4:]}" in listing
 
 
+@pytest.mark.parametrize("field, other", [("rpm_limit", "monthly_quota"), ("monthly_quota", "rpm_limit")])
+def test_a_new_key_can_lower_one_limit_and_keep_the_tiers_other(signed_in, app, field, other):
+    visitor, account = signed_in("starter")
+    created = visitor.submit("/dashboard/settings/keys", {"name": "laptop", field: "7", other: " "})
+    assert created.status_code == 201
+    with app.app_context():
+        key = next(key for key in keys_repo.list_for_user(account.user.id) if key.name == "laptop")
+    assert (getattr(key, field), getattr(key, other)) == (7, None)
+
+
 @pytest.mark.parametrize("field, value", [("rpm_limit", "6"), ("monthly_quota", "501")])
 def test_limits_above_the_tier_are_refused_before_a_key_is_made(signed_in, app, field, value):
     visitor, account = signed_in("free")

@@ -3,7 +3,8 @@
 Each POST is checked with the ``standardwebhooks`` package against every secret
 the test gave it (``receiver.secrets``), and recorded with the names of the
 secrets that verified it. Tests script its answers: fail the next N with a
-status, hang, redirect, or answer 200 with an endless body.
+status, hang, redirect, or answer 200 with an endless body (a flood, a trickle, or a
+given number of bytes and then silence with the connection left open).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+
+ENDLESS_SECONDS = 15.0  # an endless body ends after this long, so a sender that reads on fails, not hangs
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Answer:
     hang: float = 0.0  # seconds to wait first
     headers: dict[str, str] = field(default_factory=dict)
     endless: bool = False  # stream body bytes until the client hangs up
+    trickle: float = 0.0  # endless: one byte every this many seconds instead of a flood
+    stall_after: int | None = None  # endless: this many bytes, then silence (the connection open)
 
 
 class WebhookReceiver:
@@ -131,9 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
                 received.answered = answer.status
-                chunk = b"x" * 16384
-                while True:  # until the sender hangs up
-                    self.wfile.write(chunk)
+                self._stream(answer)
+                return
             data = b'{"ok": true}'
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -142,3 +146,16 @@ class _Handler(BaseHTTPRequestHandler):
             received.answered = answer.status
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _stream(self, answer: Answer) -> None:
+        """Body bytes until the sender hangs up, or for ENDLESS_SECONDS at most."""
+        self.close_connection = True  # no length: the body ends when the connection does
+        chunk = b"x" if answer.trickle else b"x" * 16384
+        sent, until = 0, time.monotonic() + ENDLESS_SECONDS
+        while time.monotonic() < until:
+            if answer.stall_after is not None and sent >= answer.stall_after:
+                time.sleep(0.05)
+                continue
+            left = len(chunk) if answer.stall_after is None else answer.stall_after - sent
+            sent += self.wfile.write(chunk[:left])
+            time.sleep(answer.trickle)

@@ -1,10 +1,14 @@
 """API keys through HTTP: create, list, revoke, and isolation between users."""
 import hashlib
 import io
+import logging
+from datetime import timedelta
 
 import pytest
 
+import storage.keys as keys_repo
 from providers.base import ProviderSettings
+from storage.ids import utcnow
 from storage.models import ApiKey
 from tests.conftest import PASSWORD
 
@@ -40,6 +44,29 @@ def test_a_key_authenticates_and_records_last_use(client, app):
     assert listed.status_code == 200
     assert listed.json["data"][0]["name"] == "default"
     assert listed.json["data"][0]["last_used_at"] is not None
+
+
+def test_last_use_is_written_at_most_once_a_minute(client, app, make_account):
+    account = make_account(tier="pro")
+
+    def last_used() -> str:
+        return client.get("/api/keys", headers=account.headers).json["data"][0]["last_used_at"]
+
+    first = last_used()  # the listing's own request used the key
+    assert first is not None and last_used() == first  # used again within the minute: not written
+    with app.app_context():
+        keys_repo.touch(account.key_id, utcnow() - timedelta(minutes=2))
+    moved = last_used()
+    assert moved > first  # a minute or more since the last write: written again
+
+
+def test_a_requests_log_lines_name_its_key(client, make_account, caplog):
+    account = make_account(tier="pro")
+    with caplog.at_level(logging.INFO, logger="aqta.access"):
+        client.get("/api/keys", headers=account.headers).close()  # the access line is written at close
+        client.get("/v1/models").close()  # no key
+    assert [getattr(r, "key_id", None) for r in caplog.records if r.name == "aqta.access"] == [
+        account.key_id, None]
 
 
 def test_list_is_newest_first(client):
@@ -314,3 +341,20 @@ def test_an_admin_key_can_manage_the_account(app, make_account, method, path, bo
     response = getattr(app.test_client(), method)(path.format(key_id=account.key_id),
                                                   headers=account.headers, **kwargs)
     assert response.status_code in (200, 201), response.json
+
+
+def test_every_change_to_a_key_is_in_its_accounts_audit_trail(client, make_account):
+    owner = make_account(tier="healthcare", scope="admin")  # the tier that keeps an audit trail
+    created = client.post("/api/keys", json={"name": "ci", "scope": "admin"}, headers=owner.headers).json
+    url = f"/api/keys/{created['id']}"
+    lowered = client.patch(url, json={"rpm_limit": 5, "monthly_quota": 50}, headers=owner.headers)
+    assert lowered.status_code == 200
+    assert client.delete(url, headers=owner.headers).status_code == 204
+    trail = client.get("/api/compliance/audit-trail", headers=owner.headers)
+    events = [event["audit_event"] for event in trail.json["data"]]
+    assert [(e["type"], e["action"], e["account_id"], e["entity"], e["detail"]) for e in events] == [
+        ("key.revoked", "D", owner.user.id, {"type": "key", "id": created["id"]}, {}),
+        ("key.limits_changed", "U", owner.user.id, {"type": "key", "id": created["id"]},
+         {"fields": ["monthly_quota", "rpm_limit"]}),
+        ("key.created", "C", owner.user.id, {"type": "key", "id": created["id"]}, {"scope": "admin"}),
+    ]
