@@ -14,7 +14,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
                ["tests/gateway/admission/test_quotas.py", "tests/gateway/admission/test_admission.py",
                 "tests/gateway/admission/test_quota_race.py",
                 "tests/gateway/admission/test_alerts.py", "tests/gateway/test_redis_names.py",
-                "tests/dashboard/test_pages.py::test_free_tier_usage_shows_its_counts_and_the_upgrade_note",
+                "tests/dashboard/test_pages.py::test_free_tier_sees_this_months_cost_on_a_chart_and_an_upgrade_note",
                 "tests/dashboard/test_pages.py::test_each_keys_count_and_the_accounts_come_from_the_quota_counters"]),
     "admission-counters": (["app/gateway/admission/counters.py"],
                            ["tests/gateway/admission/test_admission.py",
