@@ -15,6 +15,9 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "quotas": (["app/gateway/admission/quotas.py", "storage/quotas.py"],
                ["tests/gateway/admission/test_quotas.py", "tests/gateway/admission/test_admission.py",
                 "tests/gateway/admission/test_alerts.py", "tests/gateway/test_redis_names.py",
+                "tests/storage/test_quotas.py",
+                "tests/gateway/admission/test_redis_faults.py::"
+                "test_a_counter_is_rebuilt_from_this_months_log_for_its_own_key",
                 "tests/dashboard/test_pages.py::test_free_tier_sees_this_months_cost_on_a_chart_and_an_upgrade_note",
                 "tests/dashboard/test_pages.py::test_each_keys_count_and_the_accounts_come_from_the_quota_counters"]),
     "admission-counters": (["app/gateway/admission/counters.py"],
