@@ -297,6 +297,49 @@ def test_thresholds_reject_nonsense(changes):
         LoopThresholds(**changes)
 
 
+PERIODS = "cycle periods must satisfy 2 <= cycle_min_period <= cycle_max_period"
+TOO_SMALL = "history_limit is too small to see the loops the counts describe"
+AT_LEAST_2 = "repeat_count, near_duplicate_count and cycle_repeats must be at least 2"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"enabled": 1}, "enabled must be true or false"),
+    ({"repeat_count": True}, "repeat_count must be an integer"),  # a bool is an int to Python
+    ({"history_limit": 12.0}, "history_limit must be an integer"),
+    ({"window_seconds": "60"}, "window_seconds must be a number"),
+    ({"window_seconds": float("inf")}, "window_seconds must be a number"),
+    ({"similarity": float("nan")}, "similarity must be a number"),
+    ({"history_limit": 1001}, "history_limit must be at most 1000"),
+    ({"window_seconds": 86_400.5}, "window_seconds must be above 0 and at most 86400"),
+    ({"window_seconds": 0}, "window_seconds must be above 0 and at most 86400"),
+    ({"repeat_count": 1}, AT_LEAST_2),
+    ({"near_duplicate_count": 1}, AT_LEAST_2),
+    ({"cycle_repeats": 1}, AT_LEAST_2),
+    ({"similarity": 0}, "similarity must be above 0 and at most 1"),
+    ({"similarity": 1.01}, "similarity must be above 0 and at most 1"),
+    ({"cycle_min_period": 1, "cycle_max_period": 1}, PERIODS),
+    ({"cycle_min_period": 4, "cycle_max_period": 3}, PERIODS),
+    ({"history_limit": 11}, TOO_SMALL),  # a cycle of 4 seen 3 times needs 12
+    ({"history_limit": 12, "repeat_count": 13}, TOO_SMALL),
+    ({"history_limit": 12, "near_duplicate_count": 13}, TOO_SMALL),
+])
+def test_refused_thresholds_say_what_is_wrong(changes, message):
+    with pytest.raises(ValueError) as refused:
+        LoopThresholds(**changes)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("changes", [
+    {"enabled": False}, {"window_seconds": 86_400}, {"window_seconds": 1}, {"window_seconds": 0.5},
+    {"history_limit": 1000}, {"history_limit": 12}, {"repeat_count": 2}, {"near_duplicate_count": 2},
+    {"cycle_repeats": 2}, {"similarity": 1}, {"cycle_min_period": 2, "cycle_max_period": 2},
+    {"cycle_min_period": 3, "cycle_max_period": 3, "history_limit": 12},
+])
+def test_thresholds_at_their_edges_are_accepted(changes):
+    thresholds = LoopThresholds(**changes)
+    assert all(getattr(thresholds, name) == value for name, value in changes.items())
+
+
 def test_loop_detected_is_a_429_with_the_aqta_block():
     verdict = LoopVerdict("cycle", 6, 60.0, ["a", "b"], episode_started=True, period=2)
     error = LoopDetected(verdict, request_id="req_1")
@@ -309,6 +352,27 @@ def test_loop_detected_is_a_429_with_the_aqta_block():
                             "window_seconds": 60.0, "request_id": "req_1"}
     for pattern, words in (("repeat", "same request"), ("near_duplicate", "newest turn")):
         assert words in LoopDetected(LoopVerdict(pattern, 5, 60.0)).message
+
+
+REFUSED = " The request was not sent to the provider. Change the request, or wait before repeating it."
+
+
+@pytest.mark.parametrize("verdict, what", [
+    (LoopVerdict("repeat", 5, 60.0), "the same request was sent 5 times in 60 seconds."),
+    (LoopVerdict("near_duplicate", 6, 90.5), "6 requests in 90.5 seconds repeated the same newest turn "
+                                             "(differing only in timestamps, counters, ids or wording)."),
+    (LoopVerdict("cycle", 9, 60.0, period=3),
+     "the same 3 requests have repeated in a cycle (9 requests in 60 seconds)."),
+])
+def test_a_loops_refusal_says_what_repeated(verdict, what):
+    assert LoopDetected(verdict).message == f"Loop detected: {what}{REFUSED}"
+
+
+def test_a_verdict_names_at_most_the_newest_sixteen_fingerprints():
+    steps = summaries((1.0 * i, chat(f"Step {i} of the plan. Continue.")) for i in range(20))
+    verdict = evaluate(steps, LoopThresholds(near_duplicate_count=20, history_limit=20))
+    assert (verdict.pattern, verdict.count) == ("near_duplicate", 20)
+    assert verdict.fingerprints == [step.fingerprint for step in steps[-16:]]
 
 
 # ---------------------------------------------------------------------------- the detector
