@@ -18,3 +18,11 @@ def test_a_request_refused_by_one_scope_counts_on_none(counters):
     # The account is full: the key's count, raised first in the same transaction, is rolled back.
     assert counters.reserve(limits, "2026-12") == ("account:u1", [])
     assert [counters.used(scope, "2026-12") for scope in limits] == [1, 1]
+
+
+def test_a_count_given_back_never_goes_below_zero(counters):
+    counters.reserve({"key:k1": 5}, "2026-12")
+    counters.release(["key:k1"], "2026-12")
+    counters.release(["key:k1"], "2026-12")  # one more than was counted
+    assert counters.used("key:k1", "2026-12") == 0
+    assert counters.reserve({"key:k1": 1}, "2026-12") == (None, [1])
