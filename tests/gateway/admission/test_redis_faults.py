@@ -1,6 +1,8 @@
 """Admission when Redis loses its counters or stalls: quotas rebuilt from the request log, fast 503s."""
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +17,7 @@ from app.gateway.request_log.drain import drain_all
 from app.redis_client import FailFastRedis
 from tests.conftest import Account
 from tests.gateway.admission.test_admission import chat, set_limits
+from tests.support import wait_for
 from tests.support.request_records import request_record
 
 SOCKET_TIMEOUT_SECONDS = 2.0  # app.connections: the Redis client's socket timeout
@@ -61,6 +64,26 @@ def test_a_counter_is_rebuilt_from_this_months_log_for_its_own_key(make_gateway,
     assert [chat(gateway, second).status_code for _ in range(2)] == [200, 402]
     counters = redis.Redis.from_url(redis_url)
     assert counters.get(f"{jobs_namespace}:quota:{starts:%Y-%m}:account:{first.user.id}") == b"5"
+
+
+def test_a_count_that_cannot_be_given_back_never_fails_the_answer(make_gateway, make_account, private_redis,
+                                                                   fakes, caplog):
+    private_redis.start()
+    gateway = make_gateway(redis_url=private_redis.url)
+    account = make_account(tier="pro")
+    fakes["openai"].fail_next(status=500, hang=0.5)
+    answers = []
+    with caplog.at_level(logging.ERROR, logger="app.gateway.admission.quotas"):
+        asking = threading.Thread(target=lambda: answers.append(chat(gateway, account, model="gpt-4o")))
+        asking.start()
+        wait_for(lambda: fakes["openai"].received, "the request to reach the upstream", 10)
+        private_redis.stop()  # counted, and gone before the failed request gives its count back
+        asking.join(timeout=10)
+    # The caller gets the upstream's failure, not a 500 about the quota; the operator's log
+    # says which counts were not given back.
+    assert answers[0].status_code == 502
+    assert [record.getMessage() for record in caplog.records if record.name.endswith("quotas")] == [
+        f"could not release quota for ('key:{account.key_id}', 'account:{account.user.id}')"]
 
 
 def test_records_not_yet_drained_count_in_the_rebuild(make_gateway, make_account, redis_url,
