@@ -3,6 +3,7 @@ and the loop events repository on every database backend."""
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import uuid
 from dataclasses import replace
@@ -578,12 +579,39 @@ def test_redis_store_shares_history_between_detectors(redis_url):
         client.close()
 
 
-def test_an_unreachable_redis_never_fails_a_request():
+def test_an_unreachable_redis_never_fails_a_request(caplog):
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
                               retry=Retry(NoBackoff(), 0))
     detector = LoopDetector(RedisLoopStore(unreachable))
-    assert send(detector, BASE, [0, 1, 2, 3, 4, 5]) == [None] * 6
-    detector.discard("key_a", T0, fingerprint(BASE))
+    with caplog.at_level(logging.WARNING, logger="app.gateway.loops.detector"):
+        assert send(detector, BASE, [0, 1, 2, 3, 4, 5]) == [None] * 6
+        detector.discard("key_a", T0, fingerprint(BASE))
+    # The operator's log says what was skipped, for which key, and Redis's own error.
+    refused = "Error 111 connecting to 127.0.0.1:1. Connection refused."
+    assert [record.getMessage() for record in caplog.records] == [
+        f"loop detection skipped for key key_a: {refused}",
+        f"loop detection could not finish a request of key key_a: {refused}"] * 6 + [
+        f"loop detection could not discard a request of key key_a: {refused}"]
+
+
+def test_an_episode_lapses_exactly_a_window_after_its_last_loop():
+    store = MemoryLoopStore()
+    assert store.open_episode("key_a", T0, 60) is True
+    assert store.open_episode("key_a", T0 + 59.5, 60) is False  # still looping: kept open a window more
+    assert store.open_episode("key_a", T0 + 119.5, 60) is True
+    store.close_episode("key_a")
+    store.close_episode("key_b")  # never opened: nothing to close, no error
+    assert store.open_episode("key_a", T0 + 120, 60) is True
+
+
+def test_an_episode_flag_in_redis_lasts_the_window(redis_url):
+    store = RedisLoopStore(redis.Redis.from_url(redis_url), prefix=f"aqta:test:loops:{uuid.uuid4().hex}:")
+    try:
+        assert store.open_episode("key_a", T0, 60) is True
+        assert 59_000 < store.client.pttl(store.keys("key_a")[1]) <= 60_000
+        assert store.open_episode("key_a", T0 + 1, 60) is False
+    finally:
+        store.client.delete(*store.keys("key_a"))
 
 
 # ---------------------------------------------------------------------------- the corpus
