@@ -537,6 +537,41 @@ def test_history_is_bounded(store):
     assert [s.at for s in history.requests] == [T0 + 200]
 
 
+def test_a_changed_history_limit_keeps_the_newest_requests(store):
+    for i in range(6):
+        store.record("key_a", summarise(chat(f"q{i}"), T0 + i), 60.0, 10)
+    lowered = store.record("key_a", summarise(chat("q6"), T0 + 6), 60.0, 5)  # the key's limit changed
+    history = lowered.requests
+    assert [s.at for s in history] == [T0 + i for i in range(2, 7)]
+
+
+def test_a_request_exactly_a_window_old_still_holds_its_round(store):
+    store.record("key_a", summarise(BASE, T0), 60.0, 100)  # in flight, not answered
+    edge = store.record("key_a", summarise(BASE, T0 + 60), 60.0, 100).requests
+    assert [s.at for s in edge] == [T0, T0 + 60] and edge[-1].joined
+    past = store.record("key_a", summarise(BASE, T0 + 60.5), 60.0, 100).requests
+    assert [s.at for s in past] == [T0 + 60, T0 + 60.5]
+
+
+def test_the_finish_command_marks_the_request_in_one_command(redis_url):
+    store = RedisLoopStore(redis.Redis.from_url(redis_url), prefix=f"aqta:test:loops:{uuid.uuid4().hex}:")
+    try:
+        store.record("key_a", summarise(BASE, T0), 60.0, 100)
+        assert store.client.execute_command(*store.finish_command("key_a", T0, fingerprint(BASE))) == 1
+        assert store.record("key_a", summarise(OTHER, T0 + 1), 60.0, 100).requests[0].finished
+    finally:
+        store.client.delete(*store.keys("key_a"))
+
+
+def test_an_evicted_keys_episode_is_forgotten_with_its_history():
+    store = MemoryLoopStore(max_keys=1)
+    store.record("a", summarise(BASE, T0), 60.0, 100)
+    assert store.open_episode("a", T0, 60) is True
+    store.record("b", summarise(BASE, T0 + 1), 60.0, 100)  # "a" is dropped, episode and all
+    assert store.record("a", summarise(BASE, T0 + 2), 60.0, 100).episode_open is False
+    assert store.open_episode("a", T0 + 2, 60) is True
+
+
 def test_memory_store_forgets_least_recently_used_keys():
     store = MemoryLoopStore(max_keys=2)
     detector = LoopDetector(store, LoopThresholds(repeat_count=2, history_limit=20))
