@@ -617,7 +617,7 @@ def test_redis_store_shares_history_between_detectors(redis_url):
 def test_an_unreachable_redis_never_fails_a_request(caplog):
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
                               retry=Retry(NoBackoff(), 0))
-    detector = LoopDetector(RedisLoopStore(unreachable))
+    detector = LoopDetector(RedisLoopStore(unreachable, prefix="aqta-test:loops:"))
     with caplog.at_level(logging.WARNING, logger="app.gateway.loops.detector"):
         assert send(detector, BASE, [0, 1, 2, 3, 4, 5]) == [None] * 6
         detector.discard("key_a", T0, fingerprint(BASE))
