@@ -289,6 +289,12 @@ def test_evaluate_forgets_what_is_older_than_the_window():
     assert evaluate(spaced, LoopThresholds(window_seconds=70)).pattern == "repeat"
 
 
+def test_a_request_exactly_the_window_old_has_left_it():
+    edge = summaries((15.0 * i, BASE) for i in range(5))  # the first is 60 seconds before the last
+    assert evaluate(edge, LoopThresholds()) is None
+    assert evaluate(edge, LoopThresholds(window_seconds=60.5)).pattern == "repeat"
+
+
 @pytest.mark.parametrize("changes", [
     {"window_seconds": 0}, {"repeat_count": 1}, {"similarity": 1.5}, {"cycle_min_period": 1},
     {"cycle_min_period": 4, "cycle_max_period": 3}, {"history_limit": 4},
