@@ -355,9 +355,9 @@ class RedisLoopStore(LoopStore):
 
     failures = (redis.RedisError,)
 
-    def __init__(self, client: redis.Redis, prefix: str = "aqta:loops:"):
+    def __init__(self, client: redis.Redis, prefix: str):
         self.client = client
-        self.prefix = prefix
+        self.prefix = prefix  # REDIS_KEY_PREFIX's loop names (``RedisKeys.loops``)
         self._record = client.register_script(_RECORD)
         self._mark = client.register_script(_MARK)
 

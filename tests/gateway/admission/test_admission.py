@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 
 import openai
@@ -245,14 +246,19 @@ def test_listing_shows_the_effective_limits(client, make_account):
 # -- Redis going away ---------------------------------------------------------------------
 
 
-def test_redis_outage_fails_quota_closed_and_the_rest_open(make_gateway, private_redis, make_account):
+def test_redis_outage_fails_quota_closed_and_the_rest_open(make_gateway, private_redis, make_account, caplog):
     private_redis.start()
     gateway = make_gateway(redis_url=private_redis.url)
     account = make_account(tier="pro")
     assert chat(gateway, account).status_code == 200
     private_redis.stop()
     # Quotas fail closed: no request is admitted that could not be counted.
-    refused = chat(gateway, account)
+    with caplog.at_level(logging.WARNING, logger="app.gateway.admission.quotas"):
+        refused = chat(gateway, account)
+    # The operator's log says why, with Redis's own error.
+    assert [record.getMessage() for record in caplog.records if record.name.endswith("quotas")] == [
+        f"quota check failed, refusing the request: Error 111 connecting to 127.0.0.1:{private_redis.port}. "
+        "Connection refused."]
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "quota_unavailable"
     assert refused.json()["error"]["message"] == "Quota accounting is unavailable; retry shortly."

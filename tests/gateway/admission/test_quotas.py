@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.gateway.admission.quotas import Reservation, current_period, next_period_start, quota_exceeded
+from app.gateway.admission.quotas import (
+    Reservation,
+    current_period,
+    month_start,
+    next_period_start,
+    quota_exceeded,
+)
 
 
 @pytest.mark.parametrize("period, starts", [
@@ -17,6 +23,15 @@ from app.gateway.admission.quotas import Reservation, current_period, next_perio
 def test_the_next_period_starts_at_midnight_utc_on_the_first_of_the_next_month(period, starts):
     assert next_period_start(period) == starts
     assert next_period_start(period).utcoffset() is not None  # aware: never compared as local time
+
+
+@pytest.mark.parametrize("period, starts", [
+    ("2026-01", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("2026-12", datetime(2026, 12, 1, tzinfo=UTC)),
+])
+def test_a_period_starts_at_midnight_utc_on_its_first_day(period, starts):
+    assert month_start(period) == starts
+    assert month_start(period).utcoffset() is not None  # aware: never compared as local time
 
 
 def test_the_period_is_the_utc_month():

@@ -1,16 +1,24 @@
 """Admission when Redis loses its counters or stalls: quotas rebuilt from the request log, fast 503s."""
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+import storage.keys as keys_repo
+import storage.requests as requests_repo
 from app.gateway.request_log.drain import drain_all
 from app.redis_client import FailFastRedis
+from tests.conftest import Account
 from tests.gateway.admission.test_admission import chat, set_limits
+from tests.support import wait_for
+from tests.support.request_records import request_record
 
 SOCKET_TIMEOUT_SECONDS = 2.0  # app.connections: the Redis client's socket timeout
 MARGIN_SECONDS = 1.0  # generous for a loaded machine; the bug took 6 to 8 seconds
@@ -32,6 +40,50 @@ def test_a_quota_survives_a_redis_restart_without_persistence(make_gateway, make
     other = make_account(tier="pro")  # a key the log has never seen starts at nothing
     set_limits(gateway.app, other, monthly_quota=5)
     assert chat(gateway, other).status_code == 200
+
+
+def test_a_counter_is_rebuilt_from_this_months_log_for_its_own_key(make_gateway, make_account, redis_url,
+                                                                    jobs_namespace):
+    gateway = make_gateway(redis_url=redis_url, redis_key_prefix=jobs_namespace + ":")
+    first = make_account(tier="pro")
+    with gateway.app.app_context():
+        created = gateway.app.test_client().post("/api/keys", json={"name": "second"}, headers=first.headers)
+        second = Account(first.user, created.json["key"], created.json["id"])
+        starts = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        requests_repo.insert_batch([
+            request_record(first.user.id, first.key_id, starts),  # the month's first instant counts
+            request_record(first.user.id, first.key_id, starts + timedelta(days=1)),
+            request_record(first.user.id, first.key_id, starts - timedelta(seconds=1)),  # last month's
+            request_record(first.user.id, second.key_id, starts + timedelta(hours=1)),
+        ])
+        keys_repo.set_limits(first.user.id, first.key_id, monthly_quota=3)
+        keys_repo.set_limits(first.user.id, second.key_id, monthly_quota=2)
+    # Redis has no counter for this month yet: each is set from the log on its first use,
+    # each key's from its own requests this month, the account's from all of them.
+    assert [chat(gateway, first).status_code for _ in range(2)] == [200, 402]
+    assert [chat(gateway, second).status_code for _ in range(2)] == [200, 402]
+    counters = redis.Redis.from_url(redis_url)
+    assert counters.get(f"{jobs_namespace}:quota:{starts:%Y-%m}:account:{first.user.id}") == b"5"
+
+
+def test_a_count_that_cannot_be_given_back_never_fails_the_answer(make_gateway, make_account, private_redis,
+                                                                   fakes, caplog):
+    private_redis.start()
+    gateway = make_gateway(redis_url=private_redis.url)
+    account = make_account(tier="pro")
+    fakes["openai"].fail_next(status=500, hang=0.5)
+    answers = []
+    with caplog.at_level(logging.ERROR, logger="app.gateway.admission.quotas"):
+        asking = threading.Thread(target=lambda: answers.append(chat(gateway, account, model="gpt-4o")))
+        asking.start()
+        wait_for(lambda: fakes["openai"].received, "the request to reach the upstream", 10)
+        private_redis.stop()  # counted, and gone before the failed request gives its count back
+        asking.join(timeout=10)
+    # The caller gets the upstream's failure, not a 500 about the quota; the operator's log
+    # says which counts were not given back.
+    assert answers[0].status_code == 502
+    assert [record.getMessage() for record in caplog.records if record.name.endswith("quotas")] == [
+        f"could not release quota for ('key:{account.key_id}', 'account:{account.user.id}')"]
 
 
 def test_records_not_yet_drained_count_in_the_rebuild(make_gateway, make_account, redis_url,

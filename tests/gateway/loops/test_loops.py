@@ -3,6 +3,7 @@ and the loop events repository on every database backend."""
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import uuid
 from dataclasses import replace
@@ -288,6 +289,12 @@ def test_evaluate_forgets_what_is_older_than_the_window():
     assert evaluate(spaced, LoopThresholds(window_seconds=70)).pattern == "repeat"
 
 
+def test_a_request_exactly_the_window_old_has_left_it():
+    edge = summaries((15.0 * i, BASE) for i in range(5))  # the first is 60 seconds before the last
+    assert evaluate(edge, LoopThresholds()) is None
+    assert evaluate(edge, LoopThresholds(window_seconds=60.5)).pattern == "repeat"
+
+
 @pytest.mark.parametrize("changes", [
     {"window_seconds": 0}, {"repeat_count": 1}, {"similarity": 1.5}, {"cycle_min_period": 1},
     {"cycle_min_period": 4, "cycle_max_period": 3}, {"history_limit": 4},
@@ -295,6 +302,49 @@ def test_evaluate_forgets_what_is_older_than_the_window():
 def test_thresholds_reject_nonsense(changes):
     with pytest.raises(ValueError):
         LoopThresholds(**changes)
+
+
+PERIODS = "cycle periods must satisfy 2 <= cycle_min_period <= cycle_max_period"
+TOO_SMALL = "history_limit is too small to see the loops the counts describe"
+AT_LEAST_2 = "repeat_count, near_duplicate_count and cycle_repeats must be at least 2"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"enabled": 1}, "enabled must be true or false"),
+    ({"repeat_count": True}, "repeat_count must be an integer"),  # a bool is an int to Python
+    ({"history_limit": 12.0}, "history_limit must be an integer"),
+    ({"window_seconds": "60"}, "window_seconds must be a number"),
+    ({"window_seconds": float("inf")}, "window_seconds must be a number"),
+    ({"similarity": float("nan")}, "similarity must be a number"),
+    ({"history_limit": 1001}, "history_limit must be at most 1000"),
+    ({"window_seconds": 86_400.5}, "window_seconds must be above 0 and at most 86400"),
+    ({"window_seconds": 0}, "window_seconds must be above 0 and at most 86400"),
+    ({"repeat_count": 1}, AT_LEAST_2),
+    ({"near_duplicate_count": 1}, AT_LEAST_2),
+    ({"cycle_repeats": 1}, AT_LEAST_2),
+    ({"similarity": 0}, "similarity must be above 0 and at most 1"),
+    ({"similarity": 1.01}, "similarity must be above 0 and at most 1"),
+    ({"cycle_min_period": 1, "cycle_max_period": 1}, PERIODS),
+    ({"cycle_min_period": 4, "cycle_max_period": 3}, PERIODS),
+    ({"history_limit": 11}, TOO_SMALL),  # a cycle of 4 seen 3 times needs 12
+    ({"history_limit": 12, "repeat_count": 13}, TOO_SMALL),
+    ({"history_limit": 12, "near_duplicate_count": 13}, TOO_SMALL),
+])
+def test_refused_thresholds_say_what_is_wrong(changes, message):
+    with pytest.raises(ValueError) as refused:
+        LoopThresholds(**changes)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("changes", [
+    {"enabled": False}, {"window_seconds": 86_400}, {"window_seconds": 1}, {"window_seconds": 0.5},
+    {"history_limit": 1000}, {"history_limit": 12}, {"repeat_count": 2}, {"near_duplicate_count": 2},
+    {"cycle_repeats": 2}, {"similarity": 1}, {"cycle_min_period": 2, "cycle_max_period": 2},
+    {"cycle_min_period": 3, "cycle_max_period": 3, "history_limit": 12},
+])
+def test_thresholds_at_their_edges_are_accepted(changes):
+    thresholds = LoopThresholds(**changes)
+    assert all(getattr(thresholds, name) == value for name, value in changes.items())
 
 
 def test_loop_detected_is_a_429_with_the_aqta_block():
@@ -309,6 +359,27 @@ def test_loop_detected_is_a_429_with_the_aqta_block():
                             "window_seconds": 60.0, "request_id": "req_1"}
     for pattern, words in (("repeat", "same request"), ("near_duplicate", "newest turn")):
         assert words in LoopDetected(LoopVerdict(pattern, 5, 60.0)).message
+
+
+REFUSED = " The request was not sent to the provider. Change the request, or wait before repeating it."
+
+
+@pytest.mark.parametrize("verdict, what", [
+    (LoopVerdict("repeat", 5, 60.0), "the same request was sent 5 times in 60 seconds."),
+    (LoopVerdict("near_duplicate", 6, 90.5), "6 requests in 90.5 seconds repeated the same newest turn "
+                                             "(differing only in timestamps, counters, ids or wording)."),
+    (LoopVerdict("cycle", 9, 60.0, period=3),
+     "the same 3 requests have repeated in a cycle (9 requests in 60 seconds)."),
+])
+def test_a_loops_refusal_says_what_repeated(verdict, what):
+    assert LoopDetected(verdict).message == f"Loop detected: {what}{REFUSED}"
+
+
+def test_a_verdict_names_at_most_the_newest_sixteen_fingerprints():
+    steps = summaries((1.0 * i, chat(f"Step {i} of the plan. Continue.")) for i in range(20))
+    verdict = evaluate(steps, LoopThresholds(near_duplicate_count=20, history_limit=20))
+    assert (verdict.pattern, verdict.count) == ("near_duplicate", 20)
+    assert verdict.fingerprints == [step.fingerprint for step in steps[-16:]]
 
 
 # ---------------------------------------------------------------------------- the detector
@@ -472,6 +543,41 @@ def test_history_is_bounded(store):
     assert [s.at for s in history.requests] == [T0 + 200]
 
 
+def test_a_changed_history_limit_keeps_the_newest_requests(store):
+    for i in range(6):
+        store.record("key_a", summarise(chat(f"q{i}"), T0 + i), 60.0, 10)
+    lowered = store.record("key_a", summarise(chat("q6"), T0 + 6), 60.0, 5)  # the key's limit changed
+    history = lowered.requests
+    assert [s.at for s in history] == [T0 + i for i in range(2, 7)]
+
+
+def test_a_request_exactly_a_window_old_still_holds_its_round(store):
+    store.record("key_a", summarise(BASE, T0), 60.0, 100)  # in flight, not answered
+    edge = store.record("key_a", summarise(BASE, T0 + 60), 60.0, 100).requests
+    assert [s.at for s in edge] == [T0, T0 + 60] and edge[-1].joined
+    past = store.record("key_a", summarise(BASE, T0 + 60.5), 60.0, 100).requests
+    assert [s.at for s in past] == [T0 + 60, T0 + 60.5]
+
+
+def test_the_finish_command_marks_the_request_in_one_command(redis_url):
+    store = RedisLoopStore(redis.Redis.from_url(redis_url), prefix=f"aqta:test:loops:{uuid.uuid4().hex}:")
+    try:
+        store.record("key_a", summarise(BASE, T0), 60.0, 100)
+        assert store.client.execute_command(*store.finish_command("key_a", T0, fingerprint(BASE))) == 1
+        assert store.record("key_a", summarise(OTHER, T0 + 1), 60.0, 100).requests[0].finished
+    finally:
+        store.client.delete(*store.keys("key_a"))
+
+
+def test_an_evicted_keys_episode_is_forgotten_with_its_history():
+    store = MemoryLoopStore(max_keys=1)
+    store.record("a", summarise(BASE, T0), 60.0, 100)
+    assert store.open_episode("a", T0, 60) is True
+    store.record("b", summarise(BASE, T0 + 1), 60.0, 100)  # "a" is dropped, episode and all
+    assert store.record("a", summarise(BASE, T0 + 2), 60.0, 100).episode_open is False
+    assert store.open_episode("a", T0 + 2, 60) is True
+
+
 def test_memory_store_forgets_least_recently_used_keys():
     store = MemoryLoopStore(max_keys=2)
     detector = LoopDetector(store, LoopThresholds(repeat_count=2, history_limit=20))
@@ -514,12 +620,39 @@ def test_redis_store_shares_history_between_detectors(redis_url):
         client.close()
 
 
-def test_an_unreachable_redis_never_fails_a_request():
+def test_an_unreachable_redis_never_fails_a_request(caplog):
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
                               retry=Retry(NoBackoff(), 0))
-    detector = LoopDetector(RedisLoopStore(unreachable))
-    assert send(detector, BASE, [0, 1, 2, 3, 4, 5]) == [None] * 6
-    detector.discard("key_a", T0, fingerprint(BASE))
+    detector = LoopDetector(RedisLoopStore(unreachable, prefix="aqta-test:loops:"))
+    with caplog.at_level(logging.WARNING, logger="app.gateway.loops.detector"):
+        assert send(detector, BASE, [0, 1, 2, 3, 4, 5]) == [None] * 6
+        detector.discard("key_a", T0, fingerprint(BASE))
+    # The operator's log says what was skipped, for which key, and Redis's own error.
+    refused = "Error 111 connecting to 127.0.0.1:1. Connection refused."
+    assert [record.getMessage() for record in caplog.records] == [
+        f"loop detection skipped for key key_a: {refused}",
+        f"loop detection could not finish a request of key key_a: {refused}"] * 6 + [
+        f"loop detection could not discard a request of key key_a: {refused}"]
+
+
+def test_an_episode_lapses_exactly_a_window_after_its_last_loop():
+    store = MemoryLoopStore()
+    assert store.open_episode("key_a", T0, 60) is True
+    assert store.open_episode("key_a", T0 + 59.5, 60) is False  # still looping: kept open a window more
+    assert store.open_episode("key_a", T0 + 119.5, 60) is True
+    store.close_episode("key_a")
+    store.close_episode("key_b")  # never opened: nothing to close, no error
+    assert store.open_episode("key_a", T0 + 120, 60) is True
+
+
+def test_an_episode_flag_in_redis_lasts_the_window(redis_url):
+    store = RedisLoopStore(redis.Redis.from_url(redis_url), prefix=f"aqta:test:loops:{uuid.uuid4().hex}:")
+    try:
+        assert store.open_episode("key_a", T0, 60) is True
+        assert 59_000 < store.client.pttl(store.keys("key_a")[1]) <= 60_000
+        assert store.open_episode("key_a", T0 + 1, 60) is False
+    finally:
+        store.client.delete(*store.keys("key_a"))
 
 
 # ---------------------------------------------------------------------------- the corpus
