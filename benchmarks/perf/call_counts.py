@@ -15,18 +15,16 @@ import cProfile
 import os
 import pstats
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import phases  # noqa: E402
-from procs import Managed, stop_all  # noqa: E402
-from targets import BIN, base_env, free_port, http_get, wait_until  # noqa: E402
+from procs import scratch  # noqa: E402
+from targets import BIN, base_env, start_fake_upstream  # noqa: E402
 
 
 def main() -> int:
@@ -37,17 +35,10 @@ def main() -> int:
     args = parser.parse_args()
     source = args.source.resolve()
     sys.path.insert(0, str(source))
-    import redis
 
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    redis.Redis.from_url(redis_url).flushdb()
-    workdir = Path(tempfile.mkdtemp(prefix="aqta-calls-"))
-    try:
-        port = free_port()
-        fake = Managed("fake-upstream", [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(port)],
-                       log_path=workdir / "fake-upstream.log")
-        fake_url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_get(f"{fake_url}/_stats") == 200, fake, "the fake upstream")
+    with scratch(redis_url, "aqta-calls-") as workdir:
+        fake_url = start_fake_upstream(workdir)
         env = base_env(REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{workdir}/aqta.db",
                        OPENAI_API_KEY="x", OPENAI_BASE_URL=f"{fake_url}/v1",
                        SECRET_KEY=secrets.token_urlsafe(32), KEY_CACHE_SECONDS="3600",
@@ -85,10 +76,6 @@ def main() -> int:
                 one(1000 + number, stream)
             profile.disable()
             print(f"Python calls per {name}: {pstats.Stats(profile).total_calls / args.requests:.1f}")
-    finally:
-        stop_all()
-        redis.Redis.from_url(redis_url).flushdb()
-        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

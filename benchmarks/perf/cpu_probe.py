@@ -19,14 +19,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import phases  # noqa: E402
-from procs import Managed, cpu_seconds, stop_all  # noqa: E402
-from targets import Aqta, Context, free_port, http_get, wait_until  # noqa: E402
+from procs import cpu_seconds, scratch  # noqa: E402
+from targets import Aqta, Context, start_fake_upstream  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,17 +79,9 @@ def main() -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
 
-    workdir = Path(tempfile.mkdtemp(prefix="aqta-probe-"))
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    import redis
-    redis.Redis.from_url(redis_url).flushdb()
-    target = None
-    try:
-        port = free_port()
-        fake = Managed("fake-upstream", [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(port)],
-                       log_path=workdir / "fake-upstream.log")
-        fake_url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_get(f"{fake_url}/_stats") == 200, fake, "the fake upstream")
+    with scratch(redis_url, "aqta-probe-") as workdir:
+        fake_url = start_fake_upstream(workdir)
         target = Aqta(Context(workdir=workdir, upstream=fake_url, redis_url=redis_url))
         if args.source:
             target.env["PYTHONPATH"] = str(Path(args.source).resolve())
@@ -109,12 +100,6 @@ def main() -> int:
         print(f"median: {statistics.median(requests_ms):.3f} ms CPU per request, "
               f"{statistics.median(streams_ms):.3f} ms CPU per stream "
               f"(source {args.source or os.getcwd()})")
-    finally:
-        if target is not None:
-            target.close()
-        stop_all()
-        redis.Redis.from_url(redis_url).flushdb()
-        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

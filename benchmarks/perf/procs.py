@@ -6,10 +6,14 @@ tree (gunicorn's workers, uvicorn's), and ``stop_all`` runs on any exit path.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # per second
@@ -77,6 +81,21 @@ def _signal_group(pgid: int, sig: int) -> None:
 def stop_all() -> None:
     for managed in reversed(list(_STARTED)):
         managed.stop(grace=10)
+
+
+@contextmanager
+def scratch(redis_url: str, prefix: str) -> Iterator[Path]:
+    """A work folder and an empty Redis database; on exit every process is stopped and both are cleared."""
+    import redis  # the caller may first put another checkout's packages on the path
+
+    redis.Redis.from_url(redis_url).flushdb()
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        stop_all()
+        redis.Redis.from_url(redis_url).flushdb()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import phases  # noqa: E402
 import profile_summary  # noqa: E402
 import report  # noqa: E402
-from procs import ForeignLoad, Managed, PeakSampler, cpu_seconds, rss_bytes, stop_all, wait_for_quiet  # noqa: E402
+from procs import ForeignLoad, PeakSampler, cpu_seconds, rss_bytes, stop_all, wait_for_quiet  # noqa: E402
 from targets import (  # noqa: E402
     Aqta,
     AqtaHealthcare,
@@ -40,9 +40,7 @@ from targets import (  # noqa: E402
     Direct,
     LiteLLM,
     Target,
-    free_port,
-    http_get,
-    wait_until,
+    start_fake_upstream,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -225,12 +223,7 @@ def main() -> int:
     started = time.monotonic()
     try:
         redis_version = redis_flush(redis_url)
-        port = free_port()
-        fake = Managed("fake-upstream", [sys.executable, str(HERE / "fake_upstream.py"),
-                                         "--port", str(port)],
-                       log_path=workdir / "fake-upstream.log")
-        fake_url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_get(f"{fake_url}/_stats") == 200, fake, "the fake upstream")
+        fake_url = start_fake_upstream(workdir)
         ctx = Context(workdir=workdir, upstream=fake_url, redis_url=redis_url)
         for name in wanted:
             target: Target = {"direct": lambda: Direct(ctx),

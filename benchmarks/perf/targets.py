@@ -73,6 +73,16 @@ def wait_until(check, process: Managed | None, what: str, seconds: float = 90) -
     raise RuntimeError(f"{what} did not become ready in {seconds:.0f} s\n{tail}")
 
 
+def start_fake_upstream(workdir: Path) -> str:
+    """The fake upstream on a free port, answering; its base URL."""
+    port = free_port()
+    fake = Managed("fake-upstream", [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(port)],
+                   log_path=workdir / "fake-upstream.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_get(f"{url}/_stats") == 200, fake, "the fake upstream")
+    return url
+
+
 @dataclass
 class Context:
     workdir: Path  # temporary: databases, logs
