@@ -3,25 +3,18 @@ from __future__ import annotations
 
 import gc
 import inspect
-import sys
+import weakref
 
 from flask import after_this_request
+
+from tests.support import calls_to
 
 
 def coroutine_checks(client, path: str) -> int:
     """How many times ``inspect.iscoroutinefunction`` runs while the client GETs ``path``."""
-    calls = 0
-
-    def count(frame, event, arg):
-        nonlocal calls
-        if event == "call" and frame.f_code is inspect.iscoroutinefunction.__code__:
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        assert client.get(path).status_code == 200
-    finally:
-        sys.setprofile(None)
+    responses = []
+    calls = calls_to(inspect.iscoroutinefunction, lambda: responses.append(client.get(path)))
+    assert responses[0].status_code == 200
     return calls
 
 
@@ -46,8 +39,9 @@ def test_a_per_request_hook_still_runs_and_is_not_kept(app):
     client = app.test_client()
     assert client.get("/_closure").status_code == 200
     assert ran == [True]
-    assert len(app._sync_functions) > 0
-    held = len(app._sync_functions)
+    assert kept[0] in app._sync_functions  # remembered while the request's hook lives
+    held, hook = len(app._sync_functions), weakref.ref(kept[0])
     kept.clear()
     gc.collect()
+    assert hook() is None  # the app's memory of it kept it alive no longer
     assert len(app._sync_functions) == held - 1

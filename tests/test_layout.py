@@ -91,5 +91,5 @@ def test_the_web_app_loads_no_library_only_a_worker_needs(tmp_path):
              f"create_app(Settings(database_url='sqlite:///{tmp_path}/web.db', secret_key='k' * 32)); "
              "print(sorted(m for m in ('scipy', 'numpy', 'reportlab') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
-                            check=True).stdout.split("\n")[-2]
+                            check=True, timeout=120).stdout.split("\n")[-2]
     assert loaded == "[]"

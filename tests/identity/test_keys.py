@@ -2,7 +2,7 @@
 import hashlib
 import io
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -57,7 +57,8 @@ def test_last_use_is_written_at_most_once_a_minute(client, app, make_account):
     with app.app_context():
         keys_repo.touch(account.key_id, utcnow() - timedelta(minutes=2))
     moved = last_used()
-    assert moved > first  # a minute or more since the last write: written again
+    # A minute or more since the last write: written again.
+    assert datetime.fromisoformat(moved) > datetime.fromisoformat(first)
 
 
 def test_a_requests_log_lines_name_its_key(client, make_account, caplog):

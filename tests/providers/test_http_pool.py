@@ -1,28 +1,15 @@
 """The provider's pool manager: each URL parsed and its pool found once, not on every call."""
 from __future__ import annotations
 
-import sys
-
 import urllib3
 
 from tests.providers.test_openai import chat_request, provider_for
+from tests.support import calls_to
 
 
 def pool_lookups(call) -> int:
     """How many times urllib3's PoolManager looks a host's pool up while ``call`` runs."""
-    lookups = 0
-
-    def count(frame, event, arg):
-        nonlocal lookups
-        if event == "call" and frame.f_code is urllib3.PoolManager.connection_from_host.__code__:
-            lookups += 1
-
-    sys.setprofile(count)
-    try:
-        call()
-    finally:
-        sys.setprofile(None)
-    return lookups
+    return calls_to(urllib3.PoolManager.connection_from_host, call)
 
 
 def test_a_url_finds_its_pool_once(openai_fake):
@@ -39,7 +26,8 @@ def test_routes_are_forgotten_with_the_pools(openai_fake):
     provider.chat(chat_request())
     provider.pool.clear()
     assert pool_lookups(lambda: provider.chat(chat_request())) == 1
-    assert provider.pool.pools.keys()  # the manager holds the pool the route now names
+    (held,) = provider.pool.pools.keys()  # the manager holds the pool the route now names
+    assert provider.pool.pools[held].num_requests == 1  # and the request after the clear went through it
     assert len(openai_fake.received) == 2
 
 

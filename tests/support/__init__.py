@@ -1,9 +1,11 @@
-"""Helpers shared by tests: polling with a deadline, a clock moved by hand, a Redis server of a test's own."""
+"""Helpers shared by tests: polling with a deadline, a clock moved by hand, a Redis server of a test's own,
+counting calls to a function."""
 from __future__ import annotations
 
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -32,6 +34,23 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def calls_to(function, action) -> int:
+    """How many times ``function`` (a plain Python function) is entered while ``action()`` runs."""
+    code, calls, previous = function.__code__, 0, sys.getprofile()
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call" and frame.f_code is code:
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        action()
+    finally:
+        sys.setprofile(previous)
+    return calls
 
 
 # The settings that name what the app writes in Redis, and their environment variables.
