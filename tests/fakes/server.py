@@ -3,8 +3,8 @@
 A fake subclasses ``FakeUpstream`` and implements ``handle(request)`` returning a
 ``Reply`` (JSON, or any bytes) or a ``StreamReply`` (server-sent events, written as
 they are yielded). Tests inject failures for the next calls: an HTTP error status,
-a hang longer than the client's timeout, a connection dropped without an answer,
-or a stream that breaks after N events.
+a hang longer than the client's timeout, an answer held until the test lets it go,
+a connection dropped without an answer, or a stream that breaks after N events.
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ class Failure:
     hang: float | None = None  # sleep this long (seconds) before answering
     break_after: int | None = None  # drop the connection after this many stream events
     drop: bool = False  # read the request, then close the connection without answering
+    held_until: threading.Event | None = None  # answer only once the test sets this (at most 30 s)
 
 
 class FakeUpstream:
@@ -88,9 +89,10 @@ class FakeUpstream:
             self._server.server_close()
 
     def fail_next(self, *, status: int | None = None, body: Any = None, hang: float | None = None,
-                  break_after: int | None = None, drop: bool = False, times: int = 1) -> None:
+                  break_after: int | None = None, drop: bool = False, held_until: threading.Event | None = None,
+                  times: int = 1) -> None:
         for _ in range(times):
-            self._failures.append(Failure(status, body, hang, break_after, drop))
+            self._failures.append(Failure(status, body, hang, break_after, drop, held_until))
 
     def reset(self) -> None:
         self.received.clear()
@@ -155,6 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
         failure = fake.next_failure()
         if failure and failure.hang:
             time.sleep(failure.hang)
+        if failure and failure.held_until:
+            failure.held_until.wait(30)
         if failure and failure.drop:
             self.close_connection = True
             self.connection.shutdown(2)
