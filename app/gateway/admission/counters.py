@@ -131,7 +131,7 @@ class RedisAdmissionCounters(AdmissionCounters):
     """Every counter in one Lua script: one round trip per request."""
 
     def __init__(self, client: redis.Redis, quotas: RedisQuotaCounter, loops: RedisLoopStore,
-                 spend: RedisSpendCounter, rebuilder: CounterRebuilder, prefix: str = "aqta:rate:"):
+                 spend: RedisSpendCounter, rebuilder: CounterRebuilder, prefix: str):
         self.quotas = quotas
         self.rebuilder = rebuilder
         self.loops = loops
