@@ -275,6 +275,20 @@ def test_evaluate_repeat_near_duplicate_and_cycle():
     assert verdict.fingerprints == [fingerprint(BASE), fingerprint(other)]
 
 
+def test_evaluate_counts_reworded_answers_to_the_same_input_as_near_duplicates():
+    # An agent re-asking after answers the model words a little differently each time: every
+    # newest turn differs, the input and the gist of the answer do not.
+    answers = [ANSWER.replace(old, new) for old, new in [
+        ("first", "at first"), ("directory", "folder"), ("configuration", "config"), ("and then", "then"),
+        ("first", "first of all")]] + [ANSWER]
+    reworded = summaries((3.0 * i, with_answer(chat("Fix it."), answer, "Try again."))
+                         for i, answer in enumerate(answers))
+    assert len({s.tail for s in reworded}) == 6
+    assert evaluate(reworded[:5], LoopThresholds()) is None
+    verdict = evaluate(reworded, LoopThresholds())
+    assert (verdict.pattern, verdict.count) == ("near_duplicate", 6)
+
+
 def test_evaluate_counts_a_round_of_parallel_requests_once():
     rounds = [in_history(BASE, i * 0.001, finished=True) for i in range(4)]
     parallel = [in_history(BASE, 0.01 + i * 0.001, joined=True) for i in range(10)]
