@@ -649,6 +649,24 @@ def test_an_unreachable_redis_never_fails_a_request(caplog):
         f"loop detection could not discard a request of key key_a: {refused}"]
 
 
+def test_a_redis_failing_while_a_loop_is_judged_never_fails_the_request(private_redis, caplog):
+    private_redis.start()
+    # A Redis user that may record and mark requests but not write the episode flag: Redis
+    # answers the recording, then fails the verdict's next step, as a server going away would.
+    redis.Redis.from_url(private_redis.url).acl_setuser(
+        "detector", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-set", "-del"])
+    client = redis.Redis(port=private_redis.port, username="detector", password="secret")
+    with pytest.raises(redis.exceptions.NoPermissionError) as denied:
+        client.set("aqta-test:loops:probe", 1)
+    detector = LoopDetector(RedisLoopStore(client, prefix="aqta-test:loops:"))
+    with caplog.at_level(logging.WARNING, logger="app.gateway.loops.detector"):
+        assert send(detector, BASE, [0, 1, 2, 3, 4]) == [None] * 5  # the fifth was a loop
+    # The operator's log says what was skipped, for which key, and Redis's own error.
+    assert [record.getMessage() for record in caplog.records] == [
+        f"loop detection skipped for key key_a: Command # 1 (SET aqta-test:loops:{{key_a}}:e {T0 + 4!r} "
+        f"NX PX 60000) of pipeline caused error: {denied.value}"]
+
+
 def test_an_episode_lapses_exactly_a_window_after_its_last_loop():
     store = MemoryLoopStore()
     assert store.open_episode("key_a", T0, 60) is True
