@@ -662,9 +662,10 @@ def test_a_redis_failing_while_a_loop_is_judged_never_fails_the_request(private_
     with caplog.at_level(logging.WARNING, logger="app.gateway.loops.detector"):
         assert send(detector, BASE, [0, 1, 2, 3, 4]) == [None] * 5  # the fifth was a loop
     # The operator's log says what was skipped, for which key, and Redis's own error.
-    assert [record.getMessage() for record in caplog.records] == [
-        f"loop detection skipped for key key_a: Command # 1 (SET aqta-test:loops:{{key_a}}:e {T0 + 4!r} "
-        f"NX PX 60000) of pipeline caused error: {denied.value}"]
+    warning, = [record.getMessage() for record in caplog.records]
+    assert warning.startswith("loop detection skipped for key key_a: "
+                              "Command # 1 (SET aqta-test:loops:{key_a}:e ")
+    assert warning.endswith(f" of pipeline caused error: {denied.value}")
 
 
 def test_an_episode_lapses_exactly_a_window_after_its_last_loop():
