@@ -27,8 +27,8 @@ from run import ROOT, workspace
 
 MODULE = "app/gateway/admission/counters.py"
 START, END = '_ADMIT = RESERVE_FUNCTION + RECORD_FUNCTION + """', '"""'
-TESTS = ["tests/gateway/admission/test_admission.py", "tests/gateway/loops/test_loops_http.py",
-         "tests/gateway/test_budgets.py"]
+TESTS = ["tests/gateway/admission/test_admission.py", "tests/gateway/admission/test_redis_faults.py",
+         "tests/gateway/loops/test_loops_http.py", "tests/gateway/test_budgets.py"]
 SELECT = "redis"  # pytest -k: the tests that run the script
 SWAPS = {"<=": "<", ">=": ">", "<": "<=", ">": ">=", "==": "~=", "~=": "==", " and ": " or ",
          " or ": " and "}

@@ -24,6 +24,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
                 "tests/dashboard/test_pages.py::test_each_keys_count_and_the_accounts_come_from_the_quota_counters"]),
     "admission-counters": (["app/gateway/admission/counters.py"],
                            ["tests/gateway/admission/test_admission.py",
+                            "tests/gateway/admission/test_redis_faults.py",
                             "tests/gateway/loops/test_loops_http.py", "tests/gateway/test_budgets.py"]),
     "loop-verdicts": (["app/gateway/loops/detector.py"],
                       ["tests/gateway/loops/test_loops.py", "tests/gateway/loops/test_loops_http.py"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import redis
 import requests
 
 from app.gateway.request_log.drain import drain_all
@@ -103,3 +104,32 @@ def test_soft_budget_never_refuses(gateway, make_account):
     account = make_account(tier="pro")
     put(gateway, account, monthly_eur="0.00000001")
     assert [ask(gateway, account, f"q{i}").status_code for i in range(3)] == [200, 200, 200]
+
+
+def test_a_hard_stop_on_redis_reads_its_spend_in_admissions_one_round_trip(make_gateway, make_account,
+                                                                           private_redis):
+    private_redis.start()
+    gateway = make_gateway(redis_url=private_redis.url)
+    account = make_account(tier="pro")
+    put(gateway, account, monthly_eur="100", hard_stop=True)  # sets the month's spend counter
+    assert ask(gateway, account, "first").status_code == 200
+    counters = redis.Redis.from_url(private_redis.url)
+    counters.config_resetstat()
+    assert ask(gateway, account, "second").status_code == 200
+    # The budget's spend came back with the rate window and the quotas, in admission's
+    # script: the hot path sends no read of its own for it (the spend counter's is an MGET).
+    assert "cmdstat_mget" not in counters.info("commandstats")
+
+
+def test_a_hard_stop_holds_after_redis_loses_the_spend(make_gateway, make_account, private_redis):
+    private_redis.start()
+    gateway = make_gateway(redis_url=private_redis.url)
+    account = make_account(tier="pro")
+    put(gateway, account, monthly_eur="0.00000001", hard_stop=True)
+    assert ask(gateway, account).status_code == 200  # nothing spent yet
+    with gateway.app.app_context():
+        drain_all()  # as the worker does: the answer is in the request log
+    private_redis.restart()  # no persistence: the spend counter is gone with the quotas
+    refused = ask(gateway, account, "more")
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "budget_exceeded"

@@ -71,7 +71,7 @@ class Tally:
     full_quota: str | None = None  # the first scope at its limit
     reservation: Reservation | None = None  # set when the quotas counted the request
     history: History | None = None  # the loop history with this request, if it was recorded
-    spent: tuple[int | None, ...] = ()  # per budget; None where the counter is not seeded yet
+    spent: tuple[int | None, ...] = ()  # per budget, None where not seeded yet; () when not read here
 
 
 class AdmissionCounters:
@@ -131,7 +131,7 @@ class RedisAdmissionCounters(AdmissionCounters):
     """Every counter in one Lua script: one round trip per request."""
 
     def __init__(self, client: redis.Redis, quotas: RedisQuotaCounter, loops: RedisLoopStore,
-                 spend: RedisSpendCounter, rebuilder: CounterRebuilder, prefix: str = "aqta:rate:"):
+                 spend: RedisSpendCounter, rebuilder: CounterRebuilder, prefix: str):
         self.quotas = quotas
         self.rebuilder = rebuilder
         self.loops = loops
@@ -205,4 +205,4 @@ class LocalAdmissionCounters(AdmissionCounters):
                                         counting.thresholds.history_limit)
         return Tally(rate, True, reservation=Reservation(tuple(counting.quotas), counting.period,
                                                          tuple(counting.quotas.values()), tuple(used)),
-                     history=history, spent=(None,) * len(counting.budgets))
+                     history=history)

@@ -43,7 +43,7 @@ class CountersRebuilding(ServiceUnavailable):
 class CounterRebuilder:
     """Sets missing counters from the request log, one process per counter at a time."""
 
-    def __init__(self, client: redis.Redis, lock_prefix: str = "aqta:rebuilding:"):
+    def __init__(self, client: redis.Redis, lock_prefix: str):
         self.client = client
         self.lock_prefix = lock_prefix
 

@@ -179,6 +179,17 @@ def test_monthly_quota_admits_exactly_n(live, make_account):
     assert "3 requests" in refused["message"] and "resets at" in refused["message"]
 
 
+def test_a_quota_refusal_still_carries_the_rate_limit_headers(live, make_account):
+    gateway = live()
+    account = make_account(tier="pro")
+    set_limits(gateway.app, account, rpm_limit=10, monthly_quota=1)
+    assert chat(gateway, account).status_code == 200
+    refused = chat(gateway, account)
+    assert refused.status_code == 402
+    # The rate limit is checked first and the refused request took its slot: the answer says so.
+    assert (refused.headers["X-RateLimit-Limit"], refused.headers["X-RateLimit-Remaining"]) == ("10", "8")
+
+
 def test_refused_and_failed_requests_do_not_use_quota(live, make_account, fakes):
     gateway = live()
     account = make_account(tier="pro")

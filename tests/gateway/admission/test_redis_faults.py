@@ -16,6 +16,7 @@ import storage.requests as requests_repo
 from app.gateway.request_log.drain import drain_all
 from app.redis_client import FailFastRedis
 from tests.conftest import Account
+from tests.gateway.admission.flushing_redis import FlushingRedisProxy
 from tests.gateway.admission.test_admission import chat, set_limits
 from tests.support import wait_for
 from tests.support.request_records import request_record
@@ -84,6 +85,26 @@ def test_a_count_that_cannot_be_given_back_never_fails_the_answer(make_gateway, 
     assert answers[0].status_code == 502
     assert [record.getMessage() for record in caplog.records if record.name.endswith("quotas")] == [
         f"could not release quota for ('key:{account.key_id}', 'account:{account.user.id}')"]
+
+
+def test_counters_lost_again_while_being_rebuilt_refuse_the_request(make_gateway, make_account,
+                                                                     private_redis, caplog):
+    private_redis.start()
+    proxy = FlushingRedisProxy(private_redis.url)
+    try:
+        gateway = make_gateway(redis_url=proxy.url)
+        account = make_account(tier="pro")
+        proxy.flush_after_the_next_rebuild()  # Redis is emptied between the rebuild and the count
+        with caplog.at_level(logging.WARNING, logger="app.gateway.admission.quotas"):
+            refused = chat(gateway, account)
+        # Refused, not counted from nothing and not a 500; the operator's log says why.
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "quota_unavailable"
+        assert [record.getMessage() for record in caplog.records if record.name.endswith("quotas")] == [
+            "quota check failed, refusing the request: quota counters vanished while being rebuilt"]
+        assert chat(gateway, account).status_code == 200
+    finally:
+        proxy.stop()
 
 
 def test_records_not_yet_drained_count_in_the_rebuild(make_gateway, make_account, redis_url,

@@ -275,6 +275,20 @@ def test_evaluate_repeat_near_duplicate_and_cycle():
     assert verdict.fingerprints == [fingerprint(BASE), fingerprint(other)]
 
 
+def test_evaluate_counts_reworded_answers_to_the_same_input_as_near_duplicates():
+    # An agent re-asking after answers the model words a little differently each time: every
+    # newest turn differs, the input and the gist of the answer do not.
+    answers = [ANSWER.replace(old, new) for old, new in [
+        ("first", "at first"), ("directory", "folder"), ("configuration", "config"), ("and then", "then"),
+        ("first", "first of all")]] + [ANSWER]
+    reworded = summaries((3.0 * i, with_answer(chat("Fix it."), answer, "Try again."))
+                         for i, answer in enumerate(answers))
+    assert len({s.tail for s in reworded}) == 6
+    assert evaluate(reworded[:5], LoopThresholds()) is None
+    verdict = evaluate(reworded, LoopThresholds())
+    assert (verdict.pattern, verdict.count) == ("near_duplicate", 6)
+
+
 def test_evaluate_counts_a_round_of_parallel_requests_once():
     rounds = [in_history(BASE, i * 0.001, finished=True) for i in range(4)]
     parallel = [in_history(BASE, 0.01 + i * 0.001, joined=True) for i in range(10)]
@@ -633,6 +647,25 @@ def test_an_unreachable_redis_never_fails_a_request(caplog):
         f"loop detection skipped for key key_a: {refused}",
         f"loop detection could not finish a request of key key_a: {refused}"] * 6 + [
         f"loop detection could not discard a request of key key_a: {refused}"]
+
+
+def test_a_redis_failing_while_a_loop_is_judged_never_fails_the_request(private_redis, caplog):
+    private_redis.start()
+    # A Redis user that may record and mark requests but not write the episode flag: Redis
+    # answers the recording, then fails the verdict's next step, as a server going away would.
+    redis.Redis.from_url(private_redis.url).acl_setuser(
+        "detector", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-set", "-del"])
+    client = redis.Redis(port=private_redis.port, username="detector", password="secret")
+    with pytest.raises(redis.exceptions.NoPermissionError) as denied:
+        client.set("aqta-test:loops:probe", 1)
+    detector = LoopDetector(RedisLoopStore(client, prefix="aqta-test:loops:"))
+    with caplog.at_level(logging.WARNING, logger="app.gateway.loops.detector"):
+        assert send(detector, BASE, [0, 1, 2, 3, 4]) == [None] * 5  # the fifth was a loop
+    # The operator's log says what was skipped, for which key, and Redis's own error.
+    warning, = [record.getMessage() for record in caplog.records]
+    assert warning.startswith("loop detection skipped for key key_a: "
+                              "Command # 1 (SET aqta-test:loops:{key_a}:e ")
+    assert warning.endswith(f" of pipeline caused error: {denied.value}")
 
 
 def test_an_episode_lapses_exactly_a_window_after_its_last_loop():

@@ -155,6 +155,22 @@ def test_a_key_that_stored_the_retired_burst_seconds_keeps_working(gateway, make
     assert [ask(gateway, account).status_code for _ in range(3)] == [200, 200, 429]
 
 
+def test_a_keys_history_limit_bounds_how_far_back_a_repeat_is_seen(gateway, make_account):
+    account = make_account(tier="pro")
+    thresholds = {"repeat_count": 2, "cycle_max_period": 2, "history_limit": 6}
+    response = requests.patch(f"{gateway.url}/api/keys/{account.key_id}", headers=account.headers,
+                              json={"loop_detection": thresholds}, timeout=5)
+    assert response.status_code == 200
+    first = [{"role": "user", "content": "Summarise the build log."}]
+    assert ask(gateway, account, first).status_code == 200
+    for topic in ["the weather", "a recipe", "the news", "a poem", "a joke", "the time"]:
+        asked = [{"role": "user", "content": f"Tell me about {topic}."}]
+        assert ask(gateway, account, asked).status_code == 200
+    # Six requests since: the first one has left the six-request history, so this is no repeat.
+    assert ask(gateway, account, first).status_code == 200
+    assert ask(gateway, account, first).status_code == 429
+
+
 @pytest.mark.parametrize("thresholds", [{"repeat_count": 1}, {"nonsense": 3}, {"similarity": 2},
                                         {"burst_seconds": 0}])
 def test_bad_thresholds_are_refused(gateway, make_account, thresholds):
