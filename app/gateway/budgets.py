@@ -64,7 +64,7 @@ class SpendCounter:
 
 
 class RedisSpendCounter(SpendCounter):
-    def __init__(self, client: redis.Redis, rebuilder: CounterRebuilder, prefix: str = "aqta:spend:"):
+    def __init__(self, client: redis.Redis, rebuilder: CounterRebuilder, prefix: str):
         self.client = client
         self.rebuilder = rebuilder
         self.prefix = prefix

@@ -89,8 +89,8 @@ class FakeUpstream:
             self._server.server_close()
 
     def fail_next(self, *, status: int | None = None, body: Any = None, hang: float | None = None,
-                  break_after: int | None = None, drop: bool = False, held_until: threading.Event | None = None,
-                  times: int = 1) -> None:
+                  break_after: int | None = None, drop: bool = False,
+                  held_until: threading.Event | None = None, times: int = 1) -> None:
         for _ in range(times):
             self._failures.append(Failure(status, body, hang, break_after, drop, held_until))
 

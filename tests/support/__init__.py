@@ -53,6 +53,11 @@ def calls_to(function, action) -> int:
     return calls
 
 
+def log_lines(caplog, logger: str) -> list[str]:
+    """The messages ``caplog`` holds from exactly this logger."""
+    return [record.getMessage() for record in caplog.records if record.name == logger]
+
+
 # The settings that name what the app writes in Redis, and their environment variables.
 REDIS_NAME_VARIABLES = {"redis_key_prefix": "REDIS_KEY_PREFIX", "request_log_stream": "REQUEST_LOG_STREAM",
                         "log_stream": "LOG_STREAM", "risk_stream": "RISK_STREAM",

@@ -12,7 +12,7 @@ import requests
 
 import storage.keys as keys_repo
 from app.gateway.admission.rate_limits import MemoryRateWindows
-from tests.support import Clock
+from tests.support import Clock, log_lines
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 _questions = itertools.count()  # each chat() asks a new one
@@ -267,7 +267,7 @@ def test_redis_outage_fails_quota_closed_and_the_rest_open(make_gateway, private
     with caplog.at_level(logging.WARNING, logger="app.gateway.admission.quotas"):
         refused = chat(gateway, account)
     # The operator's log says why, with Redis's own error.
-    assert [record.getMessage() for record in caplog.records if record.name.endswith("quotas")] == [
+    assert log_lines(caplog, "app.gateway.admission.quotas") == [
         f"quota check failed, refusing the request: Error 111 connecting to 127.0.0.1:{private_redis.port}. "
         "Connection refused."]
     assert refused.status_code == 503

@@ -16,9 +16,9 @@ import storage.requests as requests_repo
 from app.gateway.request_log.drain import drain_all
 from app.redis_client import FailFastRedis
 from tests.conftest import Account
-from tests.gateway.admission.flushing_redis import FlushingRedisProxy
+from tests.fakes.flushing_redis import FlushingRedisProxy
 from tests.gateway.admission.test_admission import chat, set_limits
-from tests.support import wait_for
+from tests.support import log_lines, wait_for
 from tests.support.request_records import request_record
 
 SOCKET_TIMEOUT_SECONDS = 2.0  # app.connections: the Redis client's socket timeout
@@ -72,18 +72,21 @@ def test_a_count_that_cannot_be_given_back_never_fails_the_answer(make_gateway, 
     private_redis.start()
     gateway = make_gateway(redis_url=private_redis.url)
     account = make_account(tier="pro")
-    fakes["openai"].fail_next(status=500, hang=0.5)
+    upstream_may_answer = threading.Event()
+    fakes["openai"].fail_next(status=500, held_until=upstream_may_answer)
     answers = []
     with caplog.at_level(logging.ERROR, logger="app.gateway.admission.quotas"):
         asking = threading.Thread(target=lambda: answers.append(chat(gateway, account, model="gpt-4o")))
         asking.start()
         wait_for(lambda: fakes["openai"].received, "the request to reach the upstream", 10)
         private_redis.stop()  # counted, and gone before the failed request gives its count back
-        asking.join(timeout=10)
+        upstream_may_answer.set()
+        asking.join(timeout=30)
+    assert not asking.is_alive()
     # The caller gets the upstream's failure, not a 500 about the quota; the operator's log
     # says which counts were not given back.
     assert answers[0].status_code == 502
-    assert [record.getMessage() for record in caplog.records if record.name.endswith("quotas")] == [
+    assert log_lines(caplog, "app.gateway.admission.quotas") == [
         f"could not release quota for ('key:{account.key_id}', 'account:{account.user.id}')"]
 
 
@@ -100,7 +103,7 @@ def test_counters_lost_again_while_being_rebuilt_refuse_the_request(make_gateway
         # Refused, not counted from nothing and not a 500; the operator's log says why.
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "quota_unavailable"
-        assert [record.getMessage() for record in caplog.records if record.name.endswith("quotas")] == [
+        assert log_lines(caplog, "app.gateway.admission.quotas") == [
             "quota check failed, refusing the request: quota counters vanished while being rebuilt"]
         assert chat(gateway, account).status_code == 200
     finally:

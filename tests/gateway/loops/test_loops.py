@@ -309,15 +309,6 @@ def test_a_request_exactly_the_window_old_has_left_it():
     assert evaluate(edge, LoopThresholds(window_seconds=60.5)).pattern == "repeat"
 
 
-@pytest.mark.parametrize("changes", [
-    {"window_seconds": 0}, {"repeat_count": 1}, {"similarity": 1.5}, {"cycle_min_period": 1},
-    {"cycle_min_period": 4, "cycle_max_period": 3}, {"history_limit": 4},
-])
-def test_thresholds_reject_nonsense(changes):
-    with pytest.raises(ValueError):
-        LoopThresholds(**changes)
-
-
 PERIODS = "cycle periods must satisfy 2 <= cycle_min_period <= cycle_max_period"
 TOO_SMALL = "history_limit is too small to see the loops the counts describe"
 AT_LEAST_2 = "repeat_count, near_duplicate_count and cycle_repeats must be at least 2"
@@ -398,18 +389,21 @@ def test_a_verdict_names_at_most_the_newest_sixteen_fingerprints():
 
 # ---------------------------------------------------------------------------- the detector
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
-    if request.param == "memory":
-        yield MemoryLoopStore()
-        return
-    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+@pytest.fixture
+def redis_store(redis_url):
+    """A Redis loop store under a prefix of the test's own, emptied and closed after it."""
+    client = redis.Redis.from_url(redis_url)
     prefix = f"aqta:test:loops:{uuid.uuid4().hex}:"
     yield RedisLoopStore(client, prefix=prefix)
     keys = list(client.scan_iter(f"{prefix}*"))
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    return MemoryLoopStore() if request.param == "memory" else request.getfixturevalue("redis_store")
 
 
 @pytest.fixture
@@ -573,14 +567,11 @@ def test_a_request_exactly_a_window_old_still_holds_its_round(store):
     assert [s.at for s in past] == [T0 + 60, T0 + 60.5]
 
 
-def test_the_finish_command_marks_the_request_in_one_command(redis_url):
-    store = RedisLoopStore(redis.Redis.from_url(redis_url), prefix=f"aqta:test:loops:{uuid.uuid4().hex}:")
-    try:
-        store.record("key_a", summarise(BASE, T0), 60.0, 100)
-        assert store.client.execute_command(*store.finish_command("key_a", T0, fingerprint(BASE))) == 1
-        assert store.record("key_a", summarise(OTHER, T0 + 1), 60.0, 100).requests[0].finished
-    finally:
-        store.client.delete(*store.keys("key_a"))
+def test_the_finish_command_marks_the_request_in_one_command(redis_store):
+    redis_store.record("key_a", summarise(BASE, T0), 60.0, 100)
+    finish = redis_store.finish_command("key_a", T0, fingerprint(BASE))
+    assert redis_store.client.execute_command(*finish) == 1
+    assert redis_store.record("key_a", summarise(OTHER, T0 + 1), 60.0, 100).requests[0].finished
 
 
 def test_an_evicted_keys_episode_is_forgotten_with_its_history():
@@ -678,14 +669,11 @@ def test_an_episode_lapses_exactly_a_window_after_its_last_loop():
     assert store.open_episode("key_a", T0 + 120, 60) is True
 
 
-def test_an_episode_flag_in_redis_lasts_the_window(redis_url):
-    store = RedisLoopStore(redis.Redis.from_url(redis_url), prefix=f"aqta:test:loops:{uuid.uuid4().hex}:")
-    try:
-        assert store.open_episode("key_a", T0, 60) is True
-        assert 59_000 < store.client.pttl(store.keys("key_a")[1]) <= 60_000
-        assert store.open_episode("key_a", T0 + 1, 60) is False
-    finally:
-        store.client.delete(*store.keys("key_a"))
+def test_an_episode_flag_in_redis_lasts_the_window(redis_store):
+    assert redis_store.open_episode("key_a", T0, 60) is True
+    # At most the window, in milliseconds; the lower bound is loose, for a slow machine.
+    assert 30_000 < redis_store.client.pttl(redis_store.keys("key_a")[1]) <= 60_000
+    assert redis_store.open_episode("key_a", T0 + 1, 60) is False
 
 
 # ---------------------------------------------------------------------------- the corpus
