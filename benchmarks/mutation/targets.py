@@ -50,6 +50,10 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "transparency-proofs": (["app/healthcare/merkle.py", "app/healthcare/note.py",
                              "app/healthcare/checkpoint.py"],
                             ["tests/healthcare/test_merkle.py", "tests/healthcare/test_note.py"]),
+    # The offline modules' import check reads their source, which in a mutation run imports
+    # mutmut's trampoline: it is left out (it guards imports, not behaviour).
     "receipt-verifier": (["app/healthcare/verify.py", "app/healthcare/offline.py"],
-                         ["tests/healthcare/test_offline_cli.py", "tests/healthcare/test_receipts_http.py"]),
+                         ["tests/healthcare/test_offline_cli.py", "tests/healthcare/test_receipts_http.py",
+                          "--deselect=tests/healthcare/test_offline_cli.py::"
+                          "test_the_offline_modules_use_only_the_standard_library_and_cryptography"]),
 }
