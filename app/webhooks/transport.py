@@ -126,9 +126,6 @@ def _status_error(status: int) -> str | None:
 def _reason(exc: BaseException) -> str:
     """The innermost cause's message, without urllib3's object reprs."""
     while exc.__cause__ is not None or exc.__context__ is not None:
-        inner = exc.__cause__ or exc.__context__
-        if not isinstance(inner, BaseException):
-            break
-        exc = inner
+        exc = exc.__cause__ or exc.__context__  # Python allows only exceptions in either
     text = str(exc).split(": ", 1)[-1] if "object at 0x" in str(exc) else str(exc)
     return text[:300] or type(exc).__name__
