@@ -145,10 +145,13 @@ def test_public_keys_can_come_from_a_file_of_them(signer, key, tmp_path):
     assert result.stdout.splitlines() == ["OK   evt_4: all checks passed", "1 of 1 receipt(s) verified"]
 
 
-def test_a_key_file_is_read_only_when_the_value_is_not_a_key(signer, key, tmp_path):
+def test_a_key_file_is_read_only_when_the_value_is_not_a_key(tmp_path):
+    signer = Signer.generate("keys.example.test")
+    while "/" in str(signer.verifier):  # a key that can also be a file's name
+        signer = Signer.generate("keys.example.test")
+    key = str(signer.verifier)
     (tmp_path / "receipt.json").write_text(json.dumps(Log(signer, LEAVES).bundle(0)))
-    # A file whose name is the key itself does not stand in for it.
-    (tmp_path / key.replace("/", "_")).write_text("not a key\n")
+    (tmp_path / key).write_text("not a key\n")  # a file named as the key does not stand in for it
     named = aqta("receipts", "verify", "receipt.json", "--public-key", key, cwd=tmp_path)
     assert named.returncode == 0, named.stdout + named.stderr
     (tmp_path / "empty.txt").write_text(" \n\n")
@@ -156,6 +159,21 @@ def test_a_key_file_is_read_only_when_the_value_is_not_a_key(signer, key, tmp_pa
                           ("missing.txt", "a verifier key is name+keyid+base64key")]:
         result = aqta("receipts", "verify", "receipt.json", "--public-key", value, cwd=tmp_path)
         assert result.returncode == 2 and reason in result.stderr, result.stderr
+
+
+def test_an_origin_asked_for_is_required_of_every_receipts_checkpoint(signer, key, tmp_path):
+    ours, theirs = Log(signer, LEAVES), Log(signer, LEAVES, "aqta.test/other")
+    lines = [json.dumps(ours.bundle(0)), json.dumps(theirs.bundle(2))]
+    (tmp_path / "receipts.jsonl").write_text("\n".join(lines))
+    result = aqta("receipts", "verify", "receipts.jsonl", "--public-key", key, "--origin", ORIGIN,
+                  cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "OK   rcpt_1: all checks passed",
+        "FAIL rcpt_3: checkpoint_signature: the checkpoint is for log 'aqta.test/other', not "
+        "'aqta.test/verify-log'",
+        "1 of 2 receipt(s) verified"]
+    assert aqta("receipts", "verify", "receipts.jsonl", "--public-key", key, cwd=tmp_path).returncode == 0
 
 
 # -- aqta log monitor -------------------------------------------------------------------------
@@ -181,7 +199,7 @@ def test_the_first_checkpoint_is_saved_and_a_grown_log_is_proven_consistent(sign
                                                                             log_server):
     log = Log(signer, LEAVES)
     log_server.answer_next(note_reply(log.checkpoint(3)))
-    first = monitor(log_server.url + "/", key, tmp_path)
+    first = monitor(log_server.url + "/X/", key, tmp_path)  # a gateway under a path of its own
     assert (first.returncode, first.stdout) == (0, "OK: checkpoint to 3 verified and saved\n")
     assert (tmp_path / "state").read_text(encoding="utf-8") == log.checkpoint(3)
     log_server.answer_next(note_reply(log.checkpoint()))
@@ -190,7 +208,7 @@ def test_the_first_checkpoint_is_saved_and_a_grown_log_is_proven_consistent(sign
     assert (second.returncode, second.stdout) == (0, "OK: checkpoint from 3 to 5 verified and saved\n")
     assert (tmp_path / "state").read_text(encoding="utf-8") == log.checkpoint()
     assert [(r.path, r.query) for r in log_server.received] == [
-        ("/api/health/log/checkpoint", {}), ("/api/health/log/checkpoint", {}),
+        ("/X/api/health/log/checkpoint", {}), ("/api/health/log/checkpoint", {}),
         ("/api/health/log/consistency", {"from": ["3"], "to": ["5"]})]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state"]  # no temporary file left
     log_server.answer_next(note_reply(log.checkpoint()))
