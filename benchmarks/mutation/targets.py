@@ -45,8 +45,9 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     # enough to run for each of its mutants; the sender and the signatures need the HTTP tests.
     "ssrf-guard": (["app/webhooks/safety.py"], ["tests/webhooks/test_safety.py"]),
     "webhook-signing": (["app/webhooks/signing.py", "app/webhooks/transport.py"],
-                        ["tests/webhooks/test_signing.py", "tests/webhooks/test_safety.py",
-                         "tests/webhooks/test_endpoints_api.py", "tests/webhooks/test_delivery.py"]),
+                        ["tests/webhooks/test_signing.py", "tests/webhooks/test_transport.py",
+                         "tests/webhooks/test_safety.py", "tests/webhooks/test_endpoints_api.py",
+                         "tests/webhooks/test_delivery.py"]),
     "transparency-proofs": (["app/healthcare/merkle.py", "app/healthcare/note.py",
                              "app/healthcare/checkpoint.py"],
                             ["tests/healthcare/test_merkle.py", "tests/healthcare/test_note.py"]),
