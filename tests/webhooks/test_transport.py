@@ -90,3 +90,11 @@ def test_a_receiver_that_hangs_up_without_answering_is_a_failed_connection():
         assert sender().post(dropping.url + "/hooks", "{}", {}).succeeded  # the same receiver, answering
     finally:
         dropping.stop()
+
+
+def test_a_host_without_addresses_is_said_not_to_resolve_and_nothing_is_sent(receiver):
+    transport = WebhookTransport(allow_private=True, timeout_seconds=5, resolver=lambda host, port: [])
+    outcome = transport.post(f"http://nowhere.example.test:{receiver.port}/hooks", "{}", {})
+    assert (outcome.status_code, outcome.error) == (
+        None, "The host nowhere.example.test does not resolve (no addresses); check the URL.")
+    assert receiver.received == []
