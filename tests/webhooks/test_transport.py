@@ -79,17 +79,29 @@ def test_a_receiver_that_never_accepts_is_a_connect_timeout():
     assert (outcome.status_code, outcome.error) == (None, "timed out connecting after 0.5 s")
 
 
-def test_a_receiver_that_hangs_up_without_answering_is_a_failed_connection():
-    dropping = ScriptedUpstream().start()
-    try:
-        dropping.fail_next(drop=True)
-        outcome = sender().post(dropping.url + "/hooks", "{}", {})
-        assert (outcome.status_code, outcome.error) == (
-            None, "connection failed: Remote end closed connection without response")
-        dropping.answer_next(Reply({"ok": True}))
-        assert sender().post(dropping.url + "/hooks", "{}", {}).succeeded  # the same receiver, answering
-    finally:
-        dropping.stop()
+@pytest.fixture
+def scripted() -> Iterator[ScriptedUpstream]:
+    started = ScriptedUpstream().start()
+    yield started
+    started.stop()
+
+
+def test_a_receiver_that_hangs_up_without_answering_is_a_failed_connection(scripted):
+    scripted.fail_next(drop=True)
+    outcome = sender().post(scripted.url + "/hooks", "{}", {})
+    assert (outcome.status_code, outcome.error) == (
+        None, "connection failed: Remote end closed connection without response")
+    scripted.answer_next(Reply({"ok": True}))
+    assert sender().post(scripted.url + "/hooks", "{}", {}).succeeded  # the same receiver, answering
+
+
+@pytest.mark.parametrize("status", [200, 204])
+def test_an_empty_answer_ends_the_read_at_once(scripted, status):
+    # Reading on past the end of an empty body would spin until the sender's own deadline.
+    scripted.answer_next(Reply(b"", status))
+    outcome = sender(timeout_seconds=30).post(scripted.url + "/hooks", "{}", {})
+    assert (outcome.status_code, outcome.error) == (status, None)
+    assert outcome.latency_ms < 15_000  # the answer's end, not the sender's 30 s
 
 
 def test_a_host_without_addresses_is_said_not_to_resolve_and_nothing_is_sent(receiver):
