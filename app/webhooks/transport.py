@@ -68,8 +68,7 @@ class WebhookTransport:
                        "User-Agent": USER_AGENT, **headers}
         try:
             response = pool.urlopen("POST", path, body=body.encode(), headers=all_headers,
-                                    redirect=False, retries=False, preload_content=False,
-                                    assert_same_host=False,
+                                    redirect=False, preload_content=False,
                                     timeout=urllib3.Timeout(total=self.timeout_seconds))
             status = response.status
             self._read_some(response, started)
@@ -88,11 +87,12 @@ class WebhookTransport:
             pool.close()
 
     def _pool(self, scheme: str, address: str, port: int, hostname: str):
+        """A pool of one connection (urllib3's default size) that never retries."""
         if scheme == "https":
             return urllib3.HTTPSConnectionPool(
-                address, port, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED",
+                address, port, retries=False, cert_reqs="CERT_REQUIRED",
                 ca_certs=self.ca_certs, server_hostname=hostname, assert_hostname=hostname)
-        return urllib3.HTTPConnectionPool(address, port, maxsize=1, retries=False)
+        return urllib3.HTTPConnectionPool(address, port, retries=False)
 
     def _read_some(self, response, started: float) -> None:
         """Read at most MAX_RESPONSE_BYTES until the deadline; the status already decided.
