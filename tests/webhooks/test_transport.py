@@ -38,6 +38,9 @@ def test_the_post_carries_the_body_the_headers_given_and_the_senders_own(receive
     assert got.headers["user-agent"] == USER_AGENT == "Aqta-Webhooks/1.0"
     assert got.headers["content-type"] == "application/json"
     assert got.headers["host"] == f"127.0.0.1:{receiver.port}"
+    # Names are read in any case, but sent as documented: the sender's in their usual case,
+    # the Standard Webhooks ones in lower case.
+    assert {"Host", "Content-Type", "User-Agent", "webhook-id"} <= set(got.names)
 
 
 @pytest.mark.parametrize(("suffix", "path"), [("", "/"), ("/", "/"), ("/in?team=7&x=%20", "/in?team=7&x=%20"),
