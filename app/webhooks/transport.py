@@ -68,8 +68,7 @@ class WebhookTransport:
                        "User-Agent": USER_AGENT, **headers}
         try:
             response = pool.urlopen("POST", path, body=body.encode(), headers=all_headers,
-                                    redirect=False, retries=False, preload_content=False,
-                                    assert_same_host=False,
+                                    redirect=False, preload_content=False,
                                     timeout=urllib3.Timeout(total=self.timeout_seconds))
             status = response.status
             self._read_some(response, started)
@@ -88,11 +87,12 @@ class WebhookTransport:
             pool.close()
 
     def _pool(self, scheme: str, address: str, port: int, hostname: str):
+        """A pool of one connection (urllib3's default size) that never retries."""
         if scheme == "https":
             return urllib3.HTTPSConnectionPool(
-                address, port, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED",
+                address, port, retries=False, cert_reqs="CERT_REQUIRED",
                 ca_certs=self.ca_certs, server_hostname=hostname, assert_hostname=hostname)
-        return urllib3.HTTPConnectionPool(address, port, maxsize=1, retries=False)
+        return urllib3.HTTPConnectionPool(address, port, retries=False)
 
     def _read_some(self, response, started: float) -> None:
         """Read at most MAX_RESPONSE_BYTES until the deadline; the status already decided.
@@ -126,9 +126,6 @@ def _status_error(status: int) -> str | None:
 def _reason(exc: BaseException) -> str:
     """The innermost cause's message, without urllib3's object reprs."""
     while exc.__cause__ is not None or exc.__context__ is not None:
-        inner = exc.__cause__ or exc.__context__
-        if not isinstance(inner, BaseException):
-            break
-        exc = inner
+        exc = exc.__cause__ or exc.__context__  # Python allows only exceptions in either
     text = str(exc).split(": ", 1)[-1] if "object at 0x" in str(exc) else str(exc)
     return text[:300] or type(exc).__name__

@@ -29,6 +29,7 @@ class Received:
     body: bytes
     verified_by: list[str]  # names of the secrets whose signature verified
     answered: int | None  # the status it was answered with (None: hung up)
+    names: list[str] = field(default_factory=list)  # header names as sent, in their case
 
     @property
     def payload(self) -> dict:
@@ -124,7 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {k.lower(): v for k, v in self.headers.items()}
         answer = self.owner.next_answer()
-        received = Received(self.path, headers, body, self.owner.verify(body, headers), None)
+        received = Received(self.path, headers, body, self.owner.verify(body, headers), None,
+                            list(self.headers.keys()))
         self.owner.received.append(received)
         if answer.hang:
             time.sleep(answer.hang)

@@ -392,9 +392,15 @@ def test_a_failures_reason_is_its_innermost_cause_without_object_reprs():
             raise RuntimeError("while handling it")  # noqa: B904 (an implicit __context__ on purpose)
     except RuntimeError as exc:
         assert _reason(exc) == "deep"
+    refused = ConnectionRefusedError(111, "Connection refused")
+    try:
+        raise RuntimeError("wrapped outside any handler") from refused  # a cause and no context
+    except RuntimeError as exc:
+        assert exc.__context__ is None and _reason(exc) == "[Errno 111] Connection refused"
     assert _reason(OSError("<urllib3.connection.HTTPConnection object at 0x7f>: Failed: to connect")) == (
         "Failed: to connect")
     assert _reason(OSError("plain: as it is")) == "plain: as it is"
+    assert _reason(OSError("<Pool object at 0x7f>")) == "<Pool object at 0x7f>"  # nothing after it to keep
     assert _reason(OSError("x" * 400)) == "x" * 300
     assert _reason(ConnectionAbortedError()) == "ConnectionAbortedError"
 
