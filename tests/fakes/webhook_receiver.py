@@ -9,6 +9,8 @@ given number of bytes and then silence with the connection left open).
 from __future__ import annotations
 
 import json
+import select
+import socket
 import ssl
 import threading
 import time
@@ -30,6 +32,7 @@ class Received:
     verified_by: list[str]  # names of the secrets whose signature verified
     answered: int | None  # the status it was answered with (None: hung up)
     names: list[str] = field(default_factory=list)  # header names as sent, in their case
+    sender_hung_up: bool = False  # an endless body: the sender closed the connection before the receiver did
 
     @property
     def payload(self) -> dict:
@@ -59,6 +62,7 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.server_names: list[str | None] = []  # SNI of each TLS handshake
+        self.stopped = threading.Event()  # ends every endless body still being sent
 
     @property
     def port(self) -> int:
@@ -85,6 +89,7 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
+        self.stopped.set()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -138,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
                 received.answered = answer.status
-                self._stream(answer)
+                received.sender_hung_up = self._stream(answer)
                 return
             data = b'{"ok": true}'
             self.send_header("Content-Type", "application/json")
@@ -149,15 +154,28 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _stream(self, answer: Answer) -> None:
-        """Body bytes until the sender hangs up, or for ENDLESS_SECONDS at most."""
+    def _stream(self, answer: Answer) -> bool:
+        """Body bytes until the sender hangs up (True), or for ENDLESS_SECONDS at most (False)."""
         self.close_connection = True  # no length: the body ends when the connection does
         chunk = b"x" if answer.trickle else b"x" * 16384
         sent, until = 0, time.monotonic() + ENDLESS_SECONDS
-        while time.monotonic() < until:
-            if answer.stall_after is not None and sent >= answer.stall_after:
-                time.sleep(0.05)
-                continue
-            left = len(chunk) if answer.stall_after is None else answer.stall_after - sent
-            sent += self.wfile.write(chunk[:left])
-            time.sleep(answer.trickle)
+        try:
+            while time.monotonic() < until and not self.owner.stopped.is_set():
+                if answer.stall_after is not None and sent >= answer.stall_after:
+                    if self._sender_closed(wait=0.05):
+                        return True
+                    continue
+                left = len(chunk) if answer.stall_after is None else answer.stall_after - sent
+                sent += self.wfile.write(chunk[:left])
+                self.owner.stopped.wait(answer.trickle)
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        return False
+
+    def _sender_closed(self, wait: float) -> bool:
+        """Whether the sender's end is closed; waits up to ``wait`` seconds for it to say so."""
+        readable, _, _ = select.select([self.connection], [], [], wait)
+        try:
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except ConnectionResetError:
+            return True
