@@ -31,8 +31,9 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "pricing": (["app/gateway/pricing.py"],
                 ["tests/gateway/test_pricing.py",
                  "tests/gateway/test_chat_sdk.py::test_completion_has_openai_shape_and_exact_cost"]),
-    # Every test of test_request_log.py but the killed ``aqta worker``'s: its worker runs in a
-    # subprocess, which mutmut does not see reach a mutant, and it takes 20 s a run.
+    # Every test of test_request_log.py but the killed ``aqta worker``'s (its worker runs in a
+    # subprocess, which mutmut does not see reach a mutant, and it takes 20 s a run), and the
+    # in-process tests of start records and of the journal's backlog.
     "request-log": (["app/gateway/request_log/sink.py", "app/gateway/request_log/drain.py",
                      "app/handoff/journal.py", "app/handoff/drain.py"],
                     [*(f"tests/gateway/request_log/test_request_log.py::{test}" for test in (
@@ -51,6 +52,8 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
                         "test_a_batch_the_database_refuses_is_kept_until_it_can_be_inserted",
                         "test_a_drain_killed_between_reading_and_acknowledging_loses_nothing",
                     )),
+                     "tests/gateway/request_log/test_reconcile.py::"
+                     "test_a_start_is_closed_only_after_the_grace_and_a_late_final_record_wins",
                      "tests/metrics/test_metrics.py::"
                      "test_the_journal_backlog_and_the_job_queues_are_read_at_scrape_time"]),
     "api-keys": (["app/identity/api_keys.py", "app/identity/authentication.py"],
