@@ -51,7 +51,10 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
                         "test_a_journal_line_is_written_before_append_returns",
                         "test_a_batch_the_database_refuses_is_kept_until_it_can_be_inserted",
                         "test_a_drain_killed_between_reading_and_acknowledging_loses_nothing",
+                        "test_a_batch_keeps_its_good_records_and_hands_over_the_bad_ones",
                     )),
+                     "tests/gateway/request_log/test_sink.py", "tests/handoff/test_journal.py",
+                     "tests/handoff/test_drain.py",
                      "tests/gateway/request_log/test_reconcile.py::"
                      "test_a_start_is_closed_only_after_the_grace_and_a_late_final_record_wins",
                      "tests/metrics/test_metrics.py::"
