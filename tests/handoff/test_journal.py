@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import stat
 
 import pytest
@@ -65,3 +67,28 @@ def test_a_forked_process_writes_a_segment_of_its_own(tmp_path):
     journal.append(b"parent 2\n")
     journal.close()
     assert segments(tmp_path / "journal") == [b"child\n", b"parent 1\nparent 2\n"]
+
+
+def test_a_short_write_fails_its_append_and_the_next_record_starts_a_new_segment(tmp_path):
+    journal = Journal(tmp_path / "journal")
+    reading, writing = os.pipe()  # the child's files are limited: it reports through a pipe
+    child = os.fork()
+    if child == 0:  # the child, whose files may not grow past 15 bytes: never return into pytest
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a short write instead of a kill
+            resource.setrlimit(resource.RLIMIT_FSIZE, (15, 15))
+            written = lines(3)
+            journal.append(written[0])
+            try:
+                journal.append(written[1])  # 5 of its 10 bytes fit
+            except OSError as exc:
+                os.write(writing, str(exc).encode())
+            journal.append(written[2])
+            journal.close()
+        finally:
+            os._exit(0)
+    assert os.waitpid(child, 0)[1] == 0
+    os.close(writing)
+    with os.fdopen(reading, "rb") as report:
+        assert report.read() == b"short write to the request journal (5 of 10 bytes)"
+    assert segments(tmp_path / "journal") == [b"line-0000\nline-", b"line-0002\n"]

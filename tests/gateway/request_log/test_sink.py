@@ -86,7 +86,7 @@ def test_riders_and_commands_go_in_the_records_round_trip_and_what_redis_refuses
 
 
 def test_without_redis_riders_and_commands_are_kept_alone_and_the_record_journaled(
-        app, private_redis, tmp_path):
+        app, private_redis, tmp_path, caplog):
     embedded = JournalSink(Journal(tmp_path / "embedded"))
     down = RedisSink(redis.Redis.from_url(private_redis.url), Journal(tmp_path / "down"), clock=Clock())
     for sink, folder in ((embedded, tmp_path / "embedded"), (down, tmp_path / "down")):
@@ -97,6 +97,9 @@ def test_without_redis_riders_and_commands_are_kept_alone_and_the_record_journal
         assert kept.riders == [b"receipt 0", b"receipt 1"]
         assert kept.alone == ["finish 0", "finish 1"]
         assert [decode(line) for line in journaled(folder)] == items
+    (warning,) = [message for message in caplog.messages if "Redis unreachable" in message]
+    assert warning == (f"request log: Redis unreachable, journaling to {tmp_path / 'down'} for 1.0s: "
+                       f"Error 111 connecting to 127.0.0.1:{private_redis.port}. Connection refused.")
 
 
 def test_redis_is_tried_again_once_its_retry_time_has_passed(app, private_redis, tmp_path):
