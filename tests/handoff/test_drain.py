@@ -15,7 +15,15 @@ import orjson
 import pytest
 import redis
 
-from app.handoff.drain import BATCH_SIZE, StreamDrain, drain_journal, drain_stream, in_flight, pending_bytes
+from app.handoff.drain import (
+    BATCH_SIZE,
+    StreamDrain,
+    drain_journal,
+    drain_stream,
+    in_flight,
+    pending_bytes,
+    process_consumer_name,
+)
 from app.handoff.journal import Journal
 
 GROUP = "aqta-test-drain"
@@ -191,20 +199,37 @@ def test_a_drain_makes_its_group_when_there_is_none(client, stream):
 
 
 def test_a_batch_is_a_dead_consumers_entries_then_new_ones_up_to_the_batch_size(client, stream):
-    add(client, stream, *(f"old {number}".encode() for number in range(3)))
-    dead = StreamDrain(client, stream, GROUP, Table(), consumer="dead", batch_size=3)
+    add(client, stream, *(f"old {number}".encode() for number in range(5)))
+    dead = StreamDrain(client, stream, GROUP, Table(), consumer="dead", batch_size=5)
     dead.ensure_group()
-    assert len(dead.take()) == 3  # read, never acknowledged
+    assert len(dead.take()) == 5  # read, never acknowledged
     add(client, stream, *(f"new {number}".encode() for number in range(5)))
-    assert in_flight(client, stream, GROUP) == 3
+    assert in_flight(client, stream, GROUP) == 5
     table = Table()
     live = StreamDrain(client, stream, GROUP, table, consumer="live", batch_size=4, claim_idle_ms=0)
-    assert live.run_once() == 4
-    assert live.run_once() == 4
-    assert table.batches == [[b"old 0", b"old 1", b"old 2", b"new 0"],
-                             [b"new 1", b"new 2", b"new 3", b"new 4"]]
+    assert [live.run_once() for _ in range(4)] == [4, 4, 2, 0]
+    assert table.batches == [[b"old 0", b"old 1", b"old 2", b"old 3"],
+                             [b"old 4", b"new 0", b"new 1", b"new 2"], [b"new 3", b"new 4"]]
     assert in_flight(client, stream, GROUP) == 0
     assert in_flight(client, f"{stream}:none", GROUP) == 0
+
+
+def test_a_process_has_one_consumer_name_and_a_forked_child_another(client):
+    name = process_consumer_name()
+    assert name == process_consumer_name()
+    assert name.endswith(f"-{os.getpid()}")
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # never return into pytest
+        try:
+            os.write(writing, f"{os.getpid()} {process_consumer_name()}".encode())
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    os.close(writing)
+    with os.fdopen(reading, "rb") as report:
+        pid, child_name = report.read().decode().split(" ")
+    assert child_name.endswith(f"-{pid}") and child_name != name
 
 
 def test_a_record_the_store_refuses_is_set_aside_in_the_rejected_stream(client, stream, caplog):
