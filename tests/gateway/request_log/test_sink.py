@@ -156,6 +156,12 @@ def test_a_sink_drains_its_journal_once_redis_answers_even_while_another_drain_h
     wait_for(lambda: requests_repo.count_for_user("usr_held") == 3, "the journal to be drained")
     wait_for(lambda: "request log: 3 journaled record(s) drained after a Redis outage" in caplog.messages,
              "the drain's log line")
+    for number in range(4, 7):  # the journal is drained: no append drains it again
+        sink.append(record("usr_held", number))
+    for thread in threading.enumerate():
+        if thread.name == "aqta-request-journal":
+            thread.join(30)
+    assert sum("drained after a Redis outage" in message for message in caplog.messages) == 1
 
 
 def test_a_sink_drains_a_journal_left_from_before_its_start(app, redis_url, names, tmp_path):
