@@ -260,3 +260,11 @@ def test_a_consumer_that_holds_nothing_and_has_long_been_idle_is_forgotten(clien
     time.sleep(0.2)  # both idle for longer than the limit below
     StreamDrain(client, stream, GROUP, Table(), consumer_idle_ms=100).forget_dead_consumers()
     assert [consumer["name"] for consumer in client.xinfo_consumers(stream, GROUP)] == [b"busy"]
+
+
+def test_the_offset_of_a_segment_removed_before_its_offset_was_forgotten_is_forgotten(tmp_path):
+    finished_segment(tmp_path, b"record\n")
+    # A drain that removed this segment and died before it saved the offsets without it.
+    (tmp_path / "offsets.json").write_bytes(b'{"20260101T000000000000-1-00000000.jsonl": 7}')
+    assert drain_journal(tmp_path, Table()) == 1
+    assert orjson.loads((tmp_path / "offsets.json").read_bytes()) == {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -15,10 +16,10 @@ import redis
 
 import storage.requests as requests_repo
 from app.gateway.request_log.codec import decode, encode
-from app.gateway.request_log.drain import store
+from app.gateway.request_log.drain import drain_all, store
 from app.gateway.request_log.sink import JournalSink, RedisSink, request_log
 from app.handoff.alongside import Alongside
-from app.handoff.drain import drain_journal
+from app.handoff.drain import BATCH_SIZE, drain_journal
 from app.handoff.journal import Journal
 from app.handoff.rider import Rider
 from tests.gateway.request_log.test_request_log import record, table_renamed_away
@@ -224,3 +225,34 @@ def test_an_exiting_process_drains_its_journal_even_while_another_drain_holds_it
         assert requests_repo.count_for_user("usr_exit") == 3
     assert not list(journal.glob("*.jsonl"))  # closed, drained and removed
     assert "request log: 3 journaled record(s) drained at exit" in caplog.messages
+
+
+def test_a_drain_waits_for_a_folder_another_drain_holds_when_asked_to(make_app, tmp_path):
+    journal = tmp_path / "journal"
+    app = make_app(request_journal_dir=str(journal))
+    drained: list[int] = []
+
+    def drain_waiting() -> None:
+        with app.app_context():
+            drained.append(drain_all(wait_seconds=30))
+
+    with folder_held_by_a_slow_drain(journal):
+        with app.app_context():
+            for number in range(3):
+                request_log().append(record("usr_wait", number))
+            assert drain_all() == 0  # the folder is taken, and this drain does not wait
+        waiting = threading.Thread(target=drain_waiting)
+        waiting.start()
+        time.sleep(0.2)  # it is waiting for the folder
+    waiting.join(30)
+    assert drained == [3]
+
+
+def test_a_drain_of_the_stream_stops_once_its_time_is_spent(make_app, redis_url, names):
+    app = make_app(redis_url=redis_url, request_log_stream=f"{names}:log")
+    with app.app_context():
+        for number in range(BATCH_SIZE + 1):
+            request_log().append(record("usr_budget", number))
+        assert drain_all(budget_seconds=0) == BATCH_SIZE  # one batch, then its time is spent
+        assert drain_all() == 1
+        assert requests_repo.count_for_user("usr_budget") == BATCH_SIZE + 1
