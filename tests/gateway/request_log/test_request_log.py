@@ -244,12 +244,15 @@ def test_a_batch_keeps_its_good_records_and_hands_over_the_bad_ones(app):
     good = [record("usr_store", number) for number in range(3)]
     start = replace(record("usr_store", 3), status=STARTED)
     too_fine = encode(record("usr_store", 4, cost="0.000000001"))
-    rejected: list[bytes] = []
+    rejected: list[tuple[bytes, str]] = []
+
+    def reject(data: bytes, error: Exception) -> None:
+        rejected.append((data, type(error).__name__))
+
     with app.app_context():
-        assert store([encode(item) for item in good[:2]], lambda data, error: rejected.append(data)) == 2
-        assert store([b"not json", encode(good[2]), too_fine, encode(start)],
-                     lambda data, error: rejected.append(data)) == 2  # a final record and a start
-        assert rejected == [b"not json", too_fine]
+        assert store([encode(item) for item in good[:2]], reject) == 2
+        assert store([b"not json", encode(good[2]), too_fine, encode(start)], reject) == 2  # a final, a start
+        assert rejected == [(b"not json", "JSONDecodeError"), (too_fine, "ValueError")]
         assert sorted(r.request_id for r in requests_repo.list_for_user("usr_store")) == sorted(
             r.request_id for r in good)
         assert [r.request_id for r in requests_repo.unfinished_starts(datetime.now(UTC) + timedelta(days=1))
