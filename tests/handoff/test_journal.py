@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
 import resource
 import signal
 import stat
+import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -92,3 +95,24 @@ def test_a_short_write_fails_its_append_and_the_next_record_starts_a_new_segment
     with os.fdopen(reading, "rb") as report:
         assert report.read() == b"short write to the request journal (5 of 10 bytes)"
     assert segments(tmp_path / "journal") == [b"line-0000\nline-", b"line-0002\n"]
+
+
+def test_a_segment_is_named_by_its_start_in_utc_and_its_writer(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "America/St_Johns")  # a local time that is not UTC, half an hour off
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        first = Journal(tmp_path / "journal", segment_bytes=1)  # one line a segment
+        first.append(b"first\n")
+        first.append(b"second\n")
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    names = sorted(path.name for path in (tmp_path / "journal").glob("*.jsonl"))
+    assert [(tmp_path / "journal" / name).read_bytes() for name in names] == [b"first\n", b"second\n"]
+    for name in names:
+        stamp, pid, token = name.removesuffix(".jsonl").split("-")
+        assert before <= datetime.strptime(stamp, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC) <= after
+        assert pid == str(os.getpid())
+        assert re.fullmatch("[0-9a-f]{8}", token)
