@@ -256,3 +256,16 @@ def test_a_drain_of_the_stream_stops_once_its_time_is_spent(make_app, redis_url,
         assert drain_all(budget_seconds=0) == BATCH_SIZE  # one batch, then its time is spent
         assert drain_all() == 1
         assert requests_repo.count_for_user("usr_budget") == BATCH_SIZE + 1
+
+
+def test_a_stream_entry_without_a_record_is_set_aside_not_retried(make_app, redis_url, names):
+    app = make_app(redis_url=redis_url, request_log_stream=f"{names}:log")
+    client = redis.Redis.from_url(redis_url)
+    client.xadd(f"{names}:log", {"other": "field"})  # a foreign producer's entry
+    with app.app_context():
+        request_log().append(record("usr_foreign", 1))
+        assert drain_all() == 2
+        assert requests_repo.count_for_user("usr_foreign") == 1
+    (rejected,) = [fields for _, fields in client.xrange(f"{names}:log:rejected")]
+    assert rejected[b"r"] == b""
+    assert client.xlen(f"{names}:log") == 0
