@@ -25,6 +25,7 @@ from app.handoff.drain import (
     process_consumer_name,
 )
 from app.handoff.journal import Journal
+from tests.handoff.held import held_by_a_slow_drain
 
 GROUP = "aqta-test-drain"
 
@@ -142,26 +143,15 @@ def test_a_dead_writers_unnamed_segment_is_removed_and_a_live_ones_kept(tmp_path
 
 def test_one_drain_works_on_a_folder_at_a_time_and_another_may_wait_for_it(tmp_path):
     finished_segment(tmp_path, b"first\n")
-    storing, release = threading.Event(), threading.Event()
     first_table, second_table = Table(), Table()
-
-    def slow_store(raw, reject):
-        storing.set()
-        release.wait(30)
-        return first_table(raw, reject)
-
-    first = threading.Thread(target=drain_journal, args=(tmp_path, slow_store))
-    first.start()
-    storing.wait(30)
-    finished_segment(tmp_path, b"second\n")  # after the first drain listed the folder
-    assert drain_journal(tmp_path, second_table) == 0  # the folder is taken: no wait
     waited: list[int] = []
-    second = threading.Thread(target=lambda: waited.append(drain_journal(tmp_path, second_table,
-                                                                         wait_seconds=30)))
-    second.start()
-    time.sleep(0.2)  # the second drain is waiting for the folder
-    release.set()
-    first.join(30)
+    with held_by_a_slow_drain(tmp_path, first_table):
+        finished_segment(tmp_path, b"second\n")  # after the first drain listed the folder
+        assert drain_journal(tmp_path, second_table) == 0  # the folder is taken: no wait
+        second = threading.Thread(target=lambda: waited.append(drain_journal(tmp_path, second_table,
+                                                                             wait_seconds=30)))
+        second.start()
+        time.sleep(0.2)  # the second drain is waiting for the folder
     second.join(30)
     assert (first_table.rows, second_table.rows, waited) == ([b"first"], [b"second"], [1])
 

@@ -19,10 +19,11 @@ from app.gateway.request_log.codec import decode, encode
 from app.gateway.request_log.drain import drain_all, store
 from app.gateway.request_log.sink import JournalSink, RedisSink, request_log
 from app.handoff.alongside import Alongside
-from app.handoff.drain import BATCH_SIZE, drain_journal
+from app.handoff.drain import BATCH_SIZE
 from app.handoff.journal import Journal
 from app.handoff.rider import Rider
 from tests.gateway.request_log.test_request_log import record, table_renamed_away
+from tests.handoff.held import held_by_a_slow_drain
 from tests.support import Clock, wait_for
 
 CHAT = "/v1/chat/completions"
@@ -126,21 +127,8 @@ def folder_held_by_a_slow_drain(directory):
     journal = Journal(directory)
     journal.append(encode(record("usr_other_drain", 1)) + b"\n")
     journal.close()
-    storing, release = threading.Event(), threading.Event()
-
-    def slow_store(raw, reject):
-        storing.set()
-        release.wait(30)
-        return store(raw, reject)
-
-    other = threading.Thread(target=drain_journal, args=(directory, slow_store))
-    other.start()
-    storing.wait(30)
-    try:
+    with held_by_a_slow_drain(directory, store):
         yield
-    finally:
-        release.set()
-        other.join(30)
 
 
 def test_a_sink_drains_its_journal_once_redis_answers_even_while_another_drain_holds_it(
