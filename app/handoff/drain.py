@@ -51,7 +51,7 @@ class StreamDrain:
 
     def __init__(self, client: redis.Redis, stream: str, group: str, sink: Store,
                  consumer: str | None = None, batch_size: int = BATCH_SIZE,
-                 claim_idle_ms: int = CLAIM_IDLE_MS):
+                 claim_idle_ms: int = CLAIM_IDLE_MS, consumer_idle_ms: int = CONSUMER_IDLE_MS):
         self.client = client
         self.sink = sink
         self.stream = stream
@@ -59,6 +59,7 @@ class StreamDrain:
         self.consumer = consumer or process_consumer_name()
         self.batch_size = batch_size
         self.claim_idle_ms = claim_idle_ms
+        self.consumer_idle_ms = consumer_idle_ms
 
     def ensure_group(self) -> None:
         try:
@@ -102,9 +103,9 @@ class StreamDrain:
         self.client.xadd(f"{self.stream}:rejected", {"r": data, "error": str(error)})
 
     def forget_dead_consumers(self) -> None:
-        """Remove consumers that hold nothing and have not been seen for an hour."""
+        """Remove consumers that hold nothing and have not been seen for ``consumer_idle_ms``."""
         for consumer in self.client.xinfo_consumers(self.stream, self.group):
-            if consumer["pending"] == 0 and consumer["idle"] > CONSUMER_IDLE_MS:
+            if consumer["pending"] == 0 and consumer["idle"] > self.consumer_idle_ms:
                 self.client.xgroup_delconsumer(self.stream, self.group, consumer["name"])
 
 

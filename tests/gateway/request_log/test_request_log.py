@@ -12,7 +12,8 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 import redis
 
 import storage.requests as requests_repo
+from app.gateway.request_log.codec import STARTED, encode
 from app.gateway.request_log.drain import GROUP, drain_all, store
 from app.gateway.request_log.sink import RedisSink, request_log
 from app.handoff.drain import StreamDrain, drain_journal, drain_stream
@@ -171,7 +173,8 @@ def record_of(fields: dict) -> RequestRecord:
 
 JOURNAL_WRITER = """
 import os, signal, sys
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from app import create_app
@@ -235,6 +238,25 @@ def test_a_record_the_table_refuses_is_set_aside_not_retried_for_ever(make_app, 
         assert requests_repo.count_for_user("usr_bad") == 2
         assert drain_all(wait_seconds=10) == 0
     assert "0.000000001" in (journal / "rejected.log").read_text()
+
+
+def test_a_batch_keeps_its_good_records_and_hands_over_the_bad_ones(app):
+    good = [record("usr_store", number) for number in range(3)]
+    start = replace(record("usr_store", 3), status=STARTED)
+    too_fine = encode(record("usr_store", 4, cost="0.000000001"))
+    rejected: list[tuple[bytes, str]] = []
+
+    def reject(data: bytes, error: Exception) -> None:
+        rejected.append((data, type(error).__name__))
+
+    with app.app_context():
+        assert store([encode(item) for item in good[:2]], reject) == 2
+        assert store([b"not json", encode(good[2]), too_fine, encode(start)], reject) == 2  # a final, a start
+        assert rejected == [(b"not json", "JSONDecodeError"), (too_fine, "ValueError")]
+        assert sorted(r.request_id for r in requests_repo.list_for_user("usr_store")) == sorted(
+            r.request_id for r in good)
+        assert [r.request_id for r in requests_repo.unfinished_starts(datetime.now(UTC) + timedelta(days=1))
+                if r.user_id == "usr_store"] == [start.request_id]
 
 
 def test_concurrent_appends_from_threads_are_all_kept(make_app, tmp_path):
