@@ -29,8 +29,8 @@ class Journal:
         self.clock = clock
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._pid = 0
-        self._size = 0
+        self._pid: int  # the writer's and the open segment's size: set when a segment opens
+        self._size: int
         self._synced_at = float("-inf")
 
     def append(self, line: bytes) -> None:
