@@ -29,7 +29,7 @@ class Journal:
         self.clock = clock
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._pid: int  # the writer's and the open segment's size: set when a segment opens
+        self._pid: int  # the writing process and the open segment's size: both set when a segment opens
         self._size: int
         self._synced_at = float("-inf")
 
