@@ -21,6 +21,7 @@ from storage.database import bind_database, close_connection, truncate_all
 from storage.migrate import apply_migrations
 from storage.records import UserRecord
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support import delete_redis_keys, redis_names_for
 from workers import runtime as workers_runtime
 
@@ -194,6 +195,14 @@ class Account:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on a free loopback port, verifying what it gets as a customer would."""
+    started = WebhookReceiver().start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from tests.conftest import first_backend_only
-from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support import wait_for
 from tests.support.serve import SERVE_LOG, free_port, fresh_env, start_serve
 
@@ -26,13 +25,6 @@ PROMPT = f"Patient canary-prompt-{MARK} reports chest pain"
 END_USER = f"canary-user-{MARK}"
 URL_TOKEN = f"canary-url-token-{MARK}"
 WRONG_KEY = f"sk-aqta-canarywrongkey{MARK}"
-
-
-@pytest.fixture
-def receiver():
-    started = WebhookReceiver().start()
-    yield started
-    started.stop()
 
 
 @pytest.mark.parametrize("level", ["INFO", "DEBUG"])

@@ -40,9 +40,9 @@ class FlushingRedisProxy:
         while True:
             try:
                 client, _ = self._listener.accept()
-            except OSError:  # closed by stop()
+                server = socket.create_connection(self._address)
+            except OSError:  # stopped, or the server is gone
                 return
-            server = socket.create_connection(self._address)
             self._sockets += [client, server]
             threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
@@ -71,7 +71,11 @@ class FlushingRedisProxy:
                 self._server.flushdb()
 
     def stop(self) -> None:
-        self._listener.close()
-        for sock in self._sockets:
+        # shutdown, not close alone, wakes the threads blocked in accept() and recv().
+        for sock in [self._listener, *self._sockets]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed by its pump
+                pass
             sock.close()
         self._server.close()

@@ -23,9 +23,10 @@ def held_by_a_slow_drain(directory, store: Store):
 
     other = threading.Thread(target=drain_journal, args=(directory, slow_store))
     other.start()
-    storing.wait(30)
+    assert storing.wait(30), "the other drain never started storing"
     try:
         yield
     finally:
         release.set()
         other.join(30)
+    assert not other.is_alive(), "the other drain still holds the folder"

@@ -8,16 +8,13 @@ to end in FAIL with its reason, and the saved checkpoint kept.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import main
 from app.healthcare.checkpoint import Checkpoint, sign_checkpoint
 from app.healthcare.leaves import leaf_bytes
 from app.healthcare.merkle import MemoryTree
@@ -25,13 +22,8 @@ from app.healthcare.note import Signer
 from app.healthcare.verify import make_bundle
 from tests.fakes.scripted import ScriptedUpstream, refused_url
 from tests.fakes.server import Reply
+from tests.healthcare.test_offline_cli import aqta
 from tests.healthcare.test_verify_bundle import LEAVES, ORIGIN, amendment, receipt
-
-
-def aqta(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    with contextlib.chdir(cwd):
-        result = CliRunner().invoke(main, list(args))
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,6 @@ from app.healthcare.verify import verify_bundle
 from providers.base import ProviderSettings
 from storage.ids import utcnow
 from storage.tables import ALL_MODELS
-from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support import wait_for
 from tests.support.webhooks import FAST, create_endpoint
 
@@ -48,13 +47,6 @@ def settings(settings, openai_upstream):
                                                             if k != "webhook_allow_private"},
                              providers={"openai": ProviderSettings(api_key="upstream-key",
                                                                    base_url=openai_upstream.url + "/v1")})
-
-
-@pytest.fixture
-def receiver():
-    started = WebhookReceiver().start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture

@@ -31,13 +31,6 @@ LOOP = EVENT_TYPES["loop.detected"].example
 
 
 @pytest.fixture
-def receiver():
-    started = WebhookReceiver().start()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
 def hooks_app(make_app):
     """An app whose embedded worker delivers, with quick retries and loopback allowed."""
     def make(**overrides):

@@ -15,14 +15,7 @@ import pytest
 from app.webhooks.transport import USER_AGENT, WebhookTransport, _status_error
 from tests.fakes.scripted import ScriptedUpstream, silent_url
 from tests.fakes.server import Reply
-from tests.fakes.webhook_receiver import Answer, WebhookReceiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    started = WebhookReceiver().start()
-    yield started
-    started.stop()
+from tests.fakes.webhook_receiver import Answer
 
 
 def sender(timeout_seconds: float = 5) -> WebhookTransport:

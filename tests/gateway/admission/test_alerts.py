@@ -8,15 +8,7 @@ import pytest
 import requests
 
 import storage.keys as keys_repo
-from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support.webhooks import FAST, wait_for
-
-
-@pytest.fixture
-def receiver():
-    started = WebhookReceiver().start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture(params=["embedded", "redis"])

@@ -37,6 +37,7 @@ from app.gateway.loops.similarity import (
     summarise,
 )
 from tests.gateway.loops.corpus import load_corpus, run_corpus, table
+from tests.support import log_lines
 
 T0 = 1_717_400_000.0  # seconds since the epoch
 
@@ -634,7 +635,7 @@ def test_an_unreachable_redis_never_fails_a_request(caplog):
         detector.discard("key_a", T0, fingerprint(BASE))
     # The operator's log says what was skipped, for which key, and Redis's own error.
     refused = "Error 111 connecting to 127.0.0.1:1. Connection refused."
-    assert [record.getMessage() for record in caplog.records] == [
+    assert log_lines(caplog, "app.gateway.loops.detector") == [
         f"loop detection skipped for key key_a: {refused}",
         f"loop detection could not finish a request of key key_a: {refused}"] * 6 + [
         f"loop detection could not discard a request of key key_a: {refused}"]
@@ -653,7 +654,7 @@ def test_a_redis_failing_while_a_loop_is_judged_never_fails_the_request(private_
     with caplog.at_level(logging.WARNING, logger="app.gateway.loops.detector"):
         assert send(detector, BASE, [0, 1, 2, 3, 4]) == [None] * 5  # the fifth was a loop
     # The operator's log says what was skipped, for which key, and Redis's own error.
-    warning, = [record.getMessage() for record in caplog.records]
+    warning, = log_lines(caplog, "app.gateway.loops.detector")
     assert warning.startswith("loop detection skipped for key key_a: "
                               "Command # 1 (SET aqta-test:loops:{key_a}:e ")
     assert warning.endswith(f" of pipeline caused error: {denied.value}")

@@ -209,6 +209,7 @@ def test_an_exiting_process_drains_its_journal_even_while_another_drain_holds_it
         exiting = threading.Thread(target=lambda: [hook() for hook in app.extensions["aqta.at_exit"]])
         exiting.start()  # it waits for the other drain
     exiting.join(30)
+    assert not exiting.is_alive()
     with app.app_context():
         assert requests_repo.count_for_user("usr_exit") == 3
     assert not list(journal.glob("*.jsonl"))  # closed, drained and removed
