@@ -166,6 +166,16 @@ def redis_url():
 
 
 @pytest.fixture
+def redis_client(redis_url):
+    """A client of the shared Redis server, closed after the test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def jobs_namespace(redis_url, redis_names):
     """A Redis key prefix of this test's own for Dramatiq and the scheduler, apart from its
     apps' default one; removed with the test's other names, once its workers have stopped."""

@@ -13,7 +13,6 @@ import uuid
 
 import orjson
 import pytest
-import redis
 
 from app.handoff.drain import (
     BATCH_SIZE,
@@ -160,51 +159,44 @@ def test_one_drain_works_on_a_folder_at_a_time_and_another_may_wait_for_it(tmp_p
 
 
 @pytest.fixture
-def client(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def stream(client):
+def stream(redis_client):
     name = f"aqta-test:handoff:{uuid.uuid4().hex}"
     yield name
-    client.delete(name, f"{name}:rejected")
+    redis_client.delete(name, f"{name}:rejected")
 
 
-def add(client, stream: str, *records: bytes) -> None:
-    with client.pipeline(transaction=False) as pipe:
+def add(redis_client, stream: str, *records: bytes) -> None:
+    with redis_client.pipeline(transaction=False) as pipe:
         for data in records:
             pipe.xadd(stream, {"r": data})
         pipe.execute()
 
 
-def test_a_drain_makes_its_group_when_there_is_none(client, stream):
-    add(client, stream, b"one", b"two")
+def test_a_drain_makes_its_group_when_there_is_none(redis_client, stream):
+    add(redis_client, stream, b"one", b"two")
     table = Table()
-    assert StreamDrain(client, stream, GROUP, table).run_once() == 2
+    assert StreamDrain(redis_client, stream, GROUP, table).run_once() == 2
     assert table.rows == [b"one", b"two"]
-    assert client.xlen(stream) == 0
+    assert redis_client.xlen(stream) == 0
 
 
-def test_a_batch_is_a_dead_consumers_entries_then_new_ones_up_to_the_batch_size(client, stream):
-    add(client, stream, *(f"old {number}".encode() for number in range(5)))
-    dead = StreamDrain(client, stream, GROUP, Table(), consumer="dead", batch_size=5)
+def test_a_batch_is_a_dead_consumers_entries_then_new_ones_up_to_the_batch_size(redis_client, stream):
+    add(redis_client, stream, *(f"old {number}".encode() for number in range(5)))
+    dead = StreamDrain(redis_client, stream, GROUP, Table(), consumer="dead", batch_size=5)
     dead.ensure_group()
     assert len(dead.take()) == 5  # read, never acknowledged
-    add(client, stream, *(f"new {number}".encode() for number in range(5)))
-    assert in_flight(client, stream, GROUP) == 5
+    add(redis_client, stream, *(f"new {number}".encode() for number in range(5)))
+    assert in_flight(redis_client, stream, GROUP) == 5
     table = Table()
-    live = StreamDrain(client, stream, GROUP, table, consumer="live", batch_size=4, claim_idle_ms=0)
+    live = StreamDrain(redis_client, stream, GROUP, table, consumer="live", batch_size=4, claim_idle_ms=0)
     assert [live.run_once() for _ in range(4)] == [4, 4, 2, 0]
     assert table.batches == [[b"old 0", b"old 1", b"old 2", b"old 3"],
                              [b"old 4", b"new 0", b"new 1", b"new 2"], [b"new 3", b"new 4"]]
-    assert in_flight(client, stream, GROUP) == 0
-    assert in_flight(client, f"{stream}:none", GROUP) == 0
+    assert in_flight(redis_client, stream, GROUP) == 0
+    assert in_flight(redis_client, f"{stream}:none", GROUP) == 0
 
 
-def test_a_process_has_one_consumer_name_and_a_forked_child_another(client):
+def test_a_process_has_one_consumer_name_and_a_forked_child_another(redis_client):
     name = process_consumer_name()
     assert name == process_consumer_name()
     assert name.endswith(f"-{os.getpid()}")
@@ -222,34 +214,34 @@ def test_a_process_has_one_consumer_name_and_a_forked_child_another(client):
     assert child_name.endswith(f"-{pid}") and child_name != name
 
 
-def test_a_record_the_store_refuses_is_set_aside_in_the_rejected_stream(client, stream, caplog):
-    add(client, stream, b"good", b"bad one")
+def test_a_record_the_store_refuses_is_set_aside_in_the_rejected_stream(redis_client, stream, caplog):
+    add(redis_client, stream, b"good", b"bad one")
     table = Table()
-    assert drain_stream(client, stream, GROUP, table) == 2
+    assert drain_stream(redis_client, stream, GROUP, table) == 2
     assert table.rows == [b"good"]
-    assert [fields for _, fields in client.xrange(f"{stream}:rejected")] == [
+    assert [fields for _, fields in redis_client.xrange(f"{stream}:rejected")] == [
         {b"r": b"bad one", b"error": b"a bad record"}]
     assert f"{stream}: record set aside in {stream}:rejected: a bad record: b'bad one'" in caplog.messages
 
 
-def test_a_drain_takes_batches_until_the_stream_is_empty_or_its_time_is_spent(client, stream):
-    add(client, stream, *(f"record {number}".encode() for number in range(BATCH_SIZE + 1)))
+def test_a_drain_takes_batches_until_the_stream_is_empty_or_its_time_is_spent(redis_client, stream):
+    add(redis_client, stream, *(f"record {number}".encode() for number in range(BATCH_SIZE + 1)))
     table = Table()
-    assert drain_stream(client, stream, GROUP, table, budget_seconds=0) == BATCH_SIZE  # one batch
-    add(client, stream, *(f"late {number}".encode() for number in range(BATCH_SIZE)))
-    assert drain_stream(client, stream, GROUP, table) == BATCH_SIZE + 1  # a full batch, then the rest
+    assert drain_stream(redis_client, stream, GROUP, table, budget_seconds=0) == BATCH_SIZE  # one batch
+    add(redis_client, stream, *(f"late {number}".encode() for number in range(BATCH_SIZE)))
+    assert drain_stream(redis_client, stream, GROUP, table) == BATCH_SIZE + 1  # a full batch, then the rest
     assert [len(batch) for batch in table.batches] == [BATCH_SIZE, BATCH_SIZE, 1]
-    assert drain_stream(client, stream, GROUP, table) == 0
+    assert drain_stream(redis_client, stream, GROUP, table) == 0
 
 
-def test_a_consumer_that_holds_nothing_and_has_long_been_idle_is_forgotten(client, stream):
-    add(client, stream, b"one", b"two")
-    StreamDrain(client, stream, GROUP, Table()).ensure_group()
-    StreamDrain(client, stream, GROUP, Table(), consumer="idle", batch_size=1).run_once()
-    StreamDrain(client, stream, GROUP, Table(), consumer="busy", batch_size=1).take()
+def test_a_consumer_that_holds_nothing_and_has_long_been_idle_is_forgotten(redis_client, stream):
+    add(redis_client, stream, b"one", b"two")
+    StreamDrain(redis_client, stream, GROUP, Table()).ensure_group()
+    StreamDrain(redis_client, stream, GROUP, Table(), consumer="idle", batch_size=1).run_once()
+    StreamDrain(redis_client, stream, GROUP, Table(), consumer="busy", batch_size=1).take()
     time.sleep(0.2)  # both idle for longer than the limit below
-    StreamDrain(client, stream, GROUP, Table(), consumer_idle_ms=100).forget_dead_consumers()
-    assert [consumer["name"] for consumer in client.xinfo_consumers(stream, GROUP)] == [b"busy"]
+    StreamDrain(redis_client, stream, GROUP, Table(), consumer_idle_ms=100).forget_dead_consumers()
+    assert [consumer["name"] for consumer in redis_client.xinfo_consumers(stream, GROUP)] == [b"busy"]
 
 
 def test_the_offset_of_a_segment_removed_before_its_offset_was_forgotten_is_forgotten(tmp_path):

@@ -317,13 +317,6 @@ def test_memory_cache_stays_within_its_bound_under_concurrent_use():
 
 
 @pytest.fixture
-def redis_client(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def redis_prefix(redis_client):
     prefix = f"aqta:test:cache:{uuid.uuid4().hex}:"
     yield prefix

@@ -62,28 +62,27 @@ def journaled(directory) -> list[bytes]:
 
 
 def test_riders_and_commands_go_in_the_records_round_trip_and_what_redis_refuses_is_kept_alone(
-        app, redis_url, names, tmp_path):
-    client = redis.Redis.from_url(redis_url)
-    client.set(f"{names}:not-a-stream", "a string")  # XADD to it fails: WRONGTYPE
-    sink = RedisSink(client, Journal(tmp_path / "journal"), stream=f"{names}:log")
+        app, redis_client, names, tmp_path):
+    redis_client.set(f"{names}:not-a-stream", "a string")  # XADD to it fails: WRONGTYPE
+    sink = RedisSink(redis_client, Journal(tmp_path / "journal"), stream=f"{names}:log")
     kept, item = Kept(), record("usr_riders", 1)
     sink.append(item,
                 riders=[kept.rider(f"{names}:receipts", b"receipt"),
                         kept.rider(f"{names}:not-a-stream", b"lost")],
                 alongside=[kept.command("set", "SET", f"{names}:flag", "1"),
                            kept.command("incr", "INCR", f"{names}:not-a-stream")])
-    assert [decode(data) for data in stream_records(client, f"{names}:log")] == [item]
-    assert stream_records(client, f"{names}:receipts") == [b"receipt"]
-    assert client.get(f"{names}:flag") == b"1"
+    assert [decode(data) for data in stream_records(redis_client, f"{names}:log")] == [item]
+    assert stream_records(redis_client, f"{names}:receipts") == [b"receipt"]
+    assert redis_client.get(f"{names}:flag") == b"1"
     assert kept.riders == [b"lost"]  # refused by Redis, so kept by its producer
     assert kept.alone == ["incr"]  # Redis answered it with an error, so it ran alone
     assert not journaled(tmp_path / "journal")
 
     sink.append(record("usr_riders", 2), riders=[kept.rider(f"{names}:receipts", b"second")])
     sink.append(record("usr_riders", 3), alongside=[kept.command("set", "SET", f"{names}:flag", "2")])
-    assert stream_records(client, f"{names}:receipts") == [b"receipt", b"second"]
-    assert client.get(f"{names}:flag") == b"2"
-    assert len(stream_records(client, f"{names}:log")) == 3
+    assert stream_records(redis_client, f"{names}:receipts") == [b"receipt", b"second"]
+    assert redis_client.get(f"{names}:flag") == b"2"
+    assert len(stream_records(redis_client, f"{names}:log")) == 3
     assert (kept.riders, kept.alone) == ([b"lost"], ["incr"])
 
 
@@ -247,14 +246,13 @@ def test_a_drain_of_the_stream_stops_once_its_time_is_spent(make_app, redis_url,
         assert requests_repo.count_for_user("usr_budget") == BATCH_SIZE + 1
 
 
-def test_a_stream_entry_without_a_record_is_set_aside_not_retried(make_app, redis_url, names):
+def test_a_stream_entry_without_a_record_is_set_aside_not_retried(make_app, redis_url, redis_client, names):
     app = make_app(redis_url=redis_url, request_log_stream=f"{names}:log")
-    client = redis.Redis.from_url(redis_url)
-    client.xadd(f"{names}:log", {"other": "field"})  # a foreign producer's entry
+    redis_client.xadd(f"{names}:log", {"other": "field"})  # a foreign producer's entry
     with app.app_context():
         request_log().append(record("usr_foreign", 1))
         assert drain_all() == 2
         assert requests_repo.count_for_user("usr_foreign") == 1
-    (rejected,) = [fields for _, fields in client.xrange(f"{names}:log:rejected")]
+    (rejected,) = [fields for _, fields in redis_client.xrange(f"{names}:log:rejected")]
     assert rejected[b"r"] == b""
-    assert client.xlen(f"{names}:log") == 0
+    assert redis_client.xlen(f"{names}:log") == 0
