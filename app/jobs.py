@@ -98,12 +98,19 @@ def queue_job(user_id: str, kind: str, actor_name: str, *, queue_name: str = DEF
     one of the account's active slots for ever) and ``JobQueueUnavailable`` (503) raised.
     """
     job = start_job(user_id, kind)
+    send_job(job, actor_name, queue_name=queue_name, **kwargs)
+    return job
+
+
+def send_job(job: JobRecord, actor_name: str, *, queue_name: str = DEFAULT_QUEUE,
+             **kwargs: object) -> None:
+    """Hand a job made by ``start_job`` to ``actor_name``: what must be written before a
+    worker can run it (its audit event, say) is written between the two."""
     try:
-        enqueue(actor_name, queue_name=queue_name, job_id=job.id, user_id=user_id, **kwargs)
+        enqueue(actor_name, queue_name=queue_name, job_id=job.id, user_id=job.user_id, **kwargs)
     except JobQueueUnavailable:
         jobs_repo.fail(job.id, "The job queue was unavailable; the job never started.")
         raise
-    return job
 
 
 def start_job(user_id: str, kind: str) -> JobRecord:

@@ -94,8 +94,8 @@ def _run(row: BiasRun, findings: list[FindingRecord] | None = None) -> RunRecord
                      findings=findings or [])
 
 
-def create_probe_run(user_id: str, model: str, settings: dict) -> RunRecord:
-    row = BiasRun.create(id=new_id("bias"), user=user_id, source=PROBE, model=model,
+def create_probe_run(user_id: str, model: str, settings: dict, job_id: str) -> RunRecord:
+    row = BiasRun.create(id=new_id("bias"), user=user_id, source=PROBE, model=model, job_id=job_id,
                          status="queued", settings=json.dumps(settings), created_at=utcnow())
     return _run(row)
 
@@ -117,10 +117,6 @@ def last_window_end(user_id: str) -> datetime | None:
            .where((BiasRun.user == user_id) & (BiasRun.source == MONITOR))
            .order_by(BiasRun.window_start.desc()).first())
     return row.window_end if row else None
-
-
-def set_job(run_id: str, job_id: str) -> None:
-    BiasRun.update(job_id=job_id).where(BiasRun.id == run_id).execute()
 
 
 def finish_run(run_id: str, status: str, summary: dict | None = None) -> None:

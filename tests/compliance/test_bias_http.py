@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+import storage.jobs as jobs_repo
+from app.jobs import MAX_ACTIVE_JOBS
 from providers.base import ProviderSettings
 from storage.ids import utcnow
 from tests.compliance.report_client import download_report, pdf_text, section
@@ -198,6 +200,26 @@ def test_a_bad_run_is_refused_before_anything_is_queued(embedded, healthcare, bo
         assert (response.status_code, error["code"], error["param"]) == (400, "invalid_request", field)
     overview = embedded.get("/api/compliance/bias-detection", headers=healthcare.headers).get_json()
     assert overview["runs"] == []
+
+
+def test_a_run_whose_job_cannot_start_is_failed_or_never_made(make_app, make_account, private_redis):
+    # The private Redis is not started, so the broker cannot take the run's job.
+    app = make_app(redis_url=private_redis.url)
+    client, account = app.test_client(), make_account(tier="healthcare")
+    body = {"model": "gpt-4o", "attributes": ["sex"], "pairs": 10}
+    refused = client.post(RUNS, headers=account.headers, json=body)
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (503, "job_queue_unavailable")
+    [run] = client.get("/api/compliance/bias-detection", headers=account.headers).get_json()["runs"]
+    assert run["status"] == "failed"  # not queued for ever
+    job = client.get(f"/api/jobs/{run['job_id']}", headers=account.headers).get_json()
+    assert job["status"] == "failed" and job["kind"] == "bias_probe"
+    with app.app_context():
+        for _ in range(MAX_ACTIVE_JOBS):
+            jobs_repo.create(account.user.id, "receipts_export")
+    busy = client.post(RUNS, headers=account.headers, json=body)
+    assert (busy.status_code, busy.get_json()["error"]["code"]) == (409, "too_many_jobs")
+    overview = client.get("/api/compliance/bias-detection", headers=account.headers).get_json()
+    assert [r["id"] for r in overview["runs"]] == [run["id"]]  # the refused run left nothing
 
 
 def test_bias_detection_needs_the_healthcare_tier(embedded, make_account):

@@ -188,6 +188,24 @@ def test_an_account_sees_its_own_events_filtered_and_only_on_the_healthcare_tier
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "insufficient_tier"
 
 
+@pytest.mark.parametrize("method, path, params, action", [
+    ("POST", "/api/compliance/report", {"json": {"format": "json", "month": "2026-01"}}, "report.requested"),
+    ("GET", "/api/health/receipts/export", {"query_string": {"format": "jsonl"}}, "export.requested"),
+])
+def test_a_job_asked_for_while_the_queue_is_down_is_in_the_trail_naming_its_failed_job(
+        make_app, make_account, private_redis, method, path, params, action):
+    # The private Redis is not started, so the broker cannot take the job. The request is
+    # recorded before the job is handed to a worker (which may count it in what it builds).
+    client = make_app(redis_url=private_redis.url).test_client()
+    account = make_account(tier="healthcare")
+    response = client.open(path, method=method, headers=account.headers, **params)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "job_queue_unavailable"
+    [requested] = trail(client, account.headers, action=action)
+    assert requested["audit_event"]["agent"]["id"] == account.key_id
+    job = ok(client.get(f"/api/jobs/{requested['audit_event']['entity']['id']}", headers=account.headers))
+    assert job["status"] == "failed" and "queue was unavailable" in job["error"]
+
+
 @pytest.mark.parametrize("query", [
     {"since": "yesterday"}, {"until": "2026-13-01"}, {"limit": 0},
     {"format": "xml"}, {"cursor": "not-a-cursor"}, {"action": "x" * 81},
