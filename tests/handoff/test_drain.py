@@ -24,7 +24,7 @@ from app.handoff.drain import (
     process_consumer_name,
 )
 from app.handoff.journal import Journal
-from tests.handoff.held import held_by_a_slow_drain
+from tests.handoff.held import held_by_a_slow_drain, until_a_second_drain_tries_the_folder
 
 GROUP = "aqta-test-drain"
 
@@ -150,7 +150,7 @@ def test_one_drain_works_on_a_folder_at_a_time_and_another_may_wait_for_it(tmp_p
         second = threading.Thread(target=lambda: waited.append(drain_journal(tmp_path, second_table,
                                                                              wait_seconds=30)))
         second.start()
-        time.sleep(0.2)  # the second drain is waiting for the folder
+        until_a_second_drain_tries_the_folder(tmp_path, second)
     second.join(30)
     assert (first_table.rows, second_table.rows, waited) == ([b"first"], [b"second"], [1])
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 
@@ -23,7 +22,7 @@ from app.handoff.drain import BATCH_SIZE
 from app.handoff.journal import Journal
 from app.handoff.rider import Rider
 from tests.gateway.request_log.test_request_log import record, table_renamed_away
-from tests.handoff.held import held_by_a_slow_drain
+from tests.handoff.held import held_by_a_slow_drain, until_a_second_drain_tries_the_folder
 from tests.support import Clock, wait_for
 
 CHAT = "/v1/chat/completions"
@@ -231,7 +230,7 @@ def test_a_drain_waits_for_a_folder_another_drain_holds_when_asked_to(make_app, 
             assert drain_all() == 0  # the folder is taken, and this drain does not wait
         waiting = threading.Thread(target=drain_waiting)
         waiting.start()
-        time.sleep(0.2)  # it is waiting for the folder
+        until_a_second_drain_tries_the_folder(journal, waiting)
     waiting.join(30)
     assert drained == [3]
 
