@@ -9,6 +9,9 @@ consumes. Workers add their own middleware (``workers.broker``) when they boot.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dramatiq
 import dramatiq.errors
 import redis
@@ -92,25 +95,35 @@ def enqueue(actor_name: str, *, queue_name: str = DEFAULT_QUEUE, delay_ms: int |
 
 def queue_job(user_id: str, kind: str, actor_name: str, *, queue_name: str = DEFAULT_QUEUE,
               **kwargs: object) -> JobRecord:
-    """A new job of ``kind``, sent to ``actor_name`` with ``job_id``, ``user_id`` and ``kwargs``.
+    """A new job of ``kind``, sent to ``actor_name`` with ``job_id``, ``user_id`` and ``kwargs``;
+    ``JobQueueUnavailable`` (503) if the broker does not take it (the job is then failed)."""
+    with new_job(user_id, kind) as job:
+        send_job(job, actor_name, queue_name=queue_name, **kwargs)
+    return job
 
-    If the broker does not take it, the job is marked failed at once (it must not hold
-    one of the account's active slots for ever) and ``JobQueueUnavailable`` (503) raised.
+
+@contextmanager
+def new_job(user_id: str, kind: str) -> Iterator[JobRecord]:
+    """A new queued job for the block to hand over with ``send_job``, once it has written what
+    the worker will read (the job's audit event, a run naming it).
+
+    If the block fails, the job is marked failed at once: it must not hold one of the
+    account's active slots for ever.
     """
     job = start_job(user_id, kind)
-    send_job(job, actor_name, queue_name=queue_name, **kwargs)
-    return job
+    try:
+        yield job
+    except JobQueueUnavailable:
+        jobs_repo.fail(job.id, "The job queue was unavailable; the job never started.")
+        raise
+    except Exception:
+        jobs_repo.fail(job.id, "The request failed before the job was handed over; it never started.")
+        raise
 
 
 def send_job(job: JobRecord, actor_name: str, *, queue_name: str = DEFAULT_QUEUE,
              **kwargs: object) -> None:
-    """Hand a job made by ``start_job`` to ``actor_name``: what must be written before a
-    worker can run it (its audit event, say) is written between the two."""
-    try:
-        enqueue(actor_name, queue_name=queue_name, job_id=job.id, user_id=job.user_id, **kwargs)
-    except JobQueueUnavailable:
-        jobs_repo.fail(job.id, "The job queue was unavailable; the job never started.")
-        raise
+    enqueue(actor_name, queue_name=queue_name, job_id=job.id, user_id=job.user_id, **kwargs)
 
 
 def start_job(user_id: str, kind: str) -> JobRecord:

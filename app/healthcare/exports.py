@@ -21,7 +21,7 @@ import storage.transparency_log as log_repo
 from app.errors import InvalidRequest, NotFound
 from app.healthcare import audit, csv_rows
 from app.healthcare.proven import provable, proven_pages
-from app.jobs import send_job, start_job
+from app.jobs import new_job, send_job
 from storage.jobs import JobRecord
 
 EXPORT_ACTOR = "healthcare_log.export_receipts"
@@ -45,12 +45,12 @@ def start_export(user_id: str, fmt: str, since: datetime | None, until: datetime
     """A queued export job (capped like every job), handed to a worker by actor name."""
     if since and until and since >= until:
         raise InvalidRequest("since must be before until.", field="since")
-    job = start_job(user_id, EXPORT_KIND)
-    # Recorded before a worker can write the export: the request comes first in the trail.
-    audit.record(audit.EXPORT_REQUESTED, audit.CREATE, account_id=user_id, entity_type=audit.EXPORT,
-                 entity_id=job.id, detail={"format": fmt})
-    send_job(job, EXPORT_ACTOR, fmt=fmt, since=since.isoformat() if since else None,
-             until=until.isoformat() if until else None)
+    with new_job(user_id, EXPORT_KIND) as job:
+        # Recorded before a worker can write the export: the request comes first in the trail.
+        audit.record(audit.EXPORT_REQUESTED, audit.CREATE, account_id=user_id,
+                     entity_type=audit.EXPORT, entity_id=job.id, detail={"format": fmt})
+        send_job(job, EXPORT_ACTOR, fmt=fmt, since=since.isoformat() if since else None,
+                 until=until.isoformat() if until else None)
     return job
 
 

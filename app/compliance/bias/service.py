@@ -16,7 +16,7 @@ from app.compliance.bias.vignettes import ATTRIBUTES
 from app.errors import InsufficientTier, InvalidRequest
 from app.gateway.catalogue import gateway
 from app.healthcare.receipts import HEALTHCARE_TIER
-from app.jobs import JobQueueUnavailable, send_job, start_job
+from app.jobs import JobQueueUnavailable, new_job, send_job
 from storage.bias import MONITOR, PROBE, RunRecord
 from storage.jobs import JobRecord
 from storage.records import ApiKeyRecord
@@ -49,13 +49,13 @@ def start_probing(key: ApiKeyRecord, model: str, *, attributes: list[str], pairs
     settings = {"attributes": [a for a in ATTRIBUTES if a in attributes], "pairs": pairs,
                 "templates": templates, "domains": domains, "material": material,
                 "seed": seed if seed is not None else secrets.randbelow(2**31)}
-    job = start_job(key.user_id, probing.PROBE_KIND)  # first: a refused job leaves no run behind
-    run = bias_repo.create_probe_run(key.user_id, model, settings, job.id)
-    try:
-        send_job(job, probing.PROBE_ACTOR, run_id=run.id, key_id=key.id)
-    except JobQueueUnavailable:
-        bias_repo.finish_run(run.id, "failed")  # its job never started; it must not stay queued
-        raise
+    with new_job(key.user_id, probing.PROBE_KIND) as job:  # first: a refused job leaves no run
+        run = bias_repo.create_probe_run(key.user_id, model, settings, job.id)
+        try:
+            send_job(job, probing.PROBE_ACTOR, run_id=run.id, key_id=key.id)
+        except JobQueueUnavailable:
+            bias_repo.finish_run(run.id, "failed")  # its job never started: not queued for ever
+            raise
     return run, job
 
 

@@ -19,7 +19,7 @@ from app.compliance.reports.period import report_period
 from app.compliance.reports.sections import build_report
 from app.errors import InsufficientTier, NotFound
 from app.healthcare import audit
-from app.jobs import send_job, start_job
+from app.jobs import new_job, send_job
 from storage.jobs import JobRecord
 
 REPORT_ACTOR = "compliance.report"
@@ -53,11 +53,11 @@ def start_report(user_id: str, tier: str, fmt: str, month: str | None, since: da
     require_healthcare(tier)
     period = report_period(month, since, until)
     bounds = {"since": period.since.isoformat(), "until": period.until.isoformat()}
-    job = start_job(user_id, REPORT_KIND)
-    # Recorded before a worker can build the report, so the report counts its own request.
-    audit.record(audit.REPORT_REQUESTED, audit.CREATE, account_id=user_id, entity_type=audit.REPORT,
-                 entity_id=job.id, detail={"format": fmt, **bounds})
-    send_job(job, REPORT_ACTOR, tier=tier, fmt=fmt, **bounds)
+    with new_job(user_id, REPORT_KIND) as job:
+        # Recorded before a worker can build the report, so the report counts its own request.
+        audit.record(audit.REPORT_REQUESTED, audit.CREATE, account_id=user_id,
+                     entity_type=audit.REPORT, entity_id=job.id, detail={"format": fmt, **bounds})
+        send_job(job, REPORT_ACTOR, tier=tier, fmt=fmt, **bounds)
     return job
 
 
