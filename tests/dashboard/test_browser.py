@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import openai
 import pytest
+import requests
 
 import storage.keys as keys_repo
 import storage.loop_events as loop_events_repo
@@ -91,10 +92,18 @@ def create_key(page, name: str) -> str:
 def reload_until(page, shown, what: str) -> None:
     """Reload the page until ``shown()`` holds (work done by a worker appears within seconds)."""
 
+    from playwright.sync_api import Error as PlaywrightError
+
     def reloaded():
-        page.reload()
+        try:
+            page.reload()
+        except PlaywrightError as exc:  # seen once under load, between two documents: try again
+            if "Not attached to an active page" not in exc.message:
+                raise
+            return False
         return shown()
 
+    page.wait_for_load_state()
     wait_for(reloaded, what)
 
 
@@ -274,6 +283,17 @@ def photograph(browser, live, cookies: list, pages: dict[str, str]) -> list[str]
     return violations
 
 
+def until_proven(live, key: str, ids: list[str]) -> None:
+    """Until a checkpoint covers the receipts (numbered first, then signed a moment later), so
+    that they verify and are exported."""
+    def proven(receipt_id: str) -> bool:
+        response = requests.get(f"{live.url}/api/health/receipts/{receipt_id}", timeout=10,
+                                headers={"Authorization": f"Bearer {key}"})
+        return response.status_code == 200 and response.json()["status"] == "sequenced"
+
+    wait_for(lambda: all(proven(receipt_id) for receipt_id in ids), "a checkpoint covering the receipts")
+
+
 def walk_receipts(browser, live, viewport: str, email: str, ids: list[str]) -> list:
     """List, verify, export and download the receipts at one width; the axe violations seen."""
     page = new_page(browser, live, viewport)
@@ -305,6 +325,7 @@ def test_a_healthcare_account_verifies_and_exports_its_receipts(browser, live, m
     client = sdk(live, account.key)
     ids = [client.chat.completions.create(model="mock-1", messages=HELLO).model_extra["aqta"]["receipt_id"]
            for _ in range(2)]
+    until_proven(live, account.key, ids)
     violations = []
     for viewport in VIEWPORTS:
         violations += walk_receipts(browser, live, viewport, account.user.email, ids)

@@ -475,6 +475,9 @@ def test_an_export_runs_and_its_file_is_downloaded(make_app, make_account):
     ids = [answer["aqta"]["receipt_id"] for answer in answers(app, account, 2)]
     wait_for(lambda: text(visitor.get("/dashboard/receipts")).count(">sequenced<") == 2,
              "the receipts to be sequenced")
+    # Numbered first, then signed a moment later: an export holds the receipts a checkpoint covers.
+    wait_for(lambda: all("Signed checkpoint" in text(visitor.get(f"/dashboard/receipts/{receipt_id}"))
+                         for receipt_id in ids), "a checkpoint covering the receipts")
     early = visitor.get("/dashboard/receipts/exports/job_x/download")
     assert early.status_code == 404
     started = visitor.submit("/dashboard/receipts", {"format": "csv"},
