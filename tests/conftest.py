@@ -176,6 +176,15 @@ def redis_client(redis_url):
 
 
 @pytest.fixture
+def redis_tag(redis_url):
+    """A prefix of this test's own for the streams and keys it makes in the shared Redis
+    itself (apart from any app's), every key under it deleted afterwards."""
+    tag = f"aqta-test:{uuid.uuid4().hex}"
+    yield tag
+    delete_redis_keys(tag, redis_url)
+
+
+@pytest.fixture
 def jobs_namespace(redis_url, redis_names):
     """A Redis key prefix of this test's own for Dramatiq and the scheduler, apart from its
     apps' default one; removed with the test's other names, once its workers have stopped."""

@@ -9,7 +9,6 @@ import fcntl
 import os
 import threading
 import time
-import uuid
 
 import orjson
 import pytest
@@ -159,10 +158,8 @@ def test_one_drain_works_on_a_folder_at_a_time_and_another_may_wait_for_it(tmp_p
 
 
 @pytest.fixture
-def stream(redis_client):
-    name = f"aqta-test:handoff:{uuid.uuid4().hex}"
-    yield name
-    redis_client.delete(name, f"{name}:rejected")
+def stream(redis_tag):
+    return f"{redis_tag}:handoff"
 
 
 def add(redis_client, stream: str, *records: bytes) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -317,12 +316,8 @@ def test_memory_cache_stays_within_its_bound_under_concurrent_use():
 
 
 @pytest.fixture
-def redis_prefix(redis_client):
-    prefix = f"aqta:test:cache:{uuid.uuid4().hex}:"
-    yield prefix
-    keys = list(redis_client.scan_iter(match=prefix + "*"))
-    if keys:
-        redis_client.delete(*keys)
+def redis_prefix(redis_tag):
+    return f"{redis_tag}:cache:"
 
 
 @pytest.fixture(params=["memory", "redis"])

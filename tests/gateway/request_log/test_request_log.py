@@ -38,13 +38,9 @@ PLACES = ["Cork", "Galway", "Sligo", "Kerry", "Clare", "Mayo"]  # distinct words
 
 
 @pytest.fixture
-def stream(redis_url):
+def stream(redis_tag):
     """A stream of this test's own, so no other drain sharing the Redis server takes its entries."""
-    name = f"aqta-test:request-log:{uuid.uuid4().hex}"
-    yield name
-    client = redis.Redis.from_url(redis_url)
-    client.delete(name, f"{name}:rejected")
-    client.close()
+    return f"{redis_tag}:request-log"
 
 
 @pytest.fixture(params=["embedded", "redis"])

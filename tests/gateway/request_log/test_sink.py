@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from contextlib import contextmanager
 
-import pytest
 import redis
 
 import storage.requests as requests_repo
@@ -42,16 +40,6 @@ class Kept:
         return Alongside(command, lambda: self.alone.append(name))
 
 
-@pytest.fixture
-def names(redis_url):
-    """Streams and keys of this test's own."""
-    tag = f"aqta-test:sink:{uuid.uuid4().hex}"
-    yield tag
-    client = redis.Redis.from_url(redis_url)
-    client.delete(*client.keys(f"{tag}*") or [f"{tag}:none"])
-    client.close()
-
-
 def stream_records(client: redis.Redis, stream: str) -> list[bytes]:
     return [fields[b"r"] for _, fields in client.xrange(stream)]
 
@@ -61,27 +49,27 @@ def journaled(directory) -> list[bytes]:
 
 
 def test_riders_and_commands_go_in_the_records_round_trip_and_what_redis_refuses_is_kept_alone(
-        app, redis_client, names, tmp_path):
-    redis_client.set(f"{names}:not-a-stream", "a string")  # XADD to it fails: WRONGTYPE
-    sink = RedisSink(redis_client, Journal(tmp_path / "journal"), stream=f"{names}:log")
+        app, redis_client, redis_tag, tmp_path):
+    redis_client.set(f"{redis_tag}:not-a-stream", "a string")  # XADD to it fails: WRONGTYPE
+    sink = RedisSink(redis_client, Journal(tmp_path / "journal"), stream=f"{redis_tag}:log")
     kept, item = Kept(), record("usr_riders", 1)
     sink.append(item,
-                riders=[kept.rider(f"{names}:receipts", b"receipt"),
-                        kept.rider(f"{names}:not-a-stream", b"lost")],
-                alongside=[kept.command("set", "SET", f"{names}:flag", "1"),
-                           kept.command("incr", "INCR", f"{names}:not-a-stream")])
-    assert [decode(data) for data in stream_records(redis_client, f"{names}:log")] == [item]
-    assert stream_records(redis_client, f"{names}:receipts") == [b"receipt"]
-    assert redis_client.get(f"{names}:flag") == b"1"
+                riders=[kept.rider(f"{redis_tag}:receipts", b"receipt"),
+                        kept.rider(f"{redis_tag}:not-a-stream", b"lost")],
+                alongside=[kept.command("set", "SET", f"{redis_tag}:flag", "1"),
+                           kept.command("incr", "INCR", f"{redis_tag}:not-a-stream")])
+    assert [decode(data) for data in stream_records(redis_client, f"{redis_tag}:log")] == [item]
+    assert stream_records(redis_client, f"{redis_tag}:receipts") == [b"receipt"]
+    assert redis_client.get(f"{redis_tag}:flag") == b"1"
     assert kept.riders == [b"lost"]  # refused by Redis, so kept by its producer
     assert kept.alone == ["incr"]  # Redis answered it with an error, so it ran alone
     assert not journaled(tmp_path / "journal")
 
-    sink.append(record("usr_riders", 2), riders=[kept.rider(f"{names}:receipts", b"second")])
-    sink.append(record("usr_riders", 3), alongside=[kept.command("set", "SET", f"{names}:flag", "2")])
-    assert stream_records(redis_client, f"{names}:receipts") == [b"receipt", b"second"]
-    assert redis_client.get(f"{names}:flag") == b"2"
-    assert len(stream_records(redis_client, f"{names}:log")) == 3
+    sink.append(record("usr_riders", 2), riders=[kept.rider(f"{redis_tag}:receipts", b"second")])
+    sink.append(record("usr_riders", 3), alongside=[kept.command("set", "SET", f"{redis_tag}:flag", "2")])
+    assert stream_records(redis_client, f"{redis_tag}:receipts") == [b"receipt", b"second"]
+    assert redis_client.get(f"{redis_tag}:flag") == b"2"
+    assert len(stream_records(redis_client, f"{redis_tag}:log")) == 3
     assert (kept.riders, kept.alone) == ([b"lost"], ["incr"])
 
 
@@ -151,12 +139,12 @@ def test_a_sink_drains_its_journal_once_redis_answers_even_while_another_drain_h
     assert sum("drained after a Redis outage" in message for message in caplog.messages) == 1
 
 
-def test_a_sink_drains_a_journal_left_from_before_its_start(app, redis_url, names, tmp_path):
+def test_a_sink_drains_a_journal_left_from_before_its_start(app, redis_url, redis_tag, tmp_path):
     journal = tmp_path / "journal"
     before = Journal(journal)  # the process before a restart, which journaled and died
     before.append(encode(record("usr_leftover", 1)) + b"\n")
     before.close()
-    sink = RedisSink(redis.Redis.from_url(redis_url), Journal(journal), stream=f"{names}:log")
+    sink = RedisSink(redis.Redis.from_url(redis_url), Journal(journal), stream=f"{redis_tag}:log")
     sink.append(record("usr_leftover", 2))
     wait_for(lambda: requests_repo.count_for_user("usr_leftover") == 1, "the leftover journal to be drained")
 
@@ -235,8 +223,8 @@ def test_a_drain_waits_for_a_folder_another_drain_holds_when_asked_to(make_app, 
     assert drained == [3]
 
 
-def test_a_drain_of_the_stream_stops_once_its_time_is_spent(make_app, redis_url, names):
-    app = make_app(redis_url=redis_url, request_log_stream=f"{names}:log")
+def test_a_drain_of_the_stream_stops_once_its_time_is_spent(make_app, redis_url, redis_tag):
+    app = make_app(redis_url=redis_url, request_log_stream=f"{redis_tag}:log")
     with app.app_context():
         for number in range(BATCH_SIZE + 1):
             request_log().append(record("usr_budget", number))
@@ -245,13 +233,14 @@ def test_a_drain_of_the_stream_stops_once_its_time_is_spent(make_app, redis_url,
         assert requests_repo.count_for_user("usr_budget") == BATCH_SIZE + 1
 
 
-def test_a_stream_entry_without_a_record_is_set_aside_not_retried(make_app, redis_url, redis_client, names):
-    app = make_app(redis_url=redis_url, request_log_stream=f"{names}:log")
-    redis_client.xadd(f"{names}:log", {"other": "field"})  # a foreign producer's entry
+def test_a_stream_entry_without_a_record_is_set_aside_not_retried(make_app, redis_url, redis_client,
+                                                                  redis_tag):
+    app = make_app(redis_url=redis_url, request_log_stream=f"{redis_tag}:log")
+    redis_client.xadd(f"{redis_tag}:log", {"other": "field"})  # a foreign producer's entry
     with app.app_context():
         request_log().append(record("usr_foreign", 1))
         assert drain_all() == 2
         assert requests_repo.count_for_user("usr_foreign") == 1
-    (rejected,) = [fields for _, fields in redis_client.xrange(f"{names}:log:rejected")]
+    (rejected,) = [fields for _, fields in redis_client.xrange(f"{redis_tag}:log:rejected")]
     assert rejected[b"r"] == b""
-    assert redis_client.xlen(f"{names}:log") == 0
+    assert redis_client.xlen(f"{redis_tag}:log") == 0
